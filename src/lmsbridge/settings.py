@@ -1,0 +1,84 @@
+"""One settings object, read from ``LMSBRIDGE_*`` environment variables and an optional ``lmsbridge.toml``."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. Environment variables win over ``lmsbridge.toml``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LMSBRIDGE_",
+        toml_file=os.environ.get("LMSBRIDGE_CONFIG_FILE", "lmsbridge.toml"),
+        extra="forbid",
+    )
+
+    data_dir: Path = Field(default=Path(".lmsbridge"), description="Holds the SQLite file and the key file.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default is SQLite in the data dir. PostgreSQL: postgresql+psycopg://…",
+    )
+    encryption_key: str | None = Field(
+        default=None, description="Fernet key for secrets at rest; generated into the data dir when unset."
+    )
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000", description="Where this API is reachable; used in log_url."
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    # Sync schedule (hours), as Kombo's defaults: FULL every 10 h, DELTA every 3 h.
+    full_sync_interval_hours: float = 10.0
+    delta_sync_interval_hours: float = 3.0
+
+    # 360Learning allows 50 reads/s and 10 writes/s per company; stay a little under.
+    remote_reads_per_second: float = 45.0
+    remote_writes_per_second: float = 9.0
+    remote_timeout_seconds: float = 30.0
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("LMSBRIDGE_DATABASE_URL must be a sqlite:// or postgresql+psycopg:// URL")
+        if value and value.startswith("postgresql://"):
+            return "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'lmsbridge.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (tests build their own ``Settings`` instead)."""
+    return Settings()

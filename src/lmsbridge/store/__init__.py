@@ -1,0 +1,1 @@
+"""Persistence: tables, migrations, upserts with content hashes, keyset queries."""

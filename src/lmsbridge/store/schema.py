@@ -1,0 +1,237 @@
+"""Tables. One per unified model plus integrations, API keys, sync runs and interaction logs.
+
+This module is the contract between sync (writes), api (reads) and the migrations: change it only
+together with a new Alembic revision.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Dialect, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+ID = String(64)  # record ids are 24 chars; integration ids carry a tool prefix
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite would otherwise hand back naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use aware UTC datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Integration(Base):
+    __tablename__ = "integrations"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tool: Mapped[str] = mapped_column(String(32))
+    # ACTIVE | INVALID | INACTIVE (Kombo's integration state)
+    status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    base_url: Mapped[str] = mapped_column(Text)
+    credentials_encrypted: Mapped[str] = mapped_column(Text)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    end_user: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # INCOMPLETE | FINAL_SYNC_PENDING | COMPLETED
+    setup_status: Mapped[str] = mapped_column(String(24), default="FINAL_SYNC_PENDING")
+    # PENDING | FAILED | PASSED
+    qa_status: Mapped[str] = mapped_column(String(16), default="PENDING")
+    scope_test: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    model_tests: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # connector-owned state that must survive restarts (e.g. the 360Learning integration id for upserts)
+    connector_state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column()
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # first characters of the key, shown in listings so a user can tell keys apart
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class KeyValue(Base):
+    """Installation-wide values, e.g. the environment id returned by check-api-key."""
+
+    __tablename__ = "kv"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class RecordColumns:
+    """Columns every unified-model table has (DESIGN §4)."""
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    integration_id: Mapped[str] = mapped_column(ID, ForeignKey("integrations.id", ondelete="CASCADE"))
+    remote_id: Mapped[str] = mapped_column(String(255))
+    remote_data: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # hash of the mapped fields (not of remote_data noise); changed_at moves only when it differs
+    content_hash: Mapped[str] = mapped_column(String(32))
+    changed_at: Mapped[datetime] = mapped_column()
+    remote_created_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    remote_deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    anonymized_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    first_seen_at: Mapped[datetime] = mapped_column()
+    last_seen_sync_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+
+
+def _record_indexes(table: str) -> tuple[Any, ...]:
+    return (
+        UniqueConstraint("integration_id", "remote_id", name=f"uq_{table}_remote"),
+        # keyset pagination and updated_after both walk (integration, changed_at, id)
+        Index(f"ix_{table}_changed", "integration_id", "changed_at", "id"),
+        Index(f"ix_{table}_page", "integration_id", "id"),
+    )
+
+
+class User(RecordColumns, Base):
+    __tablename__ = "lms_users"
+    __table_args__ = (
+        *_record_indexes("lms_users"),
+        Index("ix_lms_users_email", "integration_id", "work_email_lower"),
+    )
+
+    first_name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    work_email: Mapped[str | None] = mapped_column(Text, nullable=True)
+    work_email_lower: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+
+class CourseProvider(RecordColumns, Base):
+    __tablename__ = "lms_course_providers"
+    __table_args__ = _record_indexes("lms_course_providers")
+
+    name: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Course(RecordColumns, Base):
+    __tablename__ = "lms_courses"
+    __table_args__ = (
+        *_record_indexes("lms_courses"),
+        Index("ix_lms_courses_tree_changed", "integration_id", "tree_changed_at", "id"),
+        Index("ix_lms_courses_origin", "integration_id", "origin_id"),
+    )
+
+    provider_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    origin_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # max(changed_at of the course and of its revisions): updated_after on /lms/courses follows nested
+    # revisions (added, removed or changed), per the reference spec.
+    tree_changed_at: Mapped[datetime] = mapped_column()
+
+
+class CourseRevision(RecordColumns, Base):
+    __tablename__ = "lms_course_revisions"
+    __table_args__ = (
+        *_record_indexes("lms_course_revisions"),
+        Index("ix_lms_course_revisions_course", "course_id"),
+    )
+
+    course_id: Mapped[str] = mapped_column(ID)
+    title: Mapped[str | None] = mapped_column(Text, nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    remote_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+
+class CourseProgression(RecordColumns, Base):
+    __tablename__ = "lms_course_progressions"
+    __table_args__ = (
+        *_record_indexes("lms_course_progressions"),
+        Index("ix_lms_course_progressions_user", "integration_id", "user_id", "id"),
+        Index("ix_lms_course_progressions_course", "integration_id", "course_id", "id"),
+    )
+
+    user_id: Mapped[str] = mapped_column(ID)
+    course_revision_id: Mapped[str] = mapped_column(ID)
+    # denormalised from the revision so the course_ids filter needs no join
+    course_id: Mapped[str] = mapped_column(ID)
+    status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    enrolled_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    completed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class Skill(RecordColumns, Base):
+    __tablename__ = "lms_skills"
+    __table_args__ = _record_indexes("lms_skills")
+
+    name: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class SyncRun(Base):
+    __tablename__ = "sync_runs"
+    __table_args__ = (Index("ix_sync_runs_integration", "integration_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    integration_id: Mapped[str] = mapped_column(ID, ForeignKey("integrations.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(8))  # FULL | DELTA
+    # QUEUED | RUNNING | SUCCEEDED | FAILED | PARTIALLY_FAILED | AUTHENTICATION_FAILED | CANCELLED | TIMED_OUT
+    state: Mapped[str] = mapped_column(String(24))
+    created_at: Mapped[datetime] = mapped_column()
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # liveness: a RUNNING run whose heartbeat is stale belongs to a dead process and is resumed
+    heartbeat_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # per stream: {"cursor": …, "done": bool, "seen": n, "created": n, "changed": n, "deleted": n}
+    streams: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    api_calls: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    warnings: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    log_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+
+
+class InteractionLog(Base):
+    """One logged interaction (API error, sync, action, passthrough, webhook delivery); secrets redacted."""
+
+    __tablename__ = "interaction_logs"
+    __table_args__ = (Index("ix_interaction_logs_integration", "integration_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    integration_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    kind: Mapped[str] = mapped_column(String(24))  # api | sync | action | passthrough | webhook
+    method: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    request: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    duration_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column()
+
+
+RECORD_TABLES: dict[str, type[RecordColumns]] = {
+    "users": User,
+    "course_providers": CourseProvider,
+    "courses": Course,
+    "course_revisions": CourseRevision,
+    "course_progressions": CourseProgression,
+    "skills": Skill,
+}
