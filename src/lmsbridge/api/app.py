@@ -1,0 +1,56 @@
+"""The app factory: ``create_app(settings)`` builds the FastAPI app (``lmsbridge serve`` runs it)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import Engine
+
+from lmsbridge import __version__
+from lmsbridge.api.cursors import CursorCodec, derive_cursor_key
+from lmsbridge.api.deps import AppContext
+from lmsbridge.api.error_handlers import install_error_handling
+from lmsbridge.api.openapi import build_openapi
+from lmsbridge.api.routes import general, integrations, lms, logs
+from lmsbridge.crypto import load_or_create_key
+from lmsbridge.settings import Settings
+from lmsbridge.store.engine import make_engine
+
+
+def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
+    """The API over the store at ``settings``' database (already migrated; ``serve`` migrates first).
+
+    Pass ``engine`` to share one with the caller (then the caller disposes it).
+    """
+    owned = engine is None
+    db = engine if engine is not None else make_engine(settings.resolved_database_url)
+    ctx = AppContext(
+        settings=settings, engine=db, cursors=CursorCodec(derive_cursor_key(load_or_create_key(settings)))
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:
+            db.dispose()
+
+    app = FastAPI(
+        title="lmsbridge",
+        version=__version__,
+        openapi_url="/v1/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    install_error_handling(app)
+    v1 = APIRouter(prefix="/v1")
+    v1.include_router(lms.router)
+    v1.include_router(general.router)
+    v1.include_router(integrations.router)
+    v1.include_router(logs.router)
+    app.include_router(v1)
+    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,128 @@
+"""Request dependencies: the app context, DB sessions, the current API key and integration."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from lmsbridge.api.cursors import CursorCodec
+from lmsbridge.api.errors import ApiError
+from lmsbridge.settings import Settings
+from lmsbridge.store import api_keys
+from lmsbridge.store.engine import session_scope
+from lmsbridge.store.integrations import get_integration
+from lmsbridge.store.schema import ApiKey, Integration
+
+
+@dataclass(frozen=True)
+class AppContext:
+    """What every request needs; built once by ``create_app`` and kept on ``app.state.ctx``."""
+
+    settings: Settings
+    engine: Engine
+    cursors: CursorCodec
+
+    def log_url(self, log_id: str) -> str:
+        return f"{self.settings.public_base_url.rstrip('/')}/v1/logs/{log_id}"
+
+
+def get_context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+ContextDep = Annotated[AppContext, Depends(get_context)]
+
+
+def read_session(ctx: ContextDep) -> Iterator[Session]:
+    # deferred BEGIN on SQLite: reads never queue behind a sync's write lock
+    with session_scope(ctx.engine, readonly=True) as session:
+        yield session
+
+
+def write_session(ctx: ContextDep) -> Iterator[Session]:
+    with session_scope(ctx.engine) as session:
+        yield session
+
+
+ReadSession = Annotated[Session, Depends(read_session)]
+WriteSession = Annotated[Session, Depends(write_session)]
+
+# Declares Kombo's security scheme ("ApiKey", HTTP bearer) in the OpenAPI; we raise our own error.
+bearer = HTTPBearer(scheme_name="ApiKey", auto_error=False, description="`Authorization: Bearer <API key>`")
+
+
+def current_api_key(
+    ctx: ContextDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> ApiKey:
+    if credentials is None or not credentials.credentials:
+        raise ApiError(
+            "PLATFORM.AUTHENTICATION_INVALID", "Send your API key as `Authorization: Bearer <key>`."
+        )
+    # own short transaction: verifying touches last_used_at, the request's reads stay read-only
+    with session_scope(ctx.engine) as session:
+        key = api_keys.verify_api_key(session, credentials.credentials)
+    if key is None:
+        raise ApiError("PLATFORM.AUTHENTICATION_INVALID", "The API key is invalid or has been revoked.")
+    return key
+
+
+CurrentKey = Annotated[ApiKey, Depends(current_api_key)]
+
+
+def _load_integration(session: Session, integration_id: str) -> Integration:
+    integration = get_integration(session, integration_id) if integration_id else None
+    if integration is None:
+        raise ApiError("PLATFORM.INTEGRATION_NOT_FOUND", f"No integration with id {integration_id!r} exists.")
+    return integration
+
+
+def header_integration(
+    session: ReadSession,
+    x_integration_id: Annotated[
+        str,
+        Header(
+            alias="X-Integration-Id",
+            description="ID of the integration you want to interact with.",
+            examples=["360learning:HWUTwvyx2wLoSUHphiWVrp28"],
+        ),
+    ],
+) -> Integration:
+    integration = _load_integration(session, x_integration_id.strip())
+    require_readable(integration)
+    return integration
+
+
+def path_integration(session: ReadSession, integration_id: str) -> Integration:
+    return _load_integration(session, integration_id)
+
+
+def path_integration_for_update(session: WriteSession, integration_id: str) -> Integration:
+    return _load_integration(session, integration_id)
+
+
+def require_readable(integration: Integration) -> None:
+    """Kombo serves an integration's data only once it is enabled, set up and past QA."""
+    if not integration.enabled:
+        raise ApiError("INTEGRATION.INACTIVE", "The integration is disabled; enable it to read its data.")
+    if integration.setup_status == "INCOMPLETE":
+        raise ApiError("INTEGRATION.SETUP_INCOMPLETE", "The integration's setup has not been completed.")
+    if integration.setup_status == "FINAL_SYNC_PENDING":
+        raise ApiError(
+            "INTEGRATION.SETUP_SYNC_PENDING",
+            "The integration's first full sync has not finished yet; data is served once it has.",
+        )
+    if integration.qa_status == "FAILED":
+        raise ApiError("INTEGRATION.QA_FAILED", "The integration failed its quality checks after syncing.")
+
+
+HeaderIntegration = Annotated[Integration, Depends(header_integration)]
+PathIntegration = Annotated[Integration, Depends(path_integration)]
+# loaded in the request's write session, so the route changes it in the same transaction
+PathIntegrationForUpdate = Annotated[Integration, Depends(path_integration_for_update)]

@@ -1,0 +1,182 @@
+"""Turns every failure into Kombo's error envelope, logged as an interaction whose URL is ``log_url``.
+
+Covers our ``ApiError``, FastAPI's validation errors (bad parameters, malformed JSON), Starlette's
+404/405 and any unexpected exception (a catch-all ASGI middleware: never a traceback on the wire).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lmsbridge.api.deps import AppContext
+from lmsbridge.api.errors import METHOD_NOT_ALLOWED_TITLE, NOT_FOUND_TITLE, ApiError, envelope
+from lmsbridge.api.responses import json_response
+from lmsbridge.store.engine import session_scope
+from lmsbridge.store.logs import write_log
+
+logger = logging.getLogger("lmsbridge.api")
+
+# Request headers worth keeping in an error log; everything else (cookies, auth) stays out.
+_LOGGED_HEADERS = ("content-type", "content-length", "user-agent", "x-integration-id", "authorization")
+_MAX_ID = 64
+
+
+def _request_record(request: Request, body: Any) -> dict[str, Any]:
+    headers = {name: request.headers[name] for name in _LOGGED_HEADERS if name in request.headers}
+    if "authorization" in headers:
+        # never the key itself: only whether one was sent (the store redacts again, defence in depth)
+        headers["authorization"] = "[REDACTED]"
+    record: dict[str, Any] = {"headers": headers, "query": dict(request.query_params)}
+    if body is not None:
+        record["body"] = body
+    return record
+
+
+def _integration_id(request: Request) -> str | None:
+    candidate = request.path_params.get("integration_id") or request.headers.get("x-integration-id")
+    return candidate if isinstance(candidate, str) and 0 < len(candidate) <= _MAX_ID else None
+
+
+def _write_log(
+    ctx: AppContext, request: Request, status: int, response: dict[str, Any], extra: dict[str, Any]
+) -> str | None:
+    try:
+        with session_scope(ctx.engine) as session:
+            return write_log(
+                session,
+                kind="api",
+                integration_id=_integration_id(request),
+                method=request.method,
+                url=str(request.url),
+                status_code=status,
+                response=response,
+                **extra,
+            )
+    except Exception:  # the error response must go out even when the log cannot be written
+        logger.exception("could not write the interaction log of an API error")
+        return None
+
+
+async def error_response(
+    request: Request, error: ApiError, *, body: Any = None, internal: str | None = None
+) -> Response:
+    """The envelope for ``error``, after logging the interaction (its id becomes ``log_url``)."""
+    ctx: AppContext = request.app.state.ctx
+    started = request.scope.get("lmsbridge.started", time.monotonic())
+    logged = envelope(error, None).model_dump(mode="json")
+    log_id = await run_in_threadpool(
+        _write_log,
+        ctx,
+        request,
+        error.status,
+        logged,
+        {
+            "request": _request_record(request, body),
+            "error": internal or error.message,
+            "duration_ms": int((time.monotonic() - started) * 1000),
+        },
+    )
+    return json_response(envelope(error, ctx.log_url(log_id) if log_id else None), error.status)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:10]:
+        loc = ".".join(str(part) for part in err.get("loc", ()) if part != "body" or len(err["loc"]) == 1)
+        if err.get("type") == "json_invalid":
+            parts.append("the request body is not valid JSON")
+        elif err.get("type") == "missing" and err.get("loc", ("",))[0] == "header":
+            parts.append(f"missing header {err['loc'][-1]}")
+        else:
+            parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts) or "The request is invalid."
+
+
+async def _on_api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return await error_response(request, exc)
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    body = exc.body if isinstance(exc.body, dict | list | str | int | float | bool) else None
+    return await error_response(
+        request, ApiError("PLATFORM.INPUT_INVALID", _validation_message(exc)), body=body
+    )
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        error = ApiError(
+            None, f"No route {request.method} {request.url.path}.", status=404, title=NOT_FOUND_TITLE
+        )
+    elif exc.status_code == 405:
+        error = ApiError(
+            None,
+            f"{request.method} is not allowed on {request.url.path}.",
+            status=405,
+            title=METHOD_NOT_ALLOWED_TITLE,
+        )
+    elif exc.status_code == 401:
+        error = ApiError("PLATFORM.AUTHENTICATION_INVALID", str(exc.detail))
+    elif exc.status_code >= 500:
+        error = ApiError("PLATFORM.UNKNOWN_ERROR", "An unexpected error occurred.")
+    else:
+        error = ApiError("PLATFORM.INPUT_INVALID", str(exc.detail))
+    response = await error_response(request, error)
+    for name, value in (exc.headers or {}).items():
+        if name.lower() == "allow":
+            response.headers[name] = value
+    return response
+
+
+class CatchAllMiddleware:
+    """Last line of defence: an exception no handler took becomes PLATFORM.UNKNOWN_ERROR (500)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        scope["lmsbridge.started"] = time.monotonic()
+        response_started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            logger.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
+            if response_started:
+                raise
+            request = Request(scope)
+            error = ApiError(
+                "PLATFORM.UNKNOWN_ERROR", "An unexpected error occurred; see the log for details."
+            )
+            # only the exception type goes into the interaction log: messages can carry connection
+            # strings or payloads; the server log above has the full traceback for operators
+            response = await error_response(request, error, internal=f"unhandled {type(exc).__name__}")
+            await response(scope, receive, send)
+
+
+def install_error_handling(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _on_api_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_middleware(CatchAllMiddleware)

@@ -1,0 +1,1 @@
+"""Routers, one per area: LMS reads, general (check-api-key), integrations, logs (our extension)."""

@@ -1,0 +1,217 @@
+"""``/v1/lms/*`` read endpoints: users, courses, course progressions, skills (Kombo's "Unified LMS API")."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Annotated, Any, TypeVar, cast
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from lmsbridge.api import serialize
+from lmsbridge.api.cursors import InvalidCursorError
+from lmsbridge.api.deps import ContextDep, HeaderIntegration, ReadSession, current_api_key
+from lmsbridge.api.errors import ApiError, input_invalid
+from lmsbridge.api.params import CommonListParams, common_list_params, parse_list
+from lmsbridge.api.responses import json_response
+from lmsbridge.store import queries
+from lmsbridge.store.schema import Integration
+from lmsbridge.unified import wire
+from lmsbridge.unified.coverage import model_available, unsupported_filters
+
+router = APIRouter(prefix="/lms", tags=["Unified LMS API"], dependencies=[Depends(current_api_key)])
+
+ListParams = Annotated[CommonListParams, Depends(common_list_params)]
+_AND_OR = (
+    "\n\nTop level filters use AND, while individual filters use OR if they accept multiple arguments. "
+    "That means filters will be resolved like this: `(id IN ids) AND (remote_id IN remote_ids)`"
+)
+_OWN_CHANGES = "\n\n`updated_after`: only changes to the returned record itself are considered."
+
+ItemT = TypeVar("ItemT")
+
+
+def _filters(
+    integration: Integration, model: str, params: CommonListParams, **extra: tuple[str, ...] | None
+) -> tuple[queries.ListFilters, dict[str, Any]]:
+    """The filters to run and the fingerprint a cursor is bound to (the filters exactly as requested)."""
+    filters = replace(
+        queries.ListFilters(
+            updated_after=params.updated_after,
+            include_deleted=params.include_deleted,
+            ids=params.ids,
+            remote_ids=params.remote_ids,
+        ),
+        **cast(dict[str, Any], extra),
+    )
+    fingerprint = {**filters.fingerprint(), "ignore_unsupported_filters": params.ignore_unsupported_filters}
+    present = [
+        name for name in ("updated_after", "ids", "remote_ids", *extra) if getattr(filters, name) is not None
+    ]
+    unsupported = unsupported_filters(integration.tool, model, present)
+    if unsupported:
+        if params.ignore_unsupported_filters:
+            filters = replace(filters, **cast(dict[str, Any], dict.fromkeys(unsupported)))
+        else:
+            # Kombo: a filter on a field the integration does not fill filters out all results
+            filters = replace(filters, match_nothing=True)
+    return filters, fingerprint
+
+
+def _list(
+    ctx: ContextDep,
+    session: Session,
+    integration: Integration,
+    *,
+    endpoint: str,
+    model: str,
+    params: CommonListParams,
+    query: Callable[[Session, str, queries.ListFilters, str | None, int], queries.PageOf[ItemT]],
+    to_wire: Callable[[ItemT], BaseModel],
+    response_type: type[wire.Success[Any]],
+    extra: dict[str, tuple[str, ...] | None] | None = None,
+) -> Response:
+    if not model_available(integration.tool, model):
+        raise ApiError(
+            "INTEGRATION.MODEL_NOT_AVAILABLE",
+            f'The "{model}" model is not available for {integration.tool} integrations.',
+        )
+    filters, fingerprint = _filters(integration, model, params, **(extra or {}))
+    after = None
+    if params.cursor is not None:
+        try:
+            after = ctx.cursors.decode(params.cursor, endpoint, integration.id, fingerprint)
+        except InvalidCursorError as exc:
+            raise input_invalid(f"Invalid cursor: {exc}") from exc
+    page = query(session, integration.id, filters, after, params.page_size)
+    next_cursor = (
+        ctx.cursors.encode(endpoint, integration.id, fingerprint, page.next_after)
+        if page.next_after is not None
+        else None
+    )
+    results: Sequence[BaseModel] = [to_wire(item) for item in page.items]
+    return json_response(response_type(data={"next": next_cursor, "results": results}))
+
+
+@router.get(
+    "/users",
+    operation_id="GetLmsUsers",
+    summary="Get users",
+    description="Retrieve all users from the LMS system." + _AND_OR + _OWN_CHANGES,
+    response_model=wire.GetLmsUsersPositiveResponse,
+)
+def get_users(
+    ctx: ContextDep,
+    session: ReadSession,
+    integration: HeaderIntegration,
+    params: ListParams,
+    work_emails: Annotated[
+        str | None,
+        Query(description="Filter by a comma-separated list of work emails (any of them, case-insensitive)."),
+    ] = None,
+) -> Response:
+    return _list(
+        ctx,
+        session,
+        integration,
+        endpoint="lms/users",
+        model="lms_users",
+        params=params,
+        query=queries.list_users,
+        to_wire=serialize.user,
+        response_type=wire.GetLmsUsersPositiveResponse,
+        extra={"work_emails": parse_list("work_emails", work_emails, lower=True)},
+    )
+
+
+@router.get(
+    "/courses",
+    operation_id="GetLmsCourses",
+    summary="Get courses",
+    description="Retrieve all courses with their provider and revisions."
+    + _AND_OR
+    + "\n\n`updated_after`: a course matches when it or any of its `revisions` (added, removed or "
+    "changed) changed; `provider` and `skill_assignments` changes do not count.",
+    response_model=wire.GetLmsCoursesPositiveResponse,
+)
+def get_courses(
+    ctx: ContextDep, session: ReadSession, integration: HeaderIntegration, params: ListParams
+) -> Response:
+    return _list(
+        ctx,
+        session,
+        integration,
+        endpoint="lms/courses",
+        model="lms_courses",
+        params=params,
+        query=queries.list_courses,
+        to_wire=serialize.course,
+        response_type=wire.GetLmsCoursesPositiveResponse,
+    )
+
+
+@router.get(
+    "/course-progressions",
+    operation_id="GetLmsCourseProgressions",
+    summary="Get course progressions",
+    description="Course progressions track users enrollment and completion status in courses."
+    + _AND_OR
+    + "\n\n`updated_after`: only the progression's own changes count (not its `user` or "
+    "`course_revision`).",
+    response_model=wire.GetLmsCourseProgressionsPositiveResponse,
+)
+def get_course_progressions(
+    ctx: ContextDep,
+    session: ReadSession,
+    integration: HeaderIntegration,
+    params: ListParams,
+    user_ids: Annotated[
+        str | None,
+        Query(description="Filter by a comma-separated list of user IDs (progressions of any of them)."),
+    ] = None,
+    course_ids: Annotated[
+        str | None,
+        Query(description="Filter by a comma-separated list of course IDs (progressions in any of them)."),
+    ] = None,
+) -> Response:
+    return _list(
+        ctx,
+        session,
+        integration,
+        endpoint="lms/course-progressions",
+        model="lms_course_progressions",
+        params=params,
+        query=queries.list_course_progressions,
+        to_wire=serialize.course_progression,
+        response_type=wire.GetLmsCourseProgressionsPositiveResponse,
+        extra={
+            "user_ids": parse_list("user_ids", user_ids),
+            "course_ids": parse_list("course_ids", course_ids),
+        },
+    )
+
+
+@router.get(
+    "/skills",
+    operation_id="GetLmsSkills",
+    summary="Get skills",
+    description="Retrieve all skills." + _AND_OR + _OWN_CHANGES,
+    response_model=wire.GetLmsSkillsPositiveResponse,
+)
+def get_skills(
+    ctx: ContextDep, session: ReadSession, integration: HeaderIntegration, params: ListParams
+) -> Response:
+    return _list(
+        ctx,
+        session,
+        integration,
+        endpoint="lms/skills",
+        model="lms_skills",
+        params=params,
+        query=queries.list_skills,
+        to_wire=serialize.skill,
+        response_type=wire.GetLmsSkillsPositiveResponse,
+    )

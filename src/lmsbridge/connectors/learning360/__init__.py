@@ -1,0 +1,1 @@
+"""The 360Learning API v2 connector: client, budget, streams and pure mapping to unified records."""

@@ -1,0 +1,407 @@
+"""Async HTTP client for 360Learning API v2: token cache, rate budget, retries, Link-header pagination.
+
+One client per connector instance. Every call goes through ``_call``: token → budget → one HTTP
+exchange → classification; transient failures are retried by the single tenacity policy built in
+``_retrying``. Secrets (client secret, tokens) never reach logs, exceptions or reprs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    RetryError,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_before_delay,
+    wait_random_exponential,
+)
+from tenacity.wait import wait_base
+
+from lmsbridge.connectors.base import Page
+from lmsbridge.connectors.errors import (
+    AuthenticationFailed,
+    InvalidCredentials,
+    NotFound,
+    PermissionMissing,
+    RemoteError,
+    RetriesExhausted,
+    UnexpectedResponse,
+)
+from lmsbridge.connectors.learning360.budget import BUDGETS, ApiBudget, BudgetRegistry, CallKind
+from lmsbridge.connectors.learning360.config import ClientOptions, Learning360Config, RetryPolicy
+from lmsbridge.connectors.learning360.scopes import required_scope, scope_from_message
+
+log = logging.getLogger(__name__)
+
+API_VERSION_HEADER = "360-api-version"
+API_VERSION = "v2.0"
+TOKEN_PATH = "/api/v2/oauth2/token"
+# A token lives 1 h; used when the answer lacks a usable expires_in.
+DEFAULT_TOKEN_SECONDS = 3600.0
+
+T = TypeVar("T")
+
+
+class _Transient(Exception):
+    """A failure worth retrying (never leaves the client: exhausted retries become RetriesExhausted)."""
+
+
+class _Throttled(_Transient):
+    pass
+
+
+class _ServerError(_Transient):
+    pass
+
+
+class _BadBody(_Transient):
+    pass
+
+
+# Transport failures that a new attempt can fix (timeouts, refused/dropped connections, truncated bodies).
+_RETRYABLE_TRANSPORT = (
+    httpx.TimeoutException,
+    httpx.NetworkError,
+    httpx.RemoteProtocolError,
+    httpx.DecodingError,
+)
+
+
+# Failures that prove the server did not act on the request: safe to retry even a non-idempotent POST.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, (_Transient, *_RETRYABLE_TRANSPORT))
+
+
+def _is_retryable_unsent(exc: BaseException) -> bool:
+    return isinstance(exc, (_Throttled, *_NOT_SENT))
+
+
+class _ThrottleFloor(wait_base):
+    """Adds the documented ~1 s pause after a 429 to the jittered backoff."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        if outcome is not None and isinstance(outcome.exception(), _Throttled):
+            return self.seconds
+        return 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ApiResponse:
+    status: int
+    headers: httpx.Headers
+    data: Any
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    value: str
+    refresh_at: float
+
+    def __repr__(self) -> str:  # the token value must never be printed
+        return f"_Token(refresh_at={self.refresh_at})"
+
+
+_NEXT_LINK = re.compile(r'<([^>]*)>\s*;[^,]*?\brel\s*=\s*"?next"?', re.IGNORECASE)
+
+
+def next_link(header: str | None) -> str | None:
+    """The ``rel="next"`` target of a Link header (URLs may contain commas, so no naive split)."""
+    if not header:
+        return None
+    match = _NEXT_LINK.search(header)
+    return match.group(1).strip() if match else None
+
+
+def error_code(body: Any) -> str | None:
+    """360Learning error code from either envelope: ``{"error": "x"}`` or ``{"error": {"code": "x"}}``."""
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error")
+    if isinstance(error, str):
+        return error
+    if isinstance(error, dict) and isinstance(error.get("code"), str):
+        return str(error["code"])
+    return None
+
+
+def _error_message(body: Any) -> str:
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        message = body["error"].get("message")
+        return message if isinstance(message, str) else ""
+    return ""
+
+
+def _parse_expires_in(value: Any) -> float:
+    """``expires_in`` is declared a number but documented as the string "3600": accept both."""
+    if isinstance(value, bool) or value is None:
+        return DEFAULT_TOKEN_SECONDS
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return DEFAULT_TOKEN_SECONDS
+    return seconds if seconds > 0 else DEFAULT_TOKEN_SECONDS
+
+
+def build_retrying(
+    policy: RetryPolicy, before_sleep: Callable[[RetryCallState], None], *, idempotent: bool = True
+) -> AsyncRetrying:
+    """The client's one retry policy: jittered exponential backoff, bounded in attempts and in time.
+
+    A non-idempotent call (POST, PATCH) is retried only when the server surely did not act on it
+    (429, connection never made), so a lost answer cannot turn into a duplicate write.
+    """
+    return AsyncRetrying(
+        retry=retry_if_exception(_is_retryable if idempotent else _is_retryable_unsent),
+        stop=stop_after_attempt(policy.max_attempts) | stop_before_delay(policy.max_seconds),
+        wait=wait_random_exponential(multiplier=policy.initial_wait, max=policy.max_wait)
+        + _ThrottleFloor(policy.throttle_wait),
+        before_sleep=before_sleep,
+        reraise=False,
+    )
+
+
+class Learning360Client:
+    """Talks to one 360Learning tenant. Use as ``async with Learning360Client(config) as client``."""
+
+    def __init__(
+        self,
+        config: Learning360Config,
+        *,
+        options: ClientOptions | None = None,
+        budget: ApiBudget | None = None,
+        budgets: BudgetRegistry = BUDGETS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.base_url = config.base_url
+        self.options = options or ClientOptions()
+        self.budget = budget or budgets.get(config.company_key)
+        self._client_id = config.client_id
+        self._client_secret = config.client_secret
+        self._clock = clock
+        self._http = httpx.AsyncClient(
+            timeout=self.options.httpx_timeout(),
+            limits=httpx.Limits(max_connections=self.options.max_connections),
+            headers={"Accept": "application/json"},
+            follow_redirects=False,
+        )
+        self._token: _Token | None = None
+        self._token_lock = asyncio.Lock()
+        # counters of this instance; a sync run records `calls`
+        self.calls = 0
+        self.token_requests = 0
+        self.retries = 0
+
+    def __repr__(self) -> str:
+        return f"Learning360Client(base_url={self.base_url!r}, calls={self.calls})"
+
+    async def __aenter__(self) -> Learning360Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # ---- public calls -------------------------------------------------------------------------
+
+    async def fetch_token(self) -> None:
+        """Get a token now (with retries): proves the credentials; ``InvalidCredentials`` if refused."""
+        self._token = None
+        await self._retrying(self._access_token)
+
+    async def request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        params: Iterable[tuple[str, str]] | None = None,
+        json_body: Any = None,
+        idempotent: bool | None = None,
+    ) -> ApiResponse:
+        """One API call with token, budget and retries. Raises the typed errors of ``connectors.errors``.
+
+        ``idempotent`` defaults to the HTTP method's semantics (GET, HEAD, PUT, DELETE).
+        """
+        method = method.upper()
+        url = self.url_for(path_or_url)
+        kind: CallKind = "read" if method in {"GET", "HEAD"} else "write"
+        query = tuple(params) if params is not None else None
+        if idempotent is None:
+            idempotent = method in IDEMPOTENT_METHODS
+        return await self._retrying(
+            lambda: self._call(method, url, query, json_body, kind), idempotent=idempotent
+        )
+
+    async def get_json(self, path: str, params: Iterable[tuple[str, str]] | None = None) -> Any:
+        return (await self.request("GET", path, params=params)).data
+
+    async def get_page(self, path_or_url: str, params: Iterable[tuple[str, str]] | None = None) -> Page:
+        """One page of a list endpoint; ``next_url`` is the ``Link rel="next"`` target, resolved."""
+        response = await self.request("GET", path_or_url, params=params)
+        if not isinstance(response.data, list) or not all(isinstance(item, dict) for item in response.data):
+            raise UnexpectedResponse(f"GET {httpx.URL(response.url).path} did not answer a list of objects")
+        link = next_link(response.headers.get("link"))
+        next_url = str(httpx.URL(response.url).join(link)) if link else None
+        return Page(items=response.data, url=response.url, next_url=next_url)
+
+    async def iter_pages(
+        self, path: str, params: Iterable[tuple[str, str]] = (), *, start_url: str | None = None
+    ) -> AsyncIterator[Page]:
+        """Every page of a cursor chain, in order; ``start_url`` resumes from a checkpointed next URL."""
+        page = await (self.get_page(start_url) if start_url else self.get_page(path, params))
+        yield page
+        while page.next_url:
+            page = await self.get_page(page.next_url)
+            yield page
+
+    def url_for(self, path_or_url: str) -> str:
+        if path_or_url.startswith(("http://", "https://")):
+            return path_or_url
+        if not path_or_url.startswith("/"):
+            raise ValueError("paths start with /")
+        return self.base_url + path_or_url
+
+    # ---- internals ----------------------------------------------------------------------------
+
+    async def _retrying(self, attempt: Callable[[], Awaitable[T]], *, idempotent: bool = True) -> T:
+        retrying = build_retrying(self.options.retry, self._before_retry, idempotent=idempotent)
+
+        # tenacity awaits only coroutine functions (a lambda returning a coroutine would not be awaited)
+        async def run() -> T:
+            return await attempt()
+
+        try:
+            return await retrying(run)
+        except RetryError as exc:
+            last = exc.last_attempt.exception() or exc
+            raise RetriesExhausted(exc.last_attempt.attempt_number, last) from last
+        except (_Transient, *_RETRYABLE_TRANSPORT) as exc:
+            # a transient failure the policy chose not to retry (a non-idempotent write): for a
+            # timeout or dropped connection the write's outcome is unknown
+            raise RetriesExhausted(retrying.statistics.get("attempt_number", 1), exc) from exc
+
+    def _before_retry(self, state: RetryCallState) -> None:
+        self.retries += 1
+        error = state.outcome.exception() if state.outcome else None
+        log.info("360learning: retrying after %s (attempt %d)", type(error).__name__, state.attempt_number)
+
+    async def _access_token(self) -> str:
+        token = self._token
+        if token is not None and self._clock() < token.refresh_at:
+            return token.value
+        async with self._token_lock:
+            # another task may have refreshed while we waited for the lock
+            token = self._token
+            if token is not None and self._clock() < token.refresh_at:
+                return token.value
+            self._token = await self._request_token()
+            return self._token.value
+
+    def _drop_token(self, value: str) -> None:
+        if self._token is not None and self._token.value == value:
+            self._token = None
+
+    async def _request_token(self) -> _Token:
+        body = {
+            "grant_type": "client_credentials",
+            "client_id": self._client_id,
+            "client_secret": self._client_secret.get_secret_value(),
+        }
+        # the token endpoint is not documented as rate limited; counting it as a read keeps us safe
+        await self.budget.acquire("read")
+        self.calls += 1
+        self.token_requests += 1
+        started = self._clock()
+        response = await self._http.post(self.base_url + TOKEN_PATH, json=body)
+        data = self._decode(response)
+        if response.status_code == 200:
+            if not isinstance(data, dict) or not isinstance(data.get("access_token"), str):
+                raise UnexpectedResponse("the token endpoint answered without access_token")
+            lifetime = _parse_expires_in(data.get("expires_in"))
+            margin = min(self.options.token_refresh_margin, lifetime / 2)
+            return _Token(value=data["access_token"], refresh_at=started + lifetime - margin)
+        if response.status_code == 401:
+            raise InvalidCredentials(f"360Learning refused the client credentials ({error_code(data)})")
+        self._raise_for_status(response, data, "POST", TOKEN_PATH)
+        raise UnexpectedResponse(f"the token endpoint answered {response.status_code}")
+
+    async def _call(
+        self,
+        method: str,
+        url: str,
+        params: tuple[tuple[str, str], ...] | None,
+        json_body: Any,
+        kind: CallKind,
+    ) -> ApiResponse:
+        path = httpx.URL(url).path
+        # a 401 means the token expired or was revoked: refresh once, then give up
+        for refreshed in (False, True):
+            token = await self._access_token()
+            await self.budget.acquire(kind)
+            self.calls += 1
+            response = await self._http.request(
+                method,
+                url,
+                params=httpx.QueryParams(params) if params else None,
+                json=json_body,
+                headers={"Authorization": f"Bearer {token}", API_VERSION_HEADER: API_VERSION},
+            )
+            log.debug("360learning: %s %s -> %d", method, path, response.status_code)
+            if response.status_code == 401:
+                self._drop_token(token)
+                if not refreshed:
+                    continue
+                raise AuthenticationFailed(f"{method} {path}: a fresh token was refused too")
+            data = self._decode(response)
+            self._raise_for_status(response, data, method, path)
+            return ApiResponse(response.status_code, response.headers, data, str(response.request.url))
+        raise AssertionError("unreachable")
+
+    def _decode(self, response: httpx.Response) -> Any:
+        if not response.content:
+            return None
+        try:
+            return json.loads(response.content)
+        except ValueError as exc:
+            if response.status_code < 300 or response.status_code >= 500:
+                # a truncated or garbled success body: fetch again
+                raise _BadBody(f"invalid JSON in a {response.status_code} answer") from exc
+            return response.text[:500]
+
+    def _raise_for_status(self, response: httpx.Response, data: Any, method: str, path: str) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        code = error_code(data)
+        if status == 429:
+            self.budget.record_throttled()
+            raise _Throttled(f"{method} {path}: 429 {code or ''}".strip())
+        if status >= 500 and code != "bulkAPIDisabled":
+            raise _ServerError(f"{method} {path}: {status}")
+        if status == 403 and code == "invalid_scope":
+            message = _error_message(data)
+            raise PermissionMissing(scope_from_message(message) or required_scope(method, path), message)
+        if status == 404:
+            raise NotFound(status, code, data, method, path)
+        raise RemoteError(status, code, data, method, path)

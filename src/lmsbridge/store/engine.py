@@ -1,0 +1,105 @@
+"""Database engines and sessions: SQLite in WAL mode (one writer, many readers); PostgreSQL via psycopg 3."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+# How long a SQLite writer waits for the lock before "database is locked" (sync pages are short).
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+# WAL pages between automatic checkpoints (SQLite's default is 1000 pages of 4 KiB).
+SQLITE_WAL_AUTOCHECKPOINT_PAGES = 10_000
+# Execution option read by the "begin" hook: which BEGIN a SQLite transaction starts with.
+_SQLITE_BEGIN = "lmsbridge_sqlite_begin"
+
+
+class DatabaseUnavailableError(Exception):
+    """The configured database cannot be reached or opened (shown to CLI users as a one-liner)."""
+
+
+def is_sqlite(engine_or_url: Engine | str) -> bool:
+    url = engine_or_url.url if isinstance(engine_or_url, Engine) else make_url(engine_or_url)
+    return url.get_backend_name() == "sqlite"
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for ``url`` (sqlite:///… or postgresql+psycopg://…); extra kwargs go to create_engine."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, **kwargs)
+    if parsed.drivername == "postgresql":
+        # plain postgresql:// would pick psycopg2, which is not installed
+        url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    options: dict[str, Any] = {
+        "pool_size": 5,
+        "max_overflow": 10,
+        # a restarted server or a dropped idle connection must not fail the next request
+        "pool_pre_ping": True,
+        "pool_recycle": 1800,
+    }
+    options.update(kwargs)
+    return create_engine(url, **options)
+
+
+def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
+    parsed = make_url(url)
+    database = parsed.database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+    connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+    connect_args.update(kwargs.pop("connect_args", {}))
+    engine = create_engine(url, connect_args=connect_args, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # pysqlite's own BEGIN handling is deferred and skips DDL; we emit BEGIN ourselves (below) so
+        # transactions, SAVEPOINTs and transactional DDL in migrations behave as on PostgreSQL.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            # WAL + NORMAL is durable across application crashes; only an OS crash can lose the last commits
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoint every ~40 MB of WAL instead of 4 MB: a full sync rewrites the same index pages
+            # many times, and fewer checkpoints halve the commit cost of bulk upserts.
+            cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT_PAGES}")
+            cursor.execute("PRAGMA cache_size=-65536")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Writers start with BEGIN IMMEDIATE: a deferred transaction that reads and then writes can fail
+        # at once with SQLITE_BUSY (the busy timeout does not apply to lock upgrades). Readers stay deferred.
+        mode = conn.get_execution_options().get(_SQLITE_BEGIN, "IMMEDIATE")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def make_sessionmaker(engine: Engine, *, readonly: bool = False) -> sessionmaker[Session]:
+    """A session factory; ``readonly`` sessions do not take SQLite's write lock when they begin."""
+    bind = engine.execution_options(**{_SQLITE_BEGIN: "DEFERRED"}) if readonly else engine
+    return sessionmaker(bind=bind, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(engine: Engine, *, readonly: bool = False) -> Iterator[Session]:
+    """One transaction: commit on success, roll back on any exception. Use ``readonly=True`` for reads."""
+    session = make_sessionmaker(engine, readonly=readonly)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

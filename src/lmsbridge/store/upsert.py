@@ -1,0 +1,272 @@
+"""Writes one page of mapped records of one model: content-hash comparison, bulk Core statements.
+
+Only rows whose content hash differs are rewritten (and get a new ``changed_at``); unchanged rows only get
+``last_seen_sync_id``. Courses keep ``tree_changed_at`` = latest change of the course or its revisions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import JSON, Dialect, Row, Table, bindparam, select, update
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Session
+
+from lmsbridge.ids import record_id
+from lmsbridge.store.hashing import hash_with_json
+from lmsbridge.store.record_specs import RecordSpec, spec_for
+from lmsbridge.unified.records import MappedRecord
+
+# Bound parameters per IN (...) list: well under SQLite's and PostgreSQL's limits.
+IN_CHUNK = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertCounts:
+    created: int = 0
+    changed: int = 0
+    unchanged: int = 0
+
+    @property
+    def seen(self) -> int:
+        return self.created + self.changed + self.unchanged
+
+    def __add__(self, other: UpsertCounts) -> UpsertCounts:
+        return UpsertCounts(
+            self.created + other.created, self.changed + other.changed, self.unchanged + other.unchanged
+        )
+
+
+def chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def fetch_existing(session: Session, model: str, ids: Iterable[str]) -> dict[str, Row[Any]]:
+    """Stored rows (all columns) of ``model`` by id; ids without a row are absent from the result."""
+    table = spec_for(model).table
+    wanted = list(dict.fromkeys(ids))
+    found: dict[str, Row[Any]] = {}
+    for part in chunks(wanted):
+        for row in session.execute(select(table).where(table.c.id.in_(part))):
+            found[row.id] = row
+    return found
+
+
+def upsert_records(
+    session: Session,
+    integration_id: str,
+    records: Sequence[MappedRecord],
+    sync_run_id: str | None,
+    now: datetime,
+) -> UpsertCounts:
+    """Upsert one page of records of one model in the session's transaction (the caller commits).
+
+    ``sync_run_id`` is recorded as ``last_seen_sync_id`` (deletion marking relies on it); ``None`` (a
+    webhook or an action writing a single record) leaves it untouched on existing rows.
+    """
+    if not records:
+        return UpsertCounts()
+    models = {r.model for r in records}
+    if len(models) != 1:
+        raise ValueError(f"one page holds one model, got {sorted(models)}")
+    spec = spec_for(models.pop())
+    table = spec.table
+
+    # The last occurrence of a remote id wins (a page may repeat a record that moved while paging).
+    rows: dict[str, dict[str, Any]] = {}
+    data_json: dict[str, str] = {}
+    for record in records:
+        values = spec.values(integration_id, record)
+        digest, serialized = hash_with_json(
+            (*values, record.remote_created_at, record.remote_deleted_at),
+            record.remote_data,
+            spec.volatile_keys,
+        )
+        row = dict(zip(spec.columns, values, strict=True))
+        row["id"] = record_id(integration_id, spec.model, record.remote_id)
+        row["remote_id"] = record.remote_id
+        row["remote_data"] = record.remote_data
+        row["remote_created_at"] = record.remote_created_at
+        row["remote_deleted_at"] = record.remote_deleted_at
+        row["content_hash"] = digest
+        rows[row["id"]] = row
+        data_json[row["id"]] = serialized
+
+    extra = _existing_extra_columns(spec)
+    existing: dict[str, Row[Any]] = {}
+    columns = [table.c.id, table.c.content_hash, *(table.c[name] for name in extra)]
+    for part in chunks(list(rows)):
+        for found in session.execute(select(*columns).where(table.c.id.in_(part))):
+            existing[found.id] = found
+
+    created: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    unchanged: list[str] = []
+    for row_id, row in rows.items():
+        old = existing.get(row_id)
+        if old is None:
+            created.append(row)
+        elif old.content_hash != row["content_hash"]:
+            changed.append(row)
+        else:
+            unchanged.append(row_id)
+
+    if created:
+        _insert(session, spec, integration_id, created, data_json, sync_run_id, now)
+    if changed:
+        _update_changed(session, spec, changed, existing, sync_run_id, now)
+    if unchanged and sync_run_id is not None:
+        for part in chunks(unchanged):
+            session.execute(update(table).where(table.c.id.in_(part)).values(last_seen_sync_id=sync_run_id))
+    if spec.model == "course_revisions":
+        touched = {row["course_id"] for row in (*created, *changed)}
+        # a revision that moved to another course changes the tree of the course it left too
+        touched.update(existing[row["id"]].course_id for row in changed)
+        bump_course_trees(session, touched, now)
+    return UpsertCounts(len(created), len(changed), len(unchanged))
+
+
+def _existing_extra_columns(spec: RecordSpec) -> tuple[str, ...]:
+    if spec.model == "courses":
+        return ("tree_changed_at",)
+    if spec.model == "course_revisions":
+        return ("course_id",)
+    return ()
+
+
+def _insert(
+    session: Session,
+    spec: RecordSpec,
+    integration_id: str,
+    rows: list[dict[str, Any]],
+    data_json: dict[str, str],
+    sync_run_id: str | None,
+    now: datetime,
+) -> None:
+    constants: dict[str, Any] = {
+        "integration_id": integration_id,
+        "changed_at": now,
+        "first_seen_at": now,
+        "last_seen_sync_id": sync_run_id,
+        "anonymized_at": None,
+    }
+    if spec.model == "courses":
+        constants["tree_changed_at"] = now
+    dialect = session.get_bind().dialect
+    if dialect.name == "sqlite":
+        _sqlite_insert(session, spec.table, dialect, rows, data_json, constants)
+        return
+    table = spec.table
+    insert = postgresql.insert(table)
+    # A concurrent writer (an action, a second sync) may have created the row since our SELECT: take ours.
+    refreshed = [c.name for c in table.c if c.name not in _KEPT_ON_CONFLICT]
+    statement = insert.on_conflict_do_update(
+        index_elements=[table.c.id], set_={name: insert.excluded[name] for name in refreshed}
+    )
+    session.execute(statement, [{**row, **constants} for row in rows])
+
+
+# Columns an INSERT that meets an existing row (a concurrent writer) leaves as they are.
+_KEPT_ON_CONFLICT = frozenset({"id", "integration_id", "first_seen_at"})
+
+
+def _sqlite_insert(
+    session: Session,
+    table: Table,
+    dialect: Dialect,
+    rows: list[dict[str, Any]],
+    data_json: dict[str, str],
+    constants: dict[str, Any],
+) -> None:
+    """The hot path of a first sync: one pre-compiled INSERT run with plain tuples through the driver.
+
+    Values go through the same SQLAlchemy type processors as any other write (so stored datetimes
+    compare correctly), but constants are converted once per page and remote_data is the JSON text
+    already produced for the content hash.
+    """
+    sql, columns = _sqlite_insert_sql(table)
+    converters = _bind_processors(table, dialect)
+    fixed = {name: _convert(converters[name], value) for name, value in constants.items()}
+    plan = [(name, converters[name]) for name in columns if name not in fixed and name != "remote_data"]
+    params = []
+    for row in rows:
+        # dict insertion order = column order, then one tuple in the table's column order
+        values = {name: _convert(converter, row[name]) for name, converter in plan}
+        values.update(fixed)
+        values["remote_data"] = data_json[row["id"]]
+        params.append(tuple(values[name] for name in columns))
+    session.connection().exec_driver_sql(sql, params)
+
+
+def _convert(converter: Callable[[Any], Any] | None, value: Any) -> Any:
+    return converter(value) if converter is not None and value is not None else value
+
+
+@cache
+def _sqlite_insert_sql(table: Table) -> tuple[str, tuple[str, ...]]:
+    columns = tuple(c.name for c in table.c)
+    refreshed = [name for name in columns if name not in _KEPT_ON_CONFLICT]
+    sql = (
+        f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
+        f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{name} = excluded.{name}' for name in refreshed)}"
+    )
+    return sql, columns
+
+
+@cache
+def _bind_processors(table: Table, dialect: Dialect) -> dict[str, Callable[[Any], Any] | None]:
+    processors: dict[str, Callable[[Any], Any] | None] = {}
+    for column in table.c:
+        # remote_data arrives as JSON text already; other JSON columns do not exist on record tables
+        processors[column.name] = (
+            None if isinstance(column.type, JSON) else column.type.bind_processor(dialect)
+        )
+    return processors
+
+
+def _update_changed(
+    session: Session,
+    spec: RecordSpec,
+    rows: list[dict[str, Any]],
+    existing: dict[str, Row[Any]],
+    sync_run_id: str | None,
+    now: datetime,
+) -> None:
+    table = spec.table
+    params: list[dict[str, Any]] = []
+    for row in rows:
+        values = {name: value for name, value in row.items() if name not in {"id", "remote_id"}}
+        values["changed_at"] = now
+        values["anonymized_at"] = None
+        if sync_run_id is not None:
+            values["last_seen_sync_id"] = sync_run_id
+        if spec.model == "courses":
+            values["tree_changed_at"] = max(now, existing[row["id"]].tree_changed_at)
+        params.append({"b_id": row["id"], **{f"b_{k}": v for k, v in values.items()}})
+    names = [key[2:] for key in params[0] if key != "b_id"]
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values({name: bindparam(f"b_{name}", type_=table.c[name].type) for name in names})
+    )
+    # executemany over a plain Core UPDATE (the ORM's bulk-by-primary-key path needs mapped objects)
+    session.connection().execute(statement, params)
+
+
+def bump_course_trees(session: Session, course_ids: Iterable[str], now: datetime) -> None:
+    """Move the courses' ``tree_changed_at`` to ``now`` (a nested revision was added, changed or deleted)."""
+    from lmsbridge.store.schema import Course
+
+    table: Table = Course.__table__  # type: ignore[assignment]
+    ordered = sorted(course_ids)
+    for part in chunks(ordered):
+        session.execute(
+            update(table)
+            .where(table.c.id.in_(part), table.c.tree_changed_at < now)
+            .values(tree_changed_at=now)
+        )

@@ -1,0 +1,1 @@
+"""Runs full and delta syncs: checkpoints, deletion marking, sync run records, changed models."""

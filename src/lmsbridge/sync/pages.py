@@ -1,0 +1,91 @@
+"""What one fetched page becomes in the store: map it (pure) and upsert it, in the caller's transaction.
+
+One function per stream; each returns the upsert counts per model so the run can record them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from lmsbridge.connectors.learning360 import mapping
+from lmsbridge.ids import record_id
+from lmsbridge.store.upsert import UpsertCounts, fetch_existing, upsert_records
+from lmsbridge.unified.records import MappedRecord
+
+Dto = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PageContext:
+    integration_id: str
+    run_id: str
+    full: bool  # a FULL run: the first sight of a progression in this run replaces its attempts
+    now: datetime
+    providers: mapping.ProviderIndex
+
+
+def _upsert(session: Session, ctx: PageContext, records: Sequence[MappedRecord]) -> UpsertCounts:
+    return upsert_records(session, ctx.integration_id, records, ctx.run_id, ctx.now)
+
+
+def users_page(session: Session, ctx: PageContext, items: list[Dto]) -> dict[str, UpsertCounts]:
+    return {"users": _upsert(session, ctx, [mapping.user_record(dto) for dto in items])}
+
+
+def integrations_page(session: Session, ctx: PageContext, items: list[Dto]) -> dict[str, UpsertCounts]:
+    return {"course_providers": _upsert(session, ctx, [mapping.provider_record(dto) for dto in items])}
+
+
+def courses_page(session: Session, ctx: PageContext, items: list[Dto]) -> dict[str, UpsertCounts]:
+    ids = [record_id(ctx.integration_id, "courses", str(dto["_id"])) for dto in items]
+    stored = fetch_existing(session, "courses", ids)
+    courses, revisions = [], []
+    for dto, course_id in zip(items, ids, strict=True):
+        old = stored.get(course_id)
+        # origin_id is known only from our own upserts; the first observed deletion time is kept
+        course, revision = mapping.course_records(
+            dto,
+            ctx.providers,
+            observed_at=(old.remote_deleted_at if old is not None and old.remote_deleted_at else ctx.now),
+            origin_id=old.origin_id if old is not None else None,
+        )
+        courses.append(course)
+        revisions.append(revision)
+    return {
+        "course_providers": _upsert(session, ctx, mapping.synthetic_providers(items, ctx.providers)),
+        "courses": _upsert(session, ctx, courses),
+        "course_revisions": _upsert(session, ctx, revisions),
+    }
+
+
+def stats_page(session: Session, ctx: PageContext, items: list[Dto]) -> dict[str, UpsertCounts]:
+    """Attempts fold into one progression per (user, course); pairs may span pages and runs."""
+    groups = mapping.group_attempts(items)
+    ids = {
+        pair: record_id(ctx.integration_id, "course_progressions", mapping.progression_remote_id(*pair))
+        for pair in groups
+    }
+    stored = fetch_existing(session, "course_progressions", ids.values())
+    records = []
+    for pair, attempts in groups.items():
+        old = stored.get(ids[pair])
+        # in a FULL run the first page that shows a pair replaces its stored attempts (vanished
+        # attempts drop out); later pages of the same run, and delta runs, add to them
+        replace = ctx.full and (old is None or old.last_seen_sync_id != ctx.run_id)
+        existing = mapping.attempts_from_remote_data(old.remote_data) if old is not None else []
+        merged = mapping.merge_attempts(existing, attempts, replace=replace)
+        records.append(mapping.progression_from_attempts(pair[0], pair[1], merged))
+    return {"course_progressions": _upsert(session, ctx, records)}
+
+
+PAGE_HANDLERS: dict[str, Callable[[Session, PageContext, list[Dto]], dict[str, UpsertCounts]]] = {
+    "users": users_page,
+    "integrations": integrations_page,
+    "courses": courses_page,
+    "stats": stats_page,
+}

@@ -1,0 +1,101 @@
+"""The checkpoint state of one sync run, kept as JSON in ``sync_runs.streams`` and saved after every page.
+
+Plain data so a resumed run (another process, after kill -9) continues exactly where the last committed
+page left it: every chain's next URL, the planned stats partitions, per-model counts.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from lmsbridge.connectors.learning360.streams import Chain
+
+COUNT_KEYS = ("seen", "created", "changed", "deleted")
+
+
+@dataclass
+class ChainState:
+    chain: Chain
+    next_url: str | None = None
+    done: bool = False
+    pages: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "chain": self.chain.to_dict(),
+            "next_url": self.next_url,
+            "done": self.done,
+            "pages": self.pages,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ChainState:
+        return cls(
+            Chain.from_dict(data["chain"]), data.get("next_url"), bool(data["done"]), int(data["pages"])
+        )
+
+
+@dataclass
+class RunState:
+    chains: dict[str, ChainState] = field(default_factory=dict)
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    # streams that could not be read completely, with the reason (a missing scope names it)
+    failed: dict[str, str] = field(default_factory=dict)
+    stats_planned: bool = False
+    delta_since: str | None = None
+    # the integrations list (provider index input), kept so a resumed run need not fetch it again
+    integrations: list[dict[str, Any]] | None = None
+    deletions_done: list[str] = field(default_factory=list)
+
+    def add_chain(self, chain: Chain) -> ChainState:
+        state = self.chains.get(chain.key)
+        if state is None:
+            state = self.chains[chain.key] = ChainState(chain)
+        return state
+
+    def chains_of(self, stream: str) -> list[ChainState]:
+        return [c for c in self.chains.values() if c.chain.stream == stream]
+
+    def stream_complete(self, stream: str) -> bool:
+        """Every chain of the stream finished and none failed: a complete scan."""
+        chains = self.chains_of(stream)
+        return bool(chains) and all(c.done for c in chains) and stream not in self.failed
+
+    def count(self, model: str, **amounts: int) -> None:
+        row = self.counts.setdefault(model, dict.fromkeys(COUNT_KEYS, 0))
+        for key, amount in amounts.items():
+            row[key] = row.get(key, 0) + amount
+
+    def changed_models(self) -> list[str]:
+        return sorted(
+            m
+            for m, c in self.counts.items()
+            if c.get("created", 0) + c.get("changed", 0) + c.get("deleted", 0)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "chains": {key: c.to_dict() for key, c in self.chains.items()},
+            "counts": copy.deepcopy(self.counts),
+            "failed": dict(self.failed),
+            "stats_planned": self.stats_planned,
+            "delta_since": self.delta_since,
+            "integrations": copy.deepcopy(self.integrations),
+            "deletions_done": list(self.deletions_done),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> RunState:
+        if not data:
+            return cls()
+        return cls(
+            chains={k: ChainState.from_dict(v) for k, v in data.get("chains", {}).items()},
+            counts={k: dict(v) for k, v in data.get("counts", {}).items()},
+            failed=dict(data.get("failed", {})),
+            stats_planned=bool(data.get("stats_planned", False)),
+            delta_since=data.get("delta_since"),
+            integrations=data.get("integrations"),
+            deletions_done=list(data.get("deletions_done", [])),
+        )

@@ -1,0 +1,341 @@
+"""Every endpoint, on success and on each error path, answers exactly what Kombo's OpenAPI declares.
+
+Real HTTP: uvicorn on 127.0.0.1, a real SQLite file and a real PostgreSQL database (``database_url``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from api_support import ApiEnv, KomboContract
+
+from factories import BASE_TIME, seed_tenant
+from lmsbridge.store import queries
+from lmsbridge.store.engine import session_scope
+from lmsbridge.unified import coverage
+from lmsbridge.unified.wire import format_timestamp
+
+LIST_OPERATIONS = [
+    ("GetLmsUsers", "/v1/lms/users"),
+    ("GetLmsCourses", "/v1/lms/courses"),
+    ("GetLmsCourseProgressions", "/v1/lms/course-progressions"),
+    ("GetLmsSkills", "/v1/lms/skills"),
+]
+READABLE_LISTS = LIST_OPERATIONS[:3]  # 360Learning has no skills model
+
+
+@pytest.fixture
+def skills_tool(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A connector that covers skills (none shipped does), registered in the coverage table."""
+    tool = coverage.ToolCoverage(
+        id="skilltool",
+        label="Skill Tool",
+        logo_url="https://example.com/logo.png",
+        icon_url="https://example.com/icon.png",
+        beta=False,
+        read_models={
+            **coverage.LEARNING360.read_models,
+            "lms_skills": frozenset(coverage.MODEL_FIELDS["lms_skills"]),
+        },
+    )
+    monkeypatch.setitem(coverage.TOOL_COVERAGE, tool.id, tool)
+    return tool.id
+
+
+def test_users_success(api: ApiEnv, kombo: KomboContract) -> None:
+    integration_id = api.integration()
+    tenant = seed_tenant(api.engine, integration_id, users=4, courses=2)
+    body = kombo.check("GetLmsUsers", api.get("/v1/lms/users", integration_id))
+    results = body["data"]["results"]
+    assert body["data"]["next"] is None
+    assert sorted(r["id"] for r in results) == sorted(tenant.ids(tenant.users))
+    by_remote = {r["remote_id"]: r for r in results}
+    for record in tenant.users:
+        served = by_remote[record.remote_id]
+        assert (served["first_name"], served["last_name"], served["work_email"], served["status"]) == (
+            record.first_name,
+            record.last_name,
+            record.work_email,
+            record.status,
+        )
+        assert served["changed_at"] == format_timestamp(BASE_TIME)
+        assert served["remote_data"] == record.remote_data
+        assert served["custom_fields"] is None and served["integration_fields"] == []
+
+
+def test_courses_success_nests_provider_and_revisions(api: ApiEnv, kombo: KomboContract) -> None:
+    integration_id = api.integration()
+    tenant = seed_tenant(api.engine, integration_id, users=1, courses=3)
+    body = kombo.check("GetLmsCourses", api.get("/v1/lms/courses", integration_id))
+    results = body["data"]["results"]
+    assert sorted(r["id"] for r in results) == sorted(tenant.ids(tenant.courses))
+    provider_id = tenant.id_of(tenant.providers[0])
+    for course in results:
+        assert course["provider_id"] == provider_id
+        assert course["provider"] == {"id": provider_id, "remote_id": "p00001", "name": "Provider 1"}
+        [revision] = course["revisions"]
+        assert revision["course_id"] == course["id"]
+        assert revision["remote_id"] == f"{course['remote_id']}:r1"
+        assert revision["status"] == "ACTIVE" and revision["skill_assignments"] == []
+
+
+def test_course_progressions_success_nests_user_and_revision(api: ApiEnv, kombo: KomboContract) -> None:
+    integration_id = api.integration()
+    tenant = seed_tenant(api.engine, integration_id, users=3, courses=2, enrollments_per_user=2)
+    body = kombo.check("GetLmsCourseProgressions", api.get("/v1/lms/course-progressions", integration_id))
+    results = body["data"]["results"]
+    assert sorted(r["id"] for r in results) == sorted(tenant.ids(tenant.progressions))
+    users = {tenant.id_of(u): u for u in tenant.users}
+    for item in results:
+        assert item["user"]["id"] == item["user_id"]
+        assert item["user"]["remote_id"] == users[item["user_id"]].remote_id
+        assert item["course_revision"]["id"] == item["course_revision_id"]
+        course_remote_id = item["remote_id"].split(":")[1]
+        assert item["course_revision"]["course"]["remote_id"] == course_remote_id
+        assert (item["status"] == "COMPLETED") == (item["completed_at"] is not None)
+
+
+def test_skills_success_for_a_tool_that_covers_them(
+    api: ApiEnv, kombo: KomboContract, skills_tool: str
+) -> None:
+    integration_id = api.integration(tool=skills_tool)
+    tenant = seed_tenant(api.engine, integration_id, users=0, courses=0, skills=3)
+    body = kombo.check("GetLmsSkills", api.get("/v1/lms/skills", integration_id))
+    assert sorted(r["name"] for r in body["data"]["results"]) == ["Skill 1", "Skill 2", "Skill 3"]
+    assert sorted(r["id"] for r in body["data"]["results"]) == sorted(tenant.ids(tenant.skills))
+
+
+def test_skills_are_not_available_for_360learning(api: ApiEnv, kombo: KomboContract) -> None:
+    integration_id = api.integration()
+    response = api.get("/v1/lms/skills", integration_id)
+    body = kombo.check("GetLmsSkills", response)
+    assert (response.status_code, body["error"]["code"]) == (404, "INTEGRATION.MODEL_NOT_AVAILABLE")
+
+
+def test_check_api_key(api: ApiEnv, kombo: KomboContract) -> None:
+    first = kombo.check("GetCheckApiKey", api.client.get("/v1/check-api-key"))
+    second = kombo.check("GetCheckApiKey", api.client.get("/v1/check-api-key"))
+    assert first["data"]["environment_id"] == first["data"]["customer_id"]
+    assert first["data"] == second["data"]  # one environment per installation, generated once
+
+
+def test_integration_details(api: ApiEnv, kombo: KomboContract) -> None:
+    integration_id = api.integration(
+        end_user={"organization_name": "Acme", "creator_email": "it@acme.com", "origin_id": "acme-1"}
+    )
+    body = kombo.check("GetIntegrationsIntegrationId", api.client.get(f"/v1/integrations/{integration_id}"))
+    data = body["data"]
+    assert data["id"] == integration_id and data["category"] == "LMS" and data["tool"]["id"] == "360learning"
+    assert (data["status"], data["setup_status"]) == ("ACTIVE", "COMPLETED")
+    assert data["end_user"] == {
+        "organization_name": "Acme",
+        "creator_email": "it@acme.com",
+        "origin_id": "acme-1",
+    }
+    available = {m["id"]: m["is_available"] for m in data["read_models"]}
+    assert available["lms_users"] and available["lms_course_progressions"] and not available["lms_skills"]
+    assert {a["id"] for a in data["write_actions"]} == set(coverage.ACTION_FIELDS)
+
+
+def test_disable_then_enable(api: ApiEnv, kombo: KomboContract) -> None:
+    integration_id = api.integration()
+    seed_tenant(api.engine, integration_id, users=2, courses=1)
+    path = f"/v1/integrations/{integration_id}"
+    kombo.check(
+        "PutIntegrationsIntegrationIdEnabled", api.client.put(f"{path}/enabled", json={"value": False})
+    )
+    details = kombo.check("GetIntegrationsIntegrationId", api.client.get(path))
+    assert details["data"]["status"] == "INACTIVE"
+    for operation_id, list_path in READABLE_LISTS:
+        response = api.get(list_path, integration_id)
+        assert (response.status_code, kombo.check(operation_id, response)["error"]["code"]) == (
+            409,
+            "INTEGRATION.INACTIVE",
+        )
+    kombo.check(
+        "PutIntegrationsIntegrationIdEnabled", api.client.put(f"{path}/enabled", json={"value": True})
+    )
+    assert kombo.check("GetIntegrationsIntegrationId", api.client.get(path))["data"]["status"] == "ACTIVE"
+    assert len(kombo.check("GetLmsUsers", api.get("/v1/lms/users", integration_id))["data"]["results"]) == 2
+
+
+def test_delete_removes_integration_and_data(api: ApiEnv, kombo: KomboContract) -> None:
+    integration_id = api.integration()
+    keep = api.integration()
+    seed_tenant(api.engine, integration_id, users=3, courses=2)
+    seed_tenant(api.engine, keep, users=2, courses=1)
+    body = kombo.check(
+        "DeleteIntegrationsIntegrationId", api.client.delete(f"/v1/integrations/{integration_id}")
+    )
+    assert body == {"status": "success", "data": {}}
+    gone = api.client.get(f"/v1/integrations/{integration_id}")
+    assert (
+        kombo.check("GetIntegrationsIntegrationId", gone)["error"]["code"] == "PLATFORM.INTEGRATION_NOT_FOUND"
+    )
+    assert api.get("/v1/lms/users", integration_id).status_code == 404
+    # recreated under the same id, nothing of the old data is left; the other integration keeps its own
+    api.integration(integration_id=integration_id)
+    with session_scope(api.engine, readonly=True) as session:
+        for query in (queries.list_users, queries.list_courses, queries.list_course_progressions):
+            assert (
+                query(session, integration_id, queries.ListFilters(include_deleted=True), None, 250).items
+                == []
+            )
+    assert len(kombo.check("GetLmsUsers", api.get("/v1/lms/users", keep))["data"]["results"]) == 2
+
+
+# --- error paths -------------------------------------------------------------------------------------
+
+ALL_OPERATIONS = [
+    *[(op, "GET", path, True) for op, path in LIST_OPERATIONS],
+    ("GetCheckApiKey", "GET", "/v1/check-api-key", False),
+    ("GetIntegrationsIntegrationId", "GET", "/v1/integrations/{id}", False),
+    ("DeleteIntegrationsIntegrationId", "DELETE", "/v1/integrations/{id}", False),
+    ("PutIntegrationsIntegrationIdEnabled", "PUT", "/v1/integrations/{id}/enabled", False),
+]
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer nope", "Basic dXNlcjpwYXNz", "Bearer", "lmsb_raw"])
+@pytest.mark.parametrize(("operation_id", "method", "path", "scoped"), ALL_OPERATIONS)
+def test_authentication_required(
+    api: ApiEnv,
+    kombo: KomboContract,
+    operation_id: str,
+    method: str,
+    path: str,
+    scoped: bool,
+    authorization: str | None,
+) -> None:
+    integration_id = api.integration()
+    headers = {"X-Integration-Id": integration_id}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    response = httpx.request(
+        method,
+        api.base_url + path.replace("{id}", integration_id),
+        headers=headers,
+        json={"value": False} if method == "PUT" else None,
+    )
+    body = kombo.check(operation_id, response)
+    assert (response.status_code, body["error"]["code"]) == (401, "PLATFORM.AUTHENTICATION_INVALID")
+    # nothing happened: the integration is still there and enabled
+    details = kombo.check(
+        "GetIntegrationsIntegrationId", api.client.get(f"/v1/integrations/{integration_id}")
+    )
+    assert details["data"]["status"] == "ACTIVE"
+
+
+@pytest.mark.parametrize(("operation_id", "path"), LIST_OPERATIONS)
+def test_integration_header_missing_or_unknown(
+    api: ApiEnv, kombo: KomboContract, operation_id: str, path: str
+) -> None:
+    missing = api.client.get(path)
+    assert (missing.status_code, kombo.check(operation_id, missing)["error"]["code"]) == (
+        400,
+        "PLATFORM.INPUT_INVALID",
+    )
+    assert "X-Integration-Id" in missing.json()["error"]["message"]
+    unknown = api.get(path, "360learning:doesNotExist1234567890abcd")
+    assert (unknown.status_code, kombo.check(operation_id, unknown)["error"]["code"]) == (
+        404,
+        "PLATFORM.INTEGRATION_NOT_FOUND",
+    )
+
+
+@pytest.mark.parametrize(
+    ("state", "code"),
+    [
+        ({"setup_status": "FINAL_SYNC_PENDING"}, "INTEGRATION.SETUP_SYNC_PENDING"),
+        ({"setup_status": "INCOMPLETE"}, "INTEGRATION.SETUP_INCOMPLETE"),
+        ({"qa_status": "FAILED"}, "INTEGRATION.QA_FAILED"),
+    ],
+)
+def test_integration_not_ready(api: ApiEnv, kombo: KomboContract, state: dict[str, str], code: str) -> None:
+    integration_id = api.integration()
+    api.update(integration_id, **state)
+    for operation_id, path in READABLE_LISTS:
+        response = api.get(path, integration_id)
+        assert (response.status_code, kombo.check(operation_id, response)["error"]["code"]) == (409, code)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"page_size": 0},
+        {"page_size": 251},
+        {"page_size": "ten"},
+        {"include_deleted": "yes"},
+        {"ignore_unsupported_filters": "TRUE"},
+        {"updated_after": "yesterday"},
+        {"updated_after": "2024-13-01T00:00:00Z"},
+        {"updated_after": "2024-02-30"},
+        {"cursor": "not-a-cursor"},
+        {"cursor": ""},
+    ],
+)
+@pytest.mark.parametrize(("operation_id", "path"), READABLE_LISTS)
+def test_invalid_list_parameters(
+    api: ApiEnv, kombo: KomboContract, operation_id: str, path: str, params: dict[str, Any]
+) -> None:
+    integration_id = api.integration()
+    response = api.get(path, integration_id, **params)
+    body = kombo.check(operation_id, response)
+    assert (response.status_code, body["error"]["code"]) == (400, "PLATFORM.INPUT_INVALID")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [None, b"", b"{", b"[]", b'{"value": "yes"}', b'{"value": null}', b'{"enabled": true}', b"true"],
+)
+def test_set_enabled_rejects_bad_bodies(api: ApiEnv, kombo: KomboContract, content: bytes | None) -> None:
+    integration_id = api.integration()
+    response = api.client.put(
+        f"/v1/integrations/{integration_id}/enabled",
+        content=content,
+        headers={"Content-Type": "application/json"},
+    )
+    body = kombo.check("PutIntegrationsIntegrationIdEnabled", response)
+    assert (response.status_code, body["error"]["code"]) == (400, "PLATFORM.INPUT_INVALID")
+    assert (
+        kombo.check("GetIntegrationsIntegrationId", api.client.get(f"/v1/integrations/{integration_id}"))[
+            "data"
+        ]["status"]
+        == "ACTIVE"
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/v1/lms/nothing", 404),
+        ("GET", "/", 404),
+        ("POST", "/v1/lms/users", 405),
+        ("PATCH", "/v1/check-api-key", 405),
+    ],
+)
+def test_unknown_routes_answer_in_the_envelope(
+    api: ApiEnv, kombo: KomboContract, method: str, path: str, status: int
+) -> None:
+    response = api.client.request(method, path)
+    # no Kombo operation exists for these; they must still be the envelope every operation declares
+    body = kombo.check("GetCheckApiKey", response)
+    assert response.status_code == status and body["error"]["code"] is None and body["error"]["message"]
+
+
+def test_unexpected_exception_is_an_unknown_error(
+    api: ApiEnv, kombo: KomboContract, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    integration_id = api.integration()
+
+    def explode(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("boom: postgresql://admin:hunter2@db/secret")
+
+    monkeypatch.setattr(queries, "list_users", explode)
+    response = api.get("/v1/lms/users", integration_id)
+    body = kombo.check("GetLmsUsers", response)
+    assert (response.status_code, body["error"]["code"]) == (500, "PLATFORM.UNKNOWN_ERROR")
+    assert "hunter2" not in response.text and "Traceback" not in response.text
+    log = api.client.get(body["error"]["log_url"])
+    assert log.status_code == 200 and "hunter2" not in log.text
