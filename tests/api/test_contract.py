@@ -338,4 +338,4 @@ def test_unexpected_exception_is_an_unknown_error(
     assert (response.status_code, body["error"]["code"]) == (500, "PLATFORM.UNKNOWN_ERROR")
     assert "hunter2" not in response.text and "Traceback" not in response.text
     log = api.client.get(body["error"]["log_url"])
-    assert log.status_code == 200 and "hunter2" not in log.text
+    assert log.status_code == 200 and "hunter2" not in log.text, (body, log.text)

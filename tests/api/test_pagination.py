@@ -135,7 +135,10 @@ def test_exactly_once_under_a_concurrent_writer(api: ApiEnv, kombo: KomboContrac
         while True:
             with progress:
                 before = writes
-                moved = progress.wait_for(lambda before=before: writes > before, timeout=30)  # type: ignore[misc]
+                moved = progress.wait_for(
+                    lambda before=before: writes > before or writes < 0,  # type: ignore[misc]
+                    timeout=30,
+                )
                 assert moved, "the writer made no progress"
             query: dict[str, Any] = {"page_size": 4} | ({"cursor": cursor} if cursor else {})
             body = kombo.check("GetLmsUsers", api.get("/v1/lms/users", integration_id, **query))
@@ -148,3 +151,4 @@ def test_exactly_once_under_a_concurrent_writer(api: ApiEnv, kombo: KomboContrac
         thread.join(timeout=30)
     assert set(tenant.ids(tenant.users)) <= set(seen)
     assert all(count == 1 for count in seen.values())
+    assert writes != 0

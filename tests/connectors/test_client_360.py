@@ -262,3 +262,10 @@ def test_next_link_parsing() -> None:
     assert next_link('<https://h/x?p=1>; rel="prev", <https://h/x?p=3>; rel=next') == "https://h/x?p=3"
     assert next_link('<https://h/x?p=1>; rel="prev"') is None
     assert next_link(None) is None
+
+
+async def test_token_is_never_sent_to_another_host(sandbox: RunningSandbox, make_client: MakeClient) -> None:
+    client = make_client()
+    with pytest.raises(ValueError, match="not the tenant's host"):
+        await client.get_page("http://example.com/api/v2/users?next=x")
+    assert client.calls == 0

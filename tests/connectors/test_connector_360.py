@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -10,7 +12,9 @@ from lmsbridge.connectors.errors import InvalidCredentials
 from lmsbridge.connectors.learning360.config import resolve_base_url
 from lmsbridge.connectors.learning360.connector import Learning360Connector
 from lmsbridge.connectors.registry import connector_class
+from lmsbridge.ids import random_id
 from lmsbridge.sandbox.testing import RunningSandbox
+from lmsbridge.settings import Settings
 
 
 def test_registry_knows_360learning() -> None:
@@ -67,3 +71,17 @@ async def test_verify_credentials_against_the_sandbox(sandbox: RunningSandbox) -
             await connector.verify_credentials()
     # one token request each: the refused one is not retried
     assert sandbox.control.counters()["calls"]["POST /api/v2/oauth2/token"] == 2
+
+
+async def test_app_settings_set_rates_and_timeouts(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path, remote_reads_per_second=12, remote_writes_per_second=3, remote_timeout_seconds=7
+    )
+    connection = StoredConnection("http://127.0.0.1:9", {"client_id": random_id(), "client_secret": "x"}, {})
+    async with Learning360Connector.from_connection(connection, app_settings=settings) as connector:
+        budget = connector.client.budget
+        assert (budget.reads_per_second, budget.writes_per_second) == (12, 3)
+        assert connector.client.options.read_timeout == 7
+        # a second instance for the same company shares the budget
+        async with Learning360Connector.from_connection(connection) as other:
+            assert other.client.budget is budget

@@ -170,6 +170,8 @@ async def test_course_delta_sees_edits_archives_and_deletions(
     assert archived in {c["_id"] for c in await _items(client, chains["courses:archived"])}
     assert deleted in {c["_id"] for c in await _items(client, chains["courses:deleted"])}
     assert all(not chain.full for chain in chains.values())
+    # the unfiltered full scan lists every status (what deletion marking relies on)
+    assert {archived, deleted, edited} <= set(await _course_ids(client))
 
 
 async def test_stats_delta_sees_new_completions(sandbox: RunningSandbox, make_client: MakeClient) -> None:
@@ -220,3 +222,17 @@ async def test_full_scan_costs_the_minimal_call_count_and_maps(
         fetched["stats"]
     )
     assert all(p.user_remote_id in users for p in progressions)
+
+
+async def test_deleted_user_stays_listed_and_maps_inactive(
+    sandbox: RunningSandbox, make_client: MakeClient
+) -> None:
+    user_id = sandbox.tenant.users.ids[-1]
+    sandbox.control.delete_user(user_id)
+    client = make_client()
+    (chain,) = full_chains(USERS)
+    listed = {u["_id"]: u for u in await _items(client, chain)}
+    record = user_record(listed[user_id])
+    assert record.status == "INACTIVE"
+    assert record.remote_deleted_at is not None
+    assert abs((record.remote_deleted_at - _sandbox_now(sandbox)).total_seconds()) < 60

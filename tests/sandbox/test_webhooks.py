@@ -102,6 +102,12 @@ def test_failed_delivery_is_retried_on_the_clock(
     attempt = sandbox.control.create_attempt(t.users.ids[2], t.courses.ids[0], progress=10)
     sandbox.control.update_attempt(attempt["_id"], progress=100)
     receiver.wait_for(1)
+    events_url = f"{SUBS}/{sub['_id']}/events"
+    deadline = time.monotonic() + 5
+    # the failure is recorded once the sandbox has read the 500; only then is the retry scheduled
+    while api.get(events_url, params={"status[eq]": "pending"}).json() == []:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
     assert len(receiver.received) == 1  # the next try is 5 s away on the sandbox clock
     sandbox.control.advance_clock(6)
     receiver.wait_for(2)

@@ -26,7 +26,8 @@ def sandbox() -> Iterator[RunningSandbox]:
 def setup(sandbox: RunningSandbox, database_url: str) -> Iterator[SyncSetup]:
     db = make_engine(database_url)
     upgrade_database(db)
-    box = SecretBox(Fernet.generate_key())
+    key = Fernet.generate_key()
+    box = SecretBox(key)
     with session_scope(db) as session:
         integration = create_integration(
             session,
@@ -37,5 +38,5 @@ def setup(sandbox: RunningSandbox, database_url: str) -> Iterator[SyncSetup]:
         integration_id = integration.id
     # small partitions so even a small tenant exercises several concurrent stats chains
     engine = SyncEngine(db, box, options=SyncOptions(ids_per_partition=7))
-    yield SyncSetup(sandbox, db, box, integration_id, engine)
+    yield SyncSetup(sandbox, db, key, box, integration_id, engine)
     db.dispose()

@@ -20,8 +20,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from lmsbridge.api.deps import AppContext
 from lmsbridge.api.errors import METHOD_NOT_ALLOWED_TITLE, NOT_FOUND_TITLE, ApiError, envelope
 from lmsbridge.api.responses import json_response
+from lmsbridge.ids import random_id
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.logs import write_log
+from lmsbridge.unified.wire import ErrorResponse
 
 logger = logging.getLogger("lmsbridge.api")
 
@@ -47,23 +49,25 @@ def _integration_id(request: Request) -> str | None:
 
 
 def _write_log(
-    ctx: AppContext, request: Request, status: int, response: dict[str, Any], extra: dict[str, Any]
-) -> str | None:
+    ctx: AppContext, request: Request, status: int, body: ErrorResponse, log_id: str, extra: dict[str, Any]
+) -> bool:
     try:
         with session_scope(ctx.engine) as session:
-            return write_log(
+            write_log(
                 session,
                 kind="api",
                 integration_id=_integration_id(request),
                 method=request.method,
                 url=str(request.url),
                 status_code=status,
-                response=response,
+                response=body.model_dump(mode="json"),
+                log_id=log_id,
                 **extra,
             )
+        return True
     except Exception:  # the error response must go out even when the log cannot be written
         logger.exception("could not write the interaction log of an API error")
-        return None
+        return False
 
 
 async def error_response(
@@ -72,20 +76,22 @@ async def error_response(
     """The envelope for ``error``, after logging the interaction (its id becomes ``log_url``)."""
     ctx: AppContext = request.app.state.ctx
     started = request.scope.get("lmsbridge.started", time.monotonic())
-    logged = envelope(error, None).model_dump(mode="json")
-    log_id = await run_in_threadpool(
+    log_id = random_id()
+    with_log = envelope(error, ctx.log_url(log_id))
+    logged = await run_in_threadpool(
         _write_log,
         ctx,
         request,
         error.status,
-        logged,
+        with_log,
+        log_id,
         {
             "request": _request_record(request, body),
             "error": internal or error.message,
             "duration_ms": int((time.monotonic() - started) * 1000),
         },
     )
-    return json_response(envelope(error, ctx.log_url(log_id) if log_id else None), error.status)
+    return json_response(with_log if logged else envelope(error, None), error.status)
 
 
 def _validation_message(exc: RequestValidationError) -> str:

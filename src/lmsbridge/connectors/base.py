@@ -5,7 +5,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+if TYPE_CHECKING:
+    from lmsbridge.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +48,8 @@ class Connector(ABC):
 
     @classmethod
     @abstractmethod
-    def from_connection(cls, connection: StoredConnection) -> Self:
-        """Build a live connector from a stored connection."""
+    def from_connection(cls, connection: StoredConnection, *, app_settings: Settings | None = None) -> Self:
+        """Build a live connector from a stored connection (rates and timeouts from ``app_settings``)."""
 
     @abstractmethod
     async def verify_credentials(self) -> None:

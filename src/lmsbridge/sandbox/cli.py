@@ -1,4 +1,5 @@
-"""Run the sandbox standalone: `lmsbridge sandbox ...` (wired by the lead) or `python -m lmsbridge.sandbox`."""
+"""Run the sandbox standalone: `lmsbridge sandbox ...` (wired by the lead) or
+`python -m lmsbridge.sandbox`."""
 
 from __future__ import annotations
 
@@ -45,9 +46,8 @@ def run(
         client_secret=client_secret,
     )
     cred = next(iter(tenant.credentials.values()))
-    print(
-        f"sandbox: {users} users, {courses} courses, {attempts} attempts in {time.perf_counter() - started:.1f}s"
-    )
+    elapsed = time.perf_counter() - started
+    print(f"sandbox: {users} users, {courses} courses, {attempts} attempts in {elapsed:.1f}s")
     print(f"base_url:      http://{host}:{port}")
     print(f"client_id:     {cred.client_id}")
     print(f"client_secret: {cred.client_secret}", flush=True)

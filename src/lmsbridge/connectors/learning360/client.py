@@ -276,7 +276,12 @@ class Learning360Client:
             yield page
 
     def url_for(self, path_or_url: str) -> str:
+        """Absolute URL of a path; an absolute URL (a Link target) must be on the tenant's host,
+        so the bearer token is never sent anywhere else."""
         if path_or_url.startswith(("http://", "https://")):
+            url, base = httpx.URL(path_or_url), httpx.URL(self.base_url)
+            if (url.scheme, url.host, url.port) != (base.scheme, base.host, base.port):
+                raise ValueError(f"refusing to call {url.scheme}://{url.host}: not the tenant's host")
             return path_or_url
         if not path_or_url.startswith("/"):
             raise ValueError("paths start with /")

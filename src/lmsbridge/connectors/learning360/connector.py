@@ -10,6 +10,7 @@ from lmsbridge.connectors.learning360.budget import BUDGETS, BudgetRegistry
 from lmsbridge.connectors.learning360.client import Learning360Client
 from lmsbridge.connectors.learning360.config import ClientOptions, Learning360Config, resolve_base_url
 from lmsbridge.connectors.learning360.streams import STREAMS
+from lmsbridge.settings import Settings
 
 
 class Learning360Connector(Connector):
@@ -67,8 +68,16 @@ class Learning360Connector(Connector):
         )
 
     @classmethod
-    def from_connection(cls, connection: StoredConnection) -> Self:
-        return cls(cls.config_from_connection(connection))
+    def from_connection(cls, connection: StoredConnection, *, app_settings: Settings | None = None) -> Self:
+        config = cls.config_from_connection(connection)
+        if app_settings is None:
+            return cls(config)
+        return cls(
+            config,
+            options=ClientOptions.with_timeout(app_settings.remote_timeout_seconds),
+            reads_per_second=app_settings.remote_reads_per_second,
+            writes_per_second=app_settings.remote_writes_per_second,
+        )
 
     async def verify_credentials(self) -> None:
         await self.client.fetch_token()
