@@ -19,7 +19,6 @@ import uvicorn
 from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from jsonschema import Draft202012Validator, FormatChecker
-from lmsbridge.store.api_keys import create_api_key
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from sqlalchemy import Engine
@@ -27,6 +26,7 @@ from sqlalchemy import Engine
 from factories import make_integration
 from lmsbridge.crypto import SecretBox
 from lmsbridge.settings import Settings
+from lmsbridge.store.api_keys import create_api_key
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.integrations import update_integration
 
@@ -171,6 +171,7 @@ def serve(app: FastAPI, sock: socket.socket) -> Iterator[str]:
 def bound_socket() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(("127.0.0.1", 0))
     return sock
 

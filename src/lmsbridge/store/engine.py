@@ -42,6 +42,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # a restarted server or a dropped idle connection must not fail the next request
         "pool_pre_ping": True,
         "pool_recycle": 1800,
+        # psycopg prepares a statement server-side after 5 runs; the generic plan PostgreSQL then caches
+        # for `id IN (…)` was made while the table was small (a sequential scan) and stays one as the
+        # table grows: a full sync of 50k progressions slowed ~20x. Plan every statement afresh instead.
+        "connect_args": {"prepare_threshold": None},
     }
     options.update(kwargs)
     return create_engine(url, **options)

@@ -9,7 +9,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Dialect, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -37,7 +48,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}  # noqa: RUF012
 
 
 class Integration(Base):
@@ -235,3 +246,87 @@ RECORD_TABLES: dict[str, type[RecordColumns]] = {
     "course_progressions": CourseProgression,
     "skills": Skill,
 }
+
+
+class ActionTask(Base):
+    """A write action processed in the background (course upserts, enrollments, completions,
+    deactivations): stored so a restart resumes it and nothing is lost or stuck."""
+
+    __tablename__ = "action_tasks"
+    __table_args__ = (
+        Index("ix_action_tasks_integration", "integration_id", "created_at"),
+        Index("ix_action_tasks_due", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    integration_id: Mapped[str] = mapped_column(ID, ForeignKey("integrations.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))  # courses_upsert | enroll | complete | deactivate
+    state: Mapped[str] = mapped_column(String(16))  # PENDING | RUNNING | COMPLETED | FAILED
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # where the remote side is (e.g. 360Learning bulk operation ids), so a restart resumes polling
+    remote_state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    result: Mapped[dict[str, Any] | list[Any] | None] = mapped_column(JSON, nullable=True)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column()
+    completed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    log_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+
+
+class WebhookEndpoint(Base):
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    # event types this endpoint receives; null = all
+    event_types: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column()
+    disabled_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class WebhookEvent(Base):
+    """The outbox: an event is written in the same transaction as the change that caused it."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (Index("ix_webhook_events_created", "created_at"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)  # the event id receivers see, stable on retries
+    type: Mapped[str] = mapped_column(String(40))
+    integration_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # the whole body: {"id", "type", "data"}
+    created_at: Mapped[datetime] = mapped_column()
+
+
+class WebhookDelivery(Base):
+    """One event to one endpoint: attempts, backoff, outcome."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_id", "endpoint_id", name="uq_webhook_delivery"),
+        Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    event_id: Mapped[str] = mapped_column(ID, ForeignKey("webhook_events.id", ondelete="CASCADE"))
+    endpoint_id: Mapped[str] = mapped_column(ID, ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(16))  # PENDING | SUCCEEDED | FAILED
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column()
+    delivered_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class PendingChange(Base):
+    """Models changed since the last data-changed event of an integration (coalesced per model)."""
+
+    __tablename__ = "webhook_pending_changes"
+
+    integration_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    model: Mapped[str] = mapped_column(String(40), primary_key=True)
+    changed_at: Mapped[datetime] = mapped_column()

@@ -189,17 +189,16 @@ def _sqlite_insert(
     compare correctly), but constants are converted once per page and remote_data is the JSON text
     already produced for the content hash.
     """
-    sql, columns = _sqlite_insert_sql(table)
     converters = _bind_processors(table, dialect)
-    fixed = {name: _convert(converters[name], value) for name, value in constants.items()}
-    plan = [(name, converters[name]) for name in columns if name not in fixed and name != "remote_data"]
-    params = []
-    for row in rows:
-        # dict insertion order = column order, then one tuple in the table's column order
-        values = {name: _convert(converter, row[name]) for name, converter in plan}
-        values.update(fixed)
-        values["remote_data"] = data_json[row["id"]]
-        params.append(tuple(values[name] for name in columns))
+    fixed_names = tuple(constants)
+    fixed = tuple(_convert(converters[name], constants[name]) for name in fixed_names)
+    sql, per_row = _sqlite_insert_sql(table, fixed_names)
+    plan = [(name, converters[name]) for name in per_row]
+    # id order: neighbouring keys share B-tree pages, fewer pages are dirtied per transaction
+    params = [
+        (*[_convert(converter, row[name]) for name, converter in plan], *fixed, data_json[row["id"]])
+        for row in sorted(rows, key=lambda row: row["id"])
+    ]
     session.connection().exec_driver_sql(sql, params)
 
 
@@ -208,14 +207,17 @@ def _convert(converter: Callable[[Any], Any] | None, value: Any) -> Any:
 
 
 @cache
-def _sqlite_insert_sql(table: Table) -> tuple[str, tuple[str, ...]]:
-    columns = tuple(c.name for c in table.c)
+def _sqlite_insert_sql(table: Table, fixed: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    """INSERT … ON CONFLICT for ``table``; parameters are the per-row columns, then ``fixed``, then
+    remote_data. Returns the SQL and the per-row column names."""
+    per_row = tuple(c.name for c in table.c if c.name not in fixed and c.name != "remote_data")
+    columns = (*per_row, *fixed, "remote_data")
     refreshed = [name for name in columns if name not in _KEPT_ON_CONFLICT]
     sql = (
         f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
         f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{name} = excluded.{name}' for name in refreshed)}"
     )
-    return sql, columns
+    return sql, per_row
 
 
 @cache

@@ -58,6 +58,8 @@ T = TypeVar("T")
 
 # models each stream feeds, for deletion marking after a complete scan
 STREAM_MODELS = {stream.name: stream.models for stream in STREAMS_BY_NAME.values()}
+# the field each stream's delta filters on (see streams.py); its greatest value seen is the next cursor
+REPLICATION_KEYS = {s.name: s.delta_filter for s in STREAMS_BY_NAME.values() if s.delta_filter}
 HEARTBEAT_SECONDS = 5.0
 # a RUNNING run without a heartbeat for this long belongs to a dead process
 STALE_AFTER = timedelta(seconds=30)
@@ -233,19 +235,29 @@ class _Run:
                     self.state.add_chain(chain)
         else:
             since = await self.engine._in_db(self._delta_since)
-            self.state.delta_since = since.isoformat() if since else None
+            self.state.delta_since = since["started_at"].isoformat() if since["started_at"] else None
             for stream in (INTEGRATIONS, USERS):
                 for chain in full_chains(stream):
                     self.state.add_chain(chain)
             for stream in (COURSES, STATS):
-                for chain in delta_chains(stream, since):
+                for chain in delta_chains(stream, since.get(stream.name) or since["started_at"]):
                     self.state.add_chain(chain)
             self.state.stats_planned = True
         await self.engine._in_db(self._save)
 
-    def _delta_since(self, session: Session) -> datetime | None:
+    def _delta_since(self, session: Session) -> dict[str, datetime | None]:
+        """Where a delta starts: per stream the replication-key cursor of the last successful run
+        (remote clock), else that run's start time (our clock)."""
         last = sync_runs.last_succeeded(session, self.integration_id)
-        return last.started_at if last else None
+        if last is None:
+            return {"started_at": None}
+        since: dict[str, datetime | None] = {"started_at": last.started_at}
+        previous = RunState.from_dict(last.streams).cursors
+        for stream, value in previous.items():
+            since[stream] = mapping.parse_datetime(value)
+        # carried forward, so a delta that sees nothing new keeps the cursor where it was
+        self.state.cursors = dict(previous)
+        return since
 
     def _save(self, session: Session) -> None:
         sync_runs.save_streams(session, self.run_id, self.state.to_dict(), self._calls())
@@ -338,6 +350,9 @@ class _Run:
             # never sees another chain's half-made change
             def write(session: Session, ctx: PageContext = ctx, page: Page = page) -> None:
                 self._count(handler(session, ctx, page.items))
+                key = REPLICATION_KEYS.get(chain.stream)
+                if key:
+                    self.state.advance_cursor(chain.stream, [str(i.get(key) or "") for i in page.items])
                 chain_state.next_url = page.next_url
                 chain_state.pages += 1
                 chain_state.done = page.next_url is None

@@ -45,6 +45,9 @@ class RunState:
     failed: dict[str, str] = field(default_factory=dict)
     stats_planned: bool = False
     delta_since: str | None = None
+    # per stream, the latest replication-key value (remote clock) this run saw: the next delta starts
+    # there, so a clock difference between 360Learning and us cannot make it miss changes
+    cursors: dict[str, str] = field(default_factory=dict)
     # the integrations list (provider index input), kept so a resumed run need not fetch it again
     integrations: list[dict[str, Any]] | None = None
     deletions_done: list[str] = field(default_factory=list)
@@ -68,6 +71,12 @@ class RunState:
         for key, amount in amounts.items():
             row[key] = row.get(key, 0) + amount
 
+    def advance_cursor(self, stream: str, values: list[str]) -> None:
+        """Keep the greatest ISO-8601 value (360Learning's fixed format sorts as text)."""
+        best = max((v for v in values if v), default=None)
+        if best is not None and best > self.cursors.get(stream, ""):
+            self.cursors[stream] = best
+
     def changed_models(self) -> list[str]:
         return sorted(
             m
@@ -82,6 +91,7 @@ class RunState:
             "failed": dict(self.failed),
             "stats_planned": self.stats_planned,
             "delta_since": self.delta_since,
+            "cursors": dict(self.cursors),
             "integrations": copy.deepcopy(self.integrations),
             "deletions_done": list(self.deletions_done),
         }
@@ -96,6 +106,7 @@ class RunState:
             failed=dict(data.get("failed", {})),
             stats_planned=bool(data.get("stats_planned", False)),
             delta_since=data.get("delta_since"),
+            cursors=dict(data.get("cursors", {})),
             integrations=data.get("integrations"),
             deletions_done=list(data.get("deletions_done", [])),
         )
