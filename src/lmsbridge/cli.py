@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from lmsbridge.settings import Settings
+from lmsbridge.webhooks.cli import webhooks_app
 
 app = typer.Typer(
     name="lmsbridge",
@@ -31,6 +32,7 @@ api_keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_
 integrations_app = typer.Typer(help="Inspect integrations.", no_args_is_help=True)
 app.add_typer(api_keys_app, name="api-keys")
 app.add_typer(integrations_app, name="integrations")
+app.add_typer(webhooks_app, name="webhooks")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -219,6 +221,48 @@ def integrations_list(ctx: typer.Context) -> None:
             i.id, i.tool, i.status, enabled, i.setup_status, i.qa_status, i.base_url, _when(i.created_at)
         )
     _print_table(table, rows, "no integrations yet")
+
+
+@integrations_app.command("test")
+def integrations_test(
+    ctx: typer.Context,
+    integration_id: Annotated[str, typer.Argument(help="The integration's id.")],
+    models: Annotated[bool, typer.Option("--models", help="Also run the per-model tests.")] = False,
+) -> None:
+    """Run the scope test (and with --models the per-model tests) of an integration now."""
+    import asyncio
+
+    from lmsbridge.crypto import SecretBox
+    from lmsbridge.features.on_demand import check_integration
+
+    settings = _settings(ctx)
+    with _database(settings) as engine:
+        try:
+            scopes, tested = asyncio.run(
+                check_integration(
+                    engine,
+                    SecretBox.from_settings(settings),
+                    integration_id,
+                    settings=settings,
+                    models=models,
+                )
+            )
+        except LookupError as exc:
+            raise CliError(f"{exc} (see `lmsbridge integrations list`)") from exc
+    table = Table(_fixed("scope"), _fixed("status"), Column("why"))
+    for name, check in sorted(scopes.scopes.items()):
+        table.add_row(name, check.status, check.why)
+    _print_table(table, list(scopes.scopes), "no scopes probed")
+    if not scopes.credentials_valid:
+        _fail("360Learning refused the integration's credentials")
+    if tested is not None:
+        table = Table(_fixed("model"), _fixed("result"), Column("details"))
+        for model, result in tested.models.items():
+            table.add_row(model, result.status, result.message)
+        _print_table(table, list(tested.models), "no models tested")
+        out.print(f"qa status: {tested.qa_status}")
+        if tested.qa_status == "FAILED":
+            raise typer.Exit(1)
 
 
 @app.command()

@@ -207,7 +207,7 @@ def test_authentication_required(
     scoped: bool,
 ) -> None:
     integration_id = api.integration()
-    for authorization in (None, "Bearer nope", "Basic dXNlcjpwYXNz", "Bearer", "bearer  ", api.api_key):
+    for authorization in (None, "Bearer nope", "Basic dXNlcjpwYXNz", "Bearer", "bearer x y", api.api_key):
         headers = {"X-Integration-Id": integration_id} if scoped else {}
         if authorization is not None:
             headers["Authorization"] = authorization

@@ -188,3 +188,24 @@ def test_logs_are_written_redacted(engine: Engine, integration_id: str) -> None:
     )
     with session_scope(engine) as session, pytest.raises(ValueError, match="unknown log kind"):
         logs.write_log(session, "gossip")
+
+
+def test_authenticate_reads_and_touches_at_most_once_a_minute(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        key, plaintext = api_keys.create_api_key(session, "api", now=BASE_TIME)
+    t1 = BASE_TIME + timedelta(minutes=1)
+    found = api_keys.authenticate(engine, plaintext, now=t1)
+    assert found is not None and found.id == key.id
+    assert api_keys.authenticate(engine, plaintext, now=t1 + timedelta(seconds=30)) is not None
+    with session_scope(engine, readonly=True) as session:
+        stored = api_keys.get_api_key(session, key.id)
+        assert stored is not None and stored.last_used_at == t1
+    t2 = t1 + timedelta(minutes=2)
+    assert api_keys.authenticate(engine, plaintext, now=t2) is not None
+    with session_scope(engine, readonly=True) as session:
+        stored = api_keys.get_api_key(session, key.id)
+        assert stored is not None and stored.last_used_at == t2
+    assert api_keys.authenticate(engine, "lmsb_wrong") is None
+    with session_scope(engine) as session:
+        api_keys.revoke_api_key(session, key.id)
+    assert api_keys.authenticate(engine, plaintext) is None

@@ -13,7 +13,10 @@ from lmsbridge.api.cursors import CursorCodec, derive_cursor_key
 from lmsbridge.api.deps import AppContext
 from lmsbridge.api.error_handlers import install_error_handling
 from lmsbridge.api.openapi import build_openapi
-from lmsbridge.api.routes import general, integrations, lms, logs
+from lmsbridge.api.routes import features, general, integrations, lms, logs, passthrough
+from lmsbridge.api.routes.actions import router as actions_router
+from lmsbridge.api.routes.passthrough import close_connector_cache
+from lmsbridge.api.routes.webhooks import router as webhooks_router
 from lmsbridge.crypto import load_or_create_key
 from lmsbridge.settings import Settings
 from lmsbridge.store.engine import make_engine
@@ -33,6 +36,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        await close_connector_cache(_app)  # features: passthrough's live connectors
         if owned:
             db.dispose()
 
@@ -48,9 +52,13 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     install_error_handling(app)
     v1 = APIRouter(prefix="/v1")
     v1.include_router(lms.router)
+    v1.include_router(actions_router)  # write actions (issue 5)
     v1.include_router(general.router)
     v1.include_router(integrations.router)
     v1.include_router(logs.router)
+    v1.include_router(passthrough.router)
+    v1.include_router(features.router)
+    v1.include_router(webhooks_router)  # webhooks (issue 7)
     app.include_router(v1)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from lmsbridge.api.cursors import CursorCodec
 from lmsbridge.api.errors import ApiError
+from lmsbridge.api.params import reject_nul
 from lmsbridge.settings import Settings
 from lmsbridge.store import api_keys
 from lmsbridge.store.engine import session_scope
@@ -51,8 +52,10 @@ def write_session(ctx: ContextDep) -> Iterator[Session]:
         yield session
 
 
-ReadSession = Annotated[Session, Depends(read_session)]
-WriteSession = Annotated[Session, Depends(write_session)]
+# scope="function": the transaction ends (commits) when the route returns, BEFORE the response is sent;
+# with the default ("request") a client could see 200 and read the old state before the commit.
+ReadSession = Annotated[Session, Depends(read_session, scope="function")]
+WriteSession = Annotated[Session, Depends(write_session, scope="function")]
 
 # Declares Kombo's security scheme ("ApiKey", HTTP bearer) in the OpenAPI; we raise our own error.
 bearer = HTTPBearer(scheme_name="ApiKey", auto_error=False, description="`Authorization: Bearer <API key>`")
@@ -65,9 +68,8 @@ def current_api_key(
         raise ApiError(
             "PLATFORM.AUTHENTICATION_INVALID", "Send your API key as `Authorization: Bearer <key>`."
         )
-    # own short transaction: verifying touches last_used_at, the request's reads stay read-only
-    with session_scope(ctx.engine) as session:
-        key = api_keys.verify_api_key(session, credentials.credentials)
+    # read-only lookup; only a due last_used_at refresh (once a minute per key) takes a write transaction
+    key = api_keys.authenticate(ctx.engine, credentials.credentials)
     if key is None:
         raise ApiError("PLATFORM.AUTHENTICATION_INVALID", "The API key is invalid or has been revoked.")
     return key
@@ -77,6 +79,7 @@ CurrentKey = Annotated[ApiKey, Depends(current_api_key)]
 
 
 def _load_integration(session: Session, integration_id: str) -> Integration:
+    reject_nul("integration id", integration_id)
     integration = get_integration(session, integration_id) if integration_id else None
     if integration is None:
         raise ApiError("PLATFORM.INTEGRATION_NOT_FOUND", f"No integration with id {integration_id!r} exists.")

@@ -46,10 +46,17 @@ def parse_updated_after(value: str | None) -> datetime | None:
         raise input_invalid(f"updated_after is not a valid date-time: {exc}") from exc
 
 
+def reject_nul(name: str, value: str) -> None:
+    """NUL bytes are never valid in ids or emails (and PostgreSQL refuses them): INPUT_INVALID, not a 500."""
+    if "\x00" in value:
+        raise input_invalid(f"{name} must not contain NUL characters")
+
+
 def parse_list(name: str, value: str | None, *, lower: bool = False) -> tuple[str, ...] | None:
     """A comma-separated filter; absent → None (no filter), present but empty → () (matches nothing)."""
     if value is None:
         return None
+    reject_nul(name, value)
     items = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
     if len(items) > MAX_LIST_ITEMS:
         raise input_invalid(f"{name} accepts at most {MAX_LIST_ITEMS} values")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from lmsbridge.crypto import hash_api_key
 from lmsbridge.ids import random_id
+from lmsbridge.store.engine import session_scope
 from lmsbridge.store.schema import ApiKey
 
 KEY_PREFIX = "lmsb_"
@@ -50,6 +51,24 @@ def verify_api_key(session: Session, plaintext: str, now: datetime | None = None
     if key.last_used_at is None or now - key.last_used_at >= TOUCH_INTERVAL:
         key.last_used_at = now
         session.flush()
+    return key
+
+
+def authenticate(engine: Engine, plaintext: str, now: datetime | None = None) -> ApiKey | None:
+    """``verify_api_key`` for request handling: the lookup is a read-only transaction, and only a due
+    last_used_at refresh (at most once a minute per key) takes a short write transaction. On SQLite this
+    keeps authentication from queueing every request behind a sync's write lock."""
+    if not plaintext or len(plaintext) > 512:
+        return None
+    with session_scope(engine, readonly=True) as session:
+        key = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_api_key(plaintext)))
+    if key is None or key.revoked_at is not None:
+        return None
+    now = now or datetime.now(UTC)
+    if key.last_used_at is None or now - key.last_used_at >= TOUCH_INTERVAL:
+        with session_scope(engine) as session:
+            session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+        key.last_used_at = now
     return key
 
 

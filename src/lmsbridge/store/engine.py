@@ -11,16 +11,14 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from lmsbridge.store.hashing import stable_json
+
 # How long a SQLite writer waits for the lock before "database is locked" (sync pages are short).
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # WAL pages between automatic checkpoints (SQLite's default is 1000 pages of 4 KiB).
 SQLITE_WAL_AUTOCHECKPOINT_PAGES = 10_000
 # Execution option read by the "begin" hook: which BEGIN a SQLite transaction starts with.
 _SQLITE_BEGIN = "lmsbridge_sqlite_begin"
-
-
-class DatabaseUnavailableError(Exception):
-    """The configured database cannot be reached or opened (shown to CLI users as a one-liner)."""
 
 
 def is_sqlite(engine_or_url: Engine | str) -> bool:
@@ -48,7 +46,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         "connect_args": {"prepare_threshold": None},
     }
     options.update(kwargs)
-    return create_engine(url, **options)
+    return create_engine(url, json_serializer=stable_json, **options)
 
 
 def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
@@ -58,7 +56,8 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
         Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
     connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
     connect_args.update(kwargs.pop("connect_args", {}))
-    engine = create_engine(url, connect_args=connect_args, **kwargs)
+    # JSON columns are written as the content hash sees them (sorted keys, UTC ISO datetimes) on both backends
+    engine = create_engine(url, connect_args=connect_args, json_serializer=stable_json, **kwargs)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -75,6 +74,7 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
             # Checkpoint every ~40 MB of WAL instead of 4 MB: a full sync rewrites the same index pages
             # many times, and fewer checkpoints halve the commit cost of bulk upserts.
             cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT_PAGES}")
+            # 64 MiB page cache per connection (default 2 MiB): indexes of a big tenant stay in memory
             cursor.execute("PRAGMA cache_size=-65536")
         finally:
             cursor.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -52,6 +52,7 @@ from lmsbridge.store.upsert import UpsertCounts
 from lmsbridge.sync.pages import PAGE_HANDLERS, PageContext, courses_page
 from lmsbridge.sync.progress import NoProgress, SyncProgress
 from lmsbridge.sync.state import ChainState, RunState
+from lmsbridge.webhooks import outbox
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -69,6 +70,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# features (issue 6) hooks, see SyncOptions.before_scan / after_full
+BeforeScan = Callable[[Engine, str, Learning360Connector, datetime], Awaitable[dict[str, str]]]
+AfterFull = Callable[[Engine, str, str, datetime], Awaitable[object]]
+
+
 @dataclass(frozen=True, slots=True)
 class SyncOptions:
     max_parallel_chains: int = 10
@@ -78,6 +84,12 @@ class SyncOptions:
     client_options: ClientOptions | None = None
     # a RUNNING run whose heartbeat is older than this belongs to a dead process and may be resumed
     stale_after: timedelta = STALE_AFTER
+    # webhooks (issue 7): the base of the log_url in sync-finished events (settings.public_base_url)
+    public_base_url: str = "http://127.0.0.1:8000"
+    # features (issue 6): scope test before the scan → {stream: warning} to skip; model tests after a
+    # FULL run. Set by the runtime (lmsbridge.features.sync_hooks.feature_hooks()); None = off.
+    before_scan: BeforeScan | None = None
+    after_full: AfterFull | None = None
 
 
 @dataclass
@@ -182,6 +194,13 @@ class _Run:
             integration, connection = await self.engine._in_db(self._load_integration)
             self.connector = self.engine.connector_factory(integration, connection, self.engine.options)
             async with self.connector:
+                if self.engine.options.before_scan is not None:  # features (issue 6): scope test first
+                    now = self.engine.clock()
+                    skips = await self.engine.options.before_scan(
+                        self.engine.db, self.integration_id, self.connector, now
+                    )
+                    for stream, warning in skips.items():
+                        await self._fail_stream(stream, warning)
                 await self._prepare()
                 await self._scan()
                 await self._finish_deletions()
@@ -197,7 +216,12 @@ class _Run:
                 await heartbeat
         if error is None and self.state.failed and state == "SUCCEEDED":
             state = "PARTIALLY_FAILED"
-        return await self._record_end(state, error)
+        outcome = await self._record_end(state, error)
+        if self.full and self.engine.options.after_full is not None:  # features (issue 6): model tests
+            await self.engine.options.after_full(
+                self.engine.db, self.integration_id, state, self.engine.clock()
+            )
+        return outcome
 
     def _final_state(self) -> str:
         if not self.state.failed:
@@ -483,11 +507,25 @@ class _Run:
                 log_id=entry.id,
             )
             anonymize_expired(session, now)
+            webhook_state_before = outbox.integration_snapshot(session, self.integration_id)  # webhooks
             if self.full and state == "SUCCEEDED":
                 integration = get_integration(session, self.integration_id)
                 if integration is not None and integration.setup_status != "COMPLETED":
                     integration.setup_status = "COMPLETED"
                     integration.updated_at = now
+            # webhooks (issue 7): data-changed, sync-finished, state-changed commit with the run's end
+            outbox.record_sync_end(
+                session,
+                self.integration_id,
+                sync_id=self.run_id,
+                state=state,
+                changed_models=outcome.changed_models,
+                started_at=self.started_at,
+                ended_at=now,
+                log_url=outbox.log_url(self.engine.options.public_base_url, entry.id),
+                state_before=webhook_state_before,
+                now=now,
+            )
             return str(entry.id)
 
         outcome.log_id = await self.engine._in_db(finish)

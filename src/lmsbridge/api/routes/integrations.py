@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends
 from fastapi.responses import Response
 
-from lmsbridge.api import serialize
 from lmsbridge.api.deps import PathIntegration, PathIntegrationForUpdate, WriteSession, current_api_key
 from lmsbridge.api.responses import json_response
+from lmsbridge.api.routes.features import GetIntegrationWithTestsResponse, integration_details_with_tests
 from lmsbridge.store import integrations as repo
 from lmsbridge.unified import wire
+from lmsbridge.webhooks import outbox
 
 router = APIRouter(prefix="/integrations", tags=["General"], dependencies=[Depends(current_api_key)])
 
@@ -23,12 +25,11 @@ _EMPTY = wire.EmptyPositiveResponse(data=wire.Empty())
     operation_id="GetIntegrationsIntegrationId",
     summary="Get integration details",
     description="Details of an integration: tool, status, setup status, end user, models and actions.",
-    response_model=wire.GetIntegrationsIntegrationIdPositiveResponse,
+    # features (issue 6): availability from the scope test; per-model tests and qa_status as extensions
+    response_model=GetIntegrationWithTestsResponse,
 )
 def get_integration(integration: PathIntegration) -> Response:
-    return json_response(
-        wire.GetIntegrationsIntegrationIdPositiveResponse(data=serialize.integration_details(integration))
-    )
+    return json_response(integration_details_with_tests(integration))
 
 
 @router.delete(
@@ -39,6 +40,7 @@ def get_integration(integration: PathIntegration) -> Response:
     response_model=wire.EmptyPositiveResponse,
 )
 def delete_integration(integration: PathIntegrationForUpdate, session: WriteSession) -> Response:
+    outbox.record_integration_deleted(session, integration, datetime.now(UTC))  # webhooks (issue 7)
     repo.delete_integration(session, integration.id)
     return json_response(_EMPTY)
 
@@ -54,5 +56,7 @@ def delete_integration(integration: PathIntegrationForUpdate, session: WriteSess
 def set_enabled(
     integration: PathIntegrationForUpdate, session: WriteSession, body: Annotated[wire.SetEnabledBody, Body()]
 ) -> Response:
+    before = outbox.state_snapshot(integration)  # webhooks (issue 7)
     repo.set_enabled(session, integration.id, body.value)
+    outbox.record_state_change_since(session, integration, before, datetime.now(UTC))  # webhooks
     return json_response(_EMPTY)

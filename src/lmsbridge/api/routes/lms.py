@@ -17,6 +17,7 @@ from lmsbridge.api.deps import ContextDep, HeaderIntegration, ReadSession, curre
 from lmsbridge.api.errors import ApiError, input_invalid
 from lmsbridge.api.params import CommonListParams, common_list_params, parse_list
 from lmsbridge.api.responses import json_response
+from lmsbridge.features.availability import require_model
 from lmsbridge.store import queries
 from lmsbridge.store.schema import Integration
 from lmsbridge.unified import wire
@@ -79,6 +80,7 @@ def _list(
             "INTEGRATION.MODEL_NOT_AVAILABLE",
             f'The "{model}" model is not available for {integration.tool} integrations.',
         )
+    require_model(integration, model)  # features: a model whose 360Learning scope is missing
     filters, fingerprint = _filters(integration, model, params, **(extra or {}))
     after = None
     if params.cursor is not None:

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from lmsbridge.api.deps import ReadSession, current_api_key
 from lmsbridge.api.errors import NOT_FOUND_TITLE, ApiError
+from lmsbridge.api.params import reject_nul
 from lmsbridge.api.responses import json_response
 from lmsbridge.store.logs import get_log
 from lmsbridge.unified.wire import Timestamp, WireModel
@@ -45,6 +46,7 @@ class GetLogResponse(WireModel):
     response_model=GetLogResponse,
 )
 def get_interaction_log(log_id: str, session: ReadSession) -> Response:
+    reject_nul("log_id", log_id)
     row = get_log(session, log_id)
     if row is None:
         raise ApiError(None, f"No interaction log with id {log_id!r}.", status=404, title=NOT_FOUND_TITLE)

@@ -1,0 +1,68 @@
+"""Runs one sync in its own process and prints one JSON line (wall, CPU, peak RSS, records fetched), so
+the benchmarks see the syncing process alone. Used by `common.run_sync`; the Fernet key comes from the
+environment (LMSBRIDGE_BENCH_KEY), never from the command line.
+
+    LMSBRIDGE_BENCH_KEY=… python benchmarks/sync_child.py --url sqlite:///… --integration 360learning:… --type FULL
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import time
+
+from lmsbridge.crypto import SecretBox
+from lmsbridge.store.engine import make_engine
+from lmsbridge.sync.engine import SyncEngine, SyncOptions
+
+
+class CountingProgress:
+    """Counts the remote records of every fetched page."""
+
+    def __init__(self) -> None:
+        self.records = 0
+        self.pages = 0
+
+    def chain_started(self, stream: str, key: str) -> None:
+        return None
+
+    def page_done(self, stream: str, key: str, items: int) -> None:
+        self.records += items
+        self.pages += 1
+
+    def chain_done(self, stream: str, key: str) -> None:
+        return None
+
+
+async def main(args: argparse.Namespace) -> dict[str, object]:
+    db = make_engine(args.url)
+    box = SecretBox(os.environ["LMSBRIDGE_BENCH_KEY"].encode())
+    options = SyncOptions(reads_per_second=args.reads_per_second)
+    engine = SyncEngine(db, box, options=options)
+    progress = CountingProgress()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    outcome = await engine.run_new(args.integration, args.type, progress=progress)
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    db.dispose()
+    return {
+        "state": outcome.state,
+        "error": outcome.error,
+        "wall_s": round(wall, 3),
+        "cpu_s": round(cpu, 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "records_fetched": progress.records,
+        "pages": progress.pages,
+        "api_calls": outcome.api_calls,
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--integration", required=True)
+    parser.add_argument("--type", default="FULL", choices=["FULL", "DELTA"])
+    parser.add_argument("--reads-per-second", type=float, default=None)
+    print(json.dumps(asyncio.run(main(parser.parse_args()))), flush=True)

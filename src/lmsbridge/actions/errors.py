@@ -1,0 +1,67 @@
+"""Action failures as Kombo error codes: what the API raises, and what a task stores as its error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lmsbridge.api.errors import ERROR_KINDS
+from lmsbridge.connectors.errors import (
+    AuthenticationFailed,
+    ConnectorError,
+    InvalidCredentials,
+    PermissionMissing,
+    RemoteError,
+    RetriesExhausted,
+)
+from lmsbridge.connectors.learning360.writes import ProviderSetupError
+
+
+class ActionError(Exception):
+    """A refused or failed action with its Kombo code; the API turns it into the error envelope."""
+
+    def __init__(self, code: str, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        # None: the code's documented status (api.errors.ERROR_KINDS)
+        self.status = status
+
+
+def error_body(code: str, message: str, log_url: str | None = None) -> dict[str, Any]:
+    """Kombo's ``{code, title, message, log_url}`` (task and task-item errors)."""
+    kind = ERROR_KINDS.get(code)
+    return {"code": code, "title": kind.title if kind else None, "message": message, "log_url": log_url}
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth trying again later (throttled, 5xx, timeouts): the task is rescheduled, not failed."""
+    if isinstance(exc, RetriesExhausted):
+        return True
+    return isinstance(exc, RemoteError) and exc.code == "bulkOperationsConcurrencyLimitReached"
+
+
+def from_connector(exc: BaseException) -> ActionError:
+    """The Kombo code for a connector failure (messages carry no secrets, see connectors.errors)."""
+    if isinstance(exc, ActionError):
+        return exc
+    if isinstance(exc, ProviderSetupError):
+        return ActionError("INTEGRATION.SETUP_INCOMPLETE", str(exc))
+    if isinstance(exc, PermissionMissing):
+        return ActionError("INTEGRATION.PERMISSION_MISSING", str(exc))
+    if isinstance(exc, InvalidCredentials | AuthenticationFailed):
+        return ActionError(
+            "INTEGRATION.AUTHENTICATION_INVALID", f"360Learning refused the credentials: {exc}"
+        )
+    if isinstance(exc, RetriesExhausted):
+        return ActionError("REMOTE.SERVICE_UNAVAILABLE", f"360Learning did not answer successfully: {exc}")
+    if isinstance(exc, RemoteError):
+        if exc.code == "bulkAPIDisabled":
+            return ActionError(
+                "REMOTE.SERVICE_UNAVAILABLE", "360Learning's bulk API is disabled for this tenant"
+            )
+        if exc.status == 400:
+            return ActionError("REMOTE.INPUT_INVALID", f"360Learning rejected the request: {exc}")
+        return ActionError("REMOTE.UNKNOWN_HTTP_ERROR", str(exc))
+    if isinstance(exc, ConnectorError):
+        return ActionError("REMOTE.UNKNOWN_HTTP_ERROR", str(exc))
+    return ActionError("PLATFORM.UNKNOWN_ERROR", f"unexpected {type(exc).__name__}")

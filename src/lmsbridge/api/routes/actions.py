@@ -1,0 +1,518 @@
+"""``/v1/lms`` write actions: upsert courses (async task), deactivate course, enroll, complete.
+
+Each action request holds one of the integration's 30 in-flight slots (429 beyond), answers with a
+``Concurrency-Remaining`` header, and is logged as an interaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime
+from datetime import time as dtime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Header, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from lmsbridge.actions import courses_upsert, progressions, resolve, tasks
+from lmsbridge.actions.errors import ActionError, from_connector
+from lmsbridge.actions.limits import ConcurrencyExceeded, InFlightLimiter
+from lmsbridge.actions.remote import DEFAULT_PROVIDER_NAME, RemoteAccess
+from lmsbridge.actions.store_writes import store_courses
+from lmsbridge.api import serialize
+from lmsbridge.api.deps import AppContext, ContextDep, current_api_key, require_readable
+from lmsbridge.api.error_handlers import error_response
+from lmsbridge.api.errors import ApiError
+from lmsbridge.api.responses import json_response
+from lmsbridge.connectors.errors import ConnectorError, NotFound
+from lmsbridge.connectors.learning360 import writes
+from lmsbridge.crypto import SecretBox, load_or_create_key
+from lmsbridge.store import queries
+from lmsbridge.store.engine import session_scope
+from lmsbridge.store.logs import write_log
+from lmsbridge.store.schema import Integration
+from lmsbridge.unified import wire
+
+router = APIRouter(prefix="/lms", tags=["Unified LMS API"], dependencies=[Depends(current_api_key)])
+
+CONCURRENCY_HEADER = "Concurrency-Remaining"
+_KOMBO_DATE = r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?)?Z?$"
+
+
+# ---- wire shapes of the action endpoints ------------------------------------------------------------
+
+
+class Warning_(wire.WireModel):
+    message: str
+
+
+class TaskId(wire.WireModel):
+    task_id: str
+
+
+class ItemError(wire.WireModel):
+    code: str | None
+    title: str | None
+    message: str
+    log_url: str | None
+
+
+class ItemData(wire.WireModel):
+    id: str
+
+
+class ItemSucceeded(wire.WireModel):
+    origin_id: str
+    status: Literal["SUCCEEDED"]
+    data: ItemData
+
+
+class ItemFailed(wire.WireModel):
+    origin_id: str
+    status: Literal["FAILED"]
+    error: ItemError
+
+
+class TaskPending(wire.WireModel):
+    task_id: str
+    created_at: wire.Timestamp
+    status: Literal["PENDING"]
+    completed_at: None
+
+
+class TaskCompleted(wire.WireModel):
+    task_id: str
+    created_at: wire.Timestamp
+    status: Literal["COMPLETED"]
+    completed_at: wire.Timestamp
+    data: list[ItemSucceeded | ItemFailed]
+
+
+class TaskFailed(wire.WireModel):
+    task_id: str
+    created_at: wire.Timestamp
+    status: Literal["FAILED"]
+    completed_at: wire.Timestamp
+    error: ItemError
+
+
+class PostLmsCoursesBulkPositiveResponse(wire.Success[TaskId]):
+    warnings: list[Warning_]
+
+
+class GetLmsCoursesBulkTaskIdPositiveResponse(wire.Success[TaskPending | TaskCompleted | TaskFailed]):
+    pass
+
+
+class PostLmsCoursesCourseIdDeactivatePositiveResponse(wire.Success[wire.Course]):
+    warnings: list[Warning_]
+
+
+class PostLmsCourseProgressionsPositiveResponse(wire.Success[wire.CourseProgression]):
+    warnings: list[Warning_]
+
+
+class PostLmsCourseProgressionsCourseProgressionIdCompletePositiveResponse(
+    wire.Success[wire.CourseProgression]
+):
+    warnings: list[Warning_]
+
+
+class EnrollBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str = Field(min_length=1, description="Kombo id of the user, or `remote:<360Learning id>`.")
+    course_revision_id: str = Field(
+        min_length=1, description="Kombo id of the course revision, or `remote:<360Learning course id>`."
+    )
+
+
+class CompleteBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    completed_at: str | None = Field(
+        default=None, pattern=_KOMBO_DATE, description="Date or date-time (UTC); defaults to now."
+    )
+    score: StrictInt | None = Field(default=None, ge=0, le=100)
+
+
+def action_integration(
+    ctx: ContextDep,
+    x_integration_id: Annotated[
+        str,
+        Header(
+            alias="X-Integration-Id",
+            description="ID of the integration you want to interact with.",
+            examples=["360learning:HWUTwvyx2wLoSUHphiWVrp28"],
+        ),
+    ],
+) -> Integration:
+    """The integration, loaded in its own short session: an action must not hold a pooled connection
+    for its whole duration (it opens write transactions and waits on 360Learning meanwhile)."""
+    integration_id = x_integration_id.strip()
+    with session_scope(ctx.engine, readonly=True) as session:
+        integration = session.get(Integration, integration_id) if integration_id else None
+        if integration is None:
+            raise ApiError(
+                "PLATFORM.INTEGRATION_NOT_FOUND", f"No integration with id {integration_id!r} exists."
+            )
+        session.expunge(integration)
+    require_readable(integration)
+    return integration
+
+
+HeaderIntegration = Annotated[Integration, Depends(action_integration)]
+
+
+# ---- per-process services ---------------------------------------------------------------------------
+
+
+class ActionServices:
+    """The API process's limiter and 360Learning access (created on first use, kept on app.state)."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.limiter = InFlightLimiter()
+        self.remote = RemoteAccess(ctx.engine, SecretBox(load_or_create_key(ctx.settings)), ctx.settings)
+
+
+def services(request: Request) -> ActionServices:
+    found = getattr(request.app.state, "actions", None)
+    if not isinstance(found, ActionServices):
+        found = ActionServices(request.app.state.ctx)
+        request.app.state.actions = found
+    return found
+
+
+def _wake_worker(request: Request) -> None:
+    worker = getattr(request.app.state, "action_worker", None)
+    if worker is not None and hasattr(worker, "wake"):
+        worker.wake()
+
+
+def _api_error(exc: ActionError) -> ApiError:
+    return ApiError(exc.code, exc.message, status=exc.status)
+
+
+async def _action(
+    request: Request, integration: Integration, work: Callable[[ActionServices], Awaitable[Response]]
+) -> Response:
+    """Run one action under the integration's in-flight limit; failures become Kombo envelopes."""
+    svc = services(request)
+    try:
+        with svc.limiter.slot(integration.id) as remaining:
+            try:
+                response = await work(svc)
+            except ActionError as exc:
+                response = await error_response(request, _api_error(exc))
+            except ConnectorError as exc:
+                response = await error_response(request, _api_error(from_connector(exc)))
+            response.headers[CONCURRENCY_HEADER] = str(remaining)
+            return response
+    except ConcurrencyExceeded:
+        error = ApiError(
+            "PLATFORM.CONCURRENCY_LIMIT_EXCEEDED",
+            f"More than {svc.limiter.limit} action requests are in flight for integration {integration.id}; "
+            "retry when one has finished.",
+        )
+        response = await error_response(request, error)
+        response.headers[CONCURRENCY_HEADER] = "0"
+        return response
+
+
+def _log(session: Session, request: Request, integration_id: str, body: Any, response: dict[str, Any]) -> str:
+    entry = write_log(
+        session,
+        "action",
+        integration_id=integration_id,
+        method=request.method,
+        url=str(request.url),
+        status_code=200,
+        request={"body": body},
+        response=response,
+    )
+    return str(entry.id)
+
+
+async def _in_db(ctx: AppContext, work: Callable[[Session], Any]) -> Any:
+    def run() -> Any:
+        with session_scope(ctx.engine) as session:
+            return work(session)
+
+    return await run_in_threadpool(run)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# ---- upsert courses ----------------------------------------------------------------------------------
+
+
+@router.post(
+    "/courses/bulk",
+    operation_id="PostLmsCoursesBulk",
+    summary="Upsert courses",
+    description="Create or update courses (by `origin_id`) in 360Learning, as external courses of "
+    "lmsbridge's own 360Learning integration. Asynchronous: returns a `task_id` at once; poll "
+    "`GET /lms/courses/bulk/{task_id}`. Items that fail validation are not sent and are reported as "
+    "`FAILED` in the task result.",
+    response_model=PostLmsCoursesBulkPositiveResponse,
+)
+async def post_courses_bulk(
+    request: Request,
+    ctx: ContextDep,
+    integration: HeaderIntegration,
+    body: Annotated[dict[str, Any], Body(examples=[{"items": []}])],
+) -> Response:
+    async def work(_svc: ActionServices) -> Response:
+        provider_name = str((integration.settings or {}).get("provider_name") or DEFAULT_PROVIDER_NAME)
+        prepared = courses_upsert.prepare_request(body, provider_name)
+        invalid = [e for e in prepared["items"] if "error" in e]
+
+        def submit(session: Session) -> str:
+            log_id = _log(session, request, integration.id, body, {"items": len(prepared["items"])})
+            task = courses_upsert.submit(session, integration.id, prepared, _now(), log_id)
+            return task.id
+
+        task_id = await _in_db(ctx, submit)
+        _wake_worker(request)
+        warnings = [
+            Warning_(message="360Learning imports courses asynchronously; poll the task for the result.")
+        ]
+        if invalid:
+            warnings.append(
+                Warning_(
+                    message=f"{len(invalid)} of {len(prepared['items'])} items failed validation and "
+                    "will not be sent; the task result reports them as FAILED."
+                )
+            )
+        return json_response(
+            PostLmsCoursesBulkPositiveResponse(data=TaskId(task_id=task_id), warnings=warnings)
+        )
+
+    return await _action(request, integration, work)
+
+
+@router.get(
+    "/courses/bulk/{task_id}",
+    operation_id="GetLmsCoursesBulkTaskId",
+    summary='Get status of "Upsert courses" task',
+    description="`PENDING` while 360Learning processes the upsert; `COMPLETED` with one result per item; "
+    "`FAILED` when the task as a whole failed.",
+    response_model=GetLmsCoursesBulkTaskIdPositiveResponse,
+)
+def get_courses_bulk_task(ctx: ContextDep, integration: HeaderIntegration, task_id: str) -> Response:
+    with session_scope(ctx.engine, readonly=True) as session:
+        task = tasks.get_task(session, integration.id, task_id)
+        if task is None or task.kind != tasks.UPSERT:
+            raise ApiError(
+                "PLATFORM.INPUT_INVALID", f"No upsert-courses task with id {task_id!r} exists.", status=404
+            )
+        view = courses_upsert.task_view(task)
+    model: TaskPending | TaskCompleted | TaskFailed
+    if view["status"] == "COMPLETED":
+        model = TaskCompleted.model_validate(view)
+    elif view["status"] == "FAILED":
+        model = TaskFailed.model_validate(view)
+    else:
+        model = TaskPending.model_validate(view)
+    return json_response(GetLmsCoursesBulkTaskIdPositiveResponse(data=model))
+
+
+# ---- deactivate course --------------------------------------------------------------------------------
+
+
+def _course_wire(session: Session, integration_id: str, course_id: str) -> wire.Course:
+    filters = queries.ListFilters(ids=(course_id,), include_deleted=True)
+    page = queries.list_courses(session, integration_id, filters, None, 1)
+    return serialize.course(page.items[0])
+
+
+@router.post(
+    "/courses/{course_id}/deactivate",
+    operation_id="PostLmsCoursesCourseIdDeactivate",
+    summary="Deactivate course",
+    description="Archives the course in 360Learning (existing progress is kept); its revision becomes "
+    "`INACTIVE`. Upserting it again or restoring it in 360Learning brings it back with the next sync.",
+    response_model=PostLmsCoursesCourseIdDeactivatePositiveResponse,
+)
+async def post_course_deactivate(
+    request: Request,
+    ctx: ContextDep,
+    integration: HeaderIntegration,
+    course_id: str,
+    body: Annotated[dict[str, Any] | None, Body(examples=[{}])] = None,
+) -> Response:
+    async def work(svc: ActionServices) -> Response:
+        def find(session: Session) -> str:
+            return resolve.course(session, integration.id, course_id).remote_id
+
+        remote_id = await _in_db(ctx, find)
+        client = await svc.remote.client(integration.id)
+        try:
+            dto = await writes.archive_course(client, remote_id)
+        except NotFound as exc:
+            raise ActionError(
+                "PLATFORM.INPUT_INVALID",
+                f"Course {course_id!r} (remote id {remote_id}) no longer exists in 360Learning.",
+                status=404,
+            ) from exc
+
+        def save(session: Session) -> wire.Course:
+            now = _now()
+            [kombo_id] = store_courses(session, integration.id, None, [(dto, None)], now)
+            _log(
+                session,
+                request,
+                integration.id,
+                body or {},
+                {"course_id": kombo_id, "status": dto.get("status")},
+            )
+            return _course_wire(session, integration.id, kombo_id)
+
+        course = await _in_db(ctx, save)
+        return json_response(PostLmsCoursesCourseIdDeactivatePositiveResponse(data=course, warnings=[]))
+
+    return await _action(request, integration, work)
+
+
+# ---- enroll and complete ----------------------------------------------------------------------------
+
+
+def _progression_wire(session: Session, integration_id: str, progression_id: str) -> wire.CourseProgression:
+    filters = queries.ListFilters(ids=(progression_id,), include_deleted=True)
+    page = queries.list_course_progressions(session, integration_id, filters, None, 1)
+    if not page.items:
+        raise ActionError("PLATFORM.UNKNOWN_ERROR", f"progression {progression_id} could not be read back")
+    return serialize.course_progression(page.items[0])
+
+
+@router.post(
+    "/course-progressions",
+    operation_id="PostLmsCourseProgressions",
+    summary="Enroll user in course",
+    description="Enrolls a user in an external course of lmsbridge's own 360Learning integration through "
+    "a statistics import (360Learning has no enrollment endpoint). Returns the progression (`ENROLLED`) "
+    "at once; an already enrolled user gets the existing progression and nothing is sent.",
+    response_model=PostLmsCourseProgressionsPositiveResponse,
+)
+async def post_course_progressions(
+    request: Request, ctx: ContextDep, integration: HeaderIntegration, body: EnrollBody
+) -> Response:
+    async def work(svc: ActionServices) -> Response:
+        provider = await svc.remote.provider(integration.id)
+        now = _now()
+
+        def enroll(session: Session) -> tuple[wire.CourseProgression, bool]:
+            outcome = progressions.enroll(
+                session,
+                integration.id,
+                user_ref=body.user_id,
+                revision_ref=body.course_revision_id,
+                provider=provider,
+                now=now,
+            )
+            _log(
+                session,
+                request,
+                integration.id,
+                body.model_dump(),
+                {
+                    "progression_id": outcome.progression_id,
+                    "queued": outcome.queued,
+                    "task_id": outcome.task_id,
+                },
+            )
+            return _progression_wire(session, integration.id, outcome.progression_id), outcome.queued
+
+        progression, queued = await _in_db(ctx, enroll)
+        if queued:
+            _wake_worker(request)
+            warning = progressions.ASYNC_WARNING.format(what="the enrollment")
+        else:
+            warning = "The user is already enrolled in this course: the existing progression is returned."
+        return json_response(
+            PostLmsCourseProgressionsPositiveResponse(data=progression, warnings=[Warning_(message=warning)])
+        )
+
+    return await _action(request, integration, work)
+
+
+def parse_completed_at(value: str | None, now: datetime) -> datetime | None:
+    """Kombo's date or date-time (UTC when no zone is given); a date means its midnight UTC."""
+    if value is None:
+        return None
+    try:
+        if "T" in value:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        else:
+            parsed = datetime.combine(date.fromisoformat(value), dtime(0), tzinfo=UTC)
+    except ValueError as exc:
+        raise ActionError("PLATFORM.INPUT_INVALID", f"completed_at: {value!r} is not a valid date") from exc
+    if parsed > now:
+        raise ActionError("PLATFORM.INPUT_INVALID", f"completed_at: {value!r} lies in the future")
+    return parsed
+
+
+@router.post(
+    "/course-progressions/{course_progression_id}/complete",
+    operation_id="PostLmsCourseProgressionsCourseProgressionIdComplete",
+    summary="Complete course",
+    description="Completes the progression's open attempt in 360Learning through a statistics import. "
+    "Returns the progression `COMPLETED` at once; completing a completed progression changes nothing.",
+    response_model=PostLmsCourseProgressionsCourseProgressionIdCompletePositiveResponse,
+)
+async def post_course_progression_complete(
+    request: Request,
+    ctx: ContextDep,
+    integration: HeaderIntegration,
+    course_progression_id: str,
+    body: Annotated[CompleteBody | None, Body()] = None,
+) -> Response:
+    payload = body or CompleteBody()
+
+    async def work(svc: ActionServices) -> Response:
+        now = _now()
+        completed_at = parse_completed_at(payload.completed_at, now)
+        provider = await svc.remote.provider(integration.id)
+
+        def complete(session: Session) -> tuple[wire.CourseProgression, bool]:
+            outcome = progressions.complete(
+                session,
+                integration.id,
+                progression_ref=course_progression_id,
+                completed_at=completed_at,
+                score=payload.score,
+                provider=provider,
+                now=now,
+            )
+            _log(
+                session,
+                request,
+                integration.id,
+                payload.model_dump(),
+                {
+                    "progression_id": outcome.progression_id,
+                    "queued": outcome.queued,
+                    "task_id": outcome.task_id,
+                },
+            )
+            return _progression_wire(session, integration.id, outcome.progression_id), outcome.queued
+
+        progression, queued = await _in_db(ctx, complete)
+        if queued:
+            _wake_worker(request)
+            warning = progressions.ASYNC_WARNING.format(what="the completion")
+        else:
+            warning = "The progression was already completed: nothing was changed."
+        return json_response(
+            PostLmsCourseProgressionsCourseProgressionIdCompletePositiveResponse(
+                data=progression, warnings=[Warning_(message=warning)]
+            )
+        )
+
+    return await _action(request, integration, work)

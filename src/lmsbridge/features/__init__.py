@@ -1,0 +1,1 @@
+"""Kombo's connector "features": API passthrough, scope testing, per-model tests, availability."""

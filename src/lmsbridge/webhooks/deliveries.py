@@ -1,0 +1,83 @@
+"""Delivery history: recent deliveries with their event and endpoint (CLI and API), and pruning old events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, exists, select
+from sqlalchemy.orm import Session
+
+from lmsbridge.store.schema import WebhookDelivery, WebhookEndpoint, WebhookEvent
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryView:
+    id: str
+    event_id: str
+    event_type: str
+    integration_id: str | None
+    endpoint_id: str
+    url: str
+    state: str
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    created_at: datetime
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+
+
+def recent_deliveries(
+    session: Session,
+    *,
+    limit: int = 50,
+    endpoint_id: str | None = None,
+    state: str | None = None,
+    event_id: str | None = None,
+) -> list[DeliveryView]:
+    """Newest first."""
+    query = (
+        select(WebhookDelivery, WebhookEvent.type, WebhookEvent.integration_id, WebhookEndpoint.url)
+        .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
+        .limit(limit)
+    )
+    if endpoint_id is not None:
+        query = query.where(WebhookDelivery.endpoint_id == endpoint_id)
+    if state is not None:
+        query = query.where(WebhookDelivery.state == state)
+    if event_id is not None:
+        query = query.where(WebhookDelivery.event_id == event_id)
+    return [
+        DeliveryView(
+            id=d.id,
+            event_id=d.event_id,
+            event_type=event_type,
+            integration_id=integration_id,
+            endpoint_id=d.endpoint_id,
+            url=url,
+            state=d.state,
+            attempts=d.attempts,
+            last_status=d.last_status,
+            last_error=d.last_error,
+            created_at=d.created_at,
+            next_attempt_at=d.next_attempt_at,
+            delivered_at=d.delivered_at,
+        )
+        for d, event_type, integration_id, url in session.execute(query).all()
+    ]
+
+
+def prune_events(session: Session, before: datetime) -> int:
+    """Delete events created before ``before`` that no delivery still waits for (their deliveries go
+    with them); returns how many. Call periodically, e.g. with a cutoff of 30 days, as for logs."""
+    waiting = exists().where(WebhookDelivery.event_id == WebhookEvent.id, WebhookDelivery.state == "PENDING")
+    old = select(WebhookEvent.id).where(WebhookEvent.created_at < before, ~waiting)
+    ids = list(session.scalars(old))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        session.execute(delete(WebhookDelivery).where(WebhookDelivery.event_id.in_(chunk)))
+        session.execute(delete(WebhookEvent).where(WebhookEvent.id.in_(chunk)))
+    return len(ids)

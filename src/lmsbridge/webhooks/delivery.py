@@ -1,0 +1,371 @@
+"""The deliverer: claims due webhook deliveries, POSTs the signed event body, records the outcome.
+
+Runs as its own asyncio task (never inside a sync or a request). Claims are conditional UPDATEs with a
+lease, so several processes can deliver from one database and a crashed process's claims come due again:
+delivery is at least once, with the event ``id`` stable so receivers can drop repeats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
+
+from lmsbridge import __version__
+from lmsbridge.crypto import SecretBox, SecretBoxError
+from lmsbridge.settings import Settings
+from lmsbridge.store.logs import write_log
+from lmsbridge.store.redaction import redact_text
+from lmsbridge.store.schema import WebhookDelivery, WebhookEndpoint, WebhookEvent
+from lmsbridge.store.transact import transact_async
+from lmsbridge.webhooks import payloads
+from lmsbridge.webhooks.signing import SIGNATURE_HEADER, sign
+
+log = logging.getLogger(__name__)
+
+PENDING, SUCCEEDED, FAILED = "PENDING", "SUCCEEDED", "FAILED"
+# how much of a receiver's answer is kept in the log (receivers are not expected to say much)
+RESPONSE_SNIPPET_BYTES = 1024
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class RetrySchedule:
+    """Exponential backoff: after failed attempt n the next comes ``base * factor**(n-1)`` later (at most
+    ``cap``), stretched by up to ``jitter`` so many failed deliveries do not retry in lockstep.
+
+    Jitter only lengthens a delay, so the nominal span is a guaranteed minimum. The default gives 10
+    attempts over at least ~26.8 h (30 s, 2 min, 8 min, 32 min, 2 h 8 min, then every 6 h).
+    """
+
+    max_attempts: int = 10
+    base: timedelta = timedelta(seconds=30)
+    factor: float = 4.0
+    cap: timedelta = timedelta(hours=6)
+    jitter: float = 0.2
+
+    def nominal_delay(self, attempt: int) -> timedelta:
+        seconds = self.base.total_seconds() * self.factor ** max(0, attempt - 1)
+        return timedelta(seconds=min(seconds, self.cap.total_seconds()))
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> timedelta:
+        """The wait after failed attempt ``attempt`` (1-based)."""
+        spread = (rng or random).uniform(0.0, self.jitter)
+        return self.nominal_delay(attempt) * (1.0 + spread)
+
+    def minimum_span(self) -> timedelta:
+        """The shortest time from the first to the last attempt."""
+        return sum((self.nominal_delay(n) for n in range(1, self.max_attempts)), timedelta())
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A delivery this process has claimed for one attempt, with what it needs to send it."""
+
+    delivery_id: str
+    attempt: int  # 1-based; also the claim token (the row's attempts value after claiming)
+    event_id: str
+    event_type: str
+    integration_id: str | None
+    payload: dict[str, Any]
+    endpoint_id: str
+    url: str
+    secret_encrypted: str
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    status: int | None
+    error: str | None
+    response_snippet: str | None
+    duration_ms: int
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+class WebhookDeliverer:
+    """Sends the outbox. ``start()`` runs the loop (woken by ``wake()``, else every ``poll_seconds``);
+    ``deliver_due()`` does one complete pass (tests, CLI)."""
+
+    def __init__(
+        self,
+        db: Engine,
+        box: SecretBox,
+        settings: Settings,
+        *,
+        http_timeout: float = 10.0,
+        schedule: RetrySchedule | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        poll_seconds: float = 1.0,
+        concurrency: int = 8,
+        lease: timedelta | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.db = db
+        self.box = box
+        self.settings = settings
+        self.http_timeout = http_timeout
+        self.schedule = schedule or RetrySchedule()
+        self.clock = clock
+        self.poll_seconds = poll_seconds
+        self.concurrency = max(1, concurrency)
+        # a claim older than this belongs to a dead (or hung) process and may be taken again
+        self.lease = lease or timedelta(seconds=2 * http_timeout + 30)
+        self._transport = transport
+        self._rng = rng or random.Random()
+        self._client: httpx.AsyncClient | None = None
+        self._wake = asyncio.Event()
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+
+    # ---- lifecycle ------------------------------------------------------------------------------
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=self.http_timeout,
+                follow_redirects=False,  # a redirect is not an acknowledgement
+                transport=self._transport,
+                limits=httpx.Limits(max_connections=self.concurrency),
+            )
+        return self._client
+
+    async def start(self) -> None:
+        if self._loop_task is None:
+            self._loop_task = asyncio.create_task(self._loop(), name="webhook-deliverer")
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop claiming; let in-flight sends finish for ``grace`` seconds, then cancel them (their
+        claims expire and they are sent again later: nothing is lost)."""
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+            self._loop_task = None
+        if self._inflight:
+            _, pending = await asyncio.wait(set(self._inflight), timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def wake(self) -> None:
+        """Look for due deliveries now (e.g. right after a transaction wrote events)."""
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self._fill()
+            except Exception:  # e.g. the database is briefly unreachable: try again on the next poll
+                log.exception("webhook deliverer could not claim deliveries")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+
+    async def _fill(self) -> None:
+        free = self.concurrency - len(self._inflight)
+        if free <= 0:
+            return
+        claimed = await self._claim(free)
+        for job in claimed:
+            task = asyncio.create_task(self._attempt(job))
+            self._inflight.add(task)
+            task.add_done_callback(self._finished)
+        if len(claimed) == free:
+            self._wake.set()  # there may be more due: claim again as soon as a slot frees up
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("webhook delivery task failed", exc_info=task.exception())
+        self._wake.set()
+
+    async def deliver_due(self) -> int:
+        """Attempt every delivery due now (at most ``concurrency`` at once); returns how many were tried."""
+        total = 0
+        while claimed := await self._claim(self.concurrency):
+            await asyncio.gather(*(self._attempt(job) for job in claimed))
+            total += len(claimed)
+        return total
+
+    # ---- claim, send, record --------------------------------------------------------------------
+
+    async def _claim(self, limit: int) -> list[Claimed]:
+        now = self.clock()
+        max_attempts = self.schedule.max_attempts
+        return await transact_async(self.db, lambda s: claim_due(s, now, limit, self.lease, max_attempts))
+
+    async def _attempt(self, job: Claimed) -> None:
+        outcome = await self._send(job)
+        now = self.clock()
+        await transact_async(self.db, lambda s: self._record(s, job, outcome, now))
+
+    async def _send(self, job: Claimed) -> Attempt:
+        started = time.monotonic()
+
+        def took() -> int:
+            return int((time.monotonic() - started) * 1000)
+
+        try:
+            secret = self.box.decrypt(job.secret_encrypted)
+        except SecretBoxError as exc:
+            return Attempt(None, str(exc), None, took())
+        body = payloads.encode(job.payload)
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": f"lmsbridge/{__version__}",
+            SIGNATURE_HEADER: sign(secret, body),
+        }
+        try:
+            # httpx's timeout is per phase; this bounds the whole exchange (a slow drip included)
+            async with asyncio.timeout(self.http_timeout):
+                request = self._http().build_request("POST", job.url, content=body, headers=headers)
+                response = await self._http().send(request, stream=True)
+                try:
+                    snippet = await _read_some(response, RESPONSE_SNIPPET_BYTES)
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            return Attempt(None, f"no answer within {self.http_timeout:g} s", None, took())
+        except Exception as exc:  # any failure to talk to the receiver is a failed attempt, never a crash
+            return Attempt(
+                None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, None, took()
+            )
+        error = (
+            None if 200 <= response.status_code < 300 else f"receiver answered HTTP {response.status_code}"
+        )
+        return Attempt(response.status_code, error, snippet, took())
+
+    def _record(self, session: Session, job: Claimed, outcome: Attempt, now: datetime) -> None:
+        # an error text may quote the URL: its query string could hold a token of the receiver's
+        error = redact_text(outcome.error) if outcome.error else None
+        values: dict[str, Any] = {"last_status": outcome.status, "last_error": error}
+        if outcome.succeeded:
+            values.update(state=SUCCEEDED, delivered_at=now, next_attempt_at=None)
+        elif job.attempt >= self.schedule.max_attempts:
+            values.update(state=FAILED, next_attempt_at=None)
+        else:
+            values.update(state=PENDING, next_attempt_at=now + self.schedule.delay(job.attempt, self._rng))
+        # only while the claim is still ours: a process that took it over after our lease expired wins
+        session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.id == job.delivery_id,
+                WebhookDelivery.state == PENDING,
+                WebhookDelivery.attempts == job.attempt,
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        write_log(
+            session,
+            "webhook",
+            integration_id=job.integration_id,
+            method="POST",
+            url=job.url,
+            status_code=outcome.status,
+            request={
+                "delivery_id": job.delivery_id,
+                "event_id": job.event_id,
+                "event_type": job.event_type,
+                "endpoint_id": job.endpoint_id,
+                "attempt": job.attempt,
+                "body": job.payload,
+            },
+            response={"state": values["state"], "body": outcome.response_snippet},
+            error=outcome.error,
+            duration_ms=outcome.duration_ms,
+            now=now,
+        )
+
+
+async def _read_some(response: httpx.Response, limit: int) -> str:
+    data = b""
+    async for chunk in response.aiter_bytes():
+        data += chunk
+        if len(data) >= limit:
+            break
+    return data[:limit].decode("utf-8", errors="replace")
+
+
+def claim_due(
+    session: Session, now: datetime, limit: int, lease: timedelta, max_attempts: int | None = None
+) -> list[Claimed]:
+    """Claim up to ``limit`` due PENDING deliveries: each is taken by a conditional UPDATE (attempts
+    +1, next attempt pushed out by ``lease``), so of several processes exactly one wins it.
+
+    A due delivery that already used ``max_attempts`` (its process died during the last one) is FAILED
+    instead of being tried again: a crash loop cannot retry forever.
+    """
+    if max_attempts is not None:
+        session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.state == PENDING,
+                WebhookDelivery.next_attempt_at <= now,
+                WebhookDelivery.attempts >= max_attempts,
+            )
+            .values(state=FAILED, next_attempt_at=None, last_error="gave up: the last attempt never finished")
+            .execution_options(synchronize_session=False)
+        )
+    candidates = session.execute(
+        select(WebhookDelivery.id, WebhookDelivery.attempts)
+        .where(WebhookDelivery.state == PENDING, WebhookDelivery.next_attempt_at <= now)
+        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+        .limit(limit)
+    ).all()
+    won: dict[str, int] = {}
+    for delivery_id, attempts in candidates:
+        result = session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.id == delivery_id,
+                WebhookDelivery.state == PENDING,
+                WebhookDelivery.attempts == attempts,
+            )
+            .values(attempts=attempts + 1, next_attempt_at=now + lease)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            won[delivery_id] = attempts + 1
+    if not won:
+        return []
+    rows = session.execute(
+        select(WebhookDelivery.id, WebhookEvent, WebhookEndpoint)
+        .join(WebhookEvent, WebhookEvent.id == WebhookDelivery.event_id)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .where(WebhookDelivery.id.in_(won))
+    ).all()
+    return [
+        Claimed(
+            delivery_id=delivery_id,
+            attempt=won[delivery_id],
+            event_id=event.id,
+            event_type=event.type,
+            integration_id=event.integration_id,
+            payload=dict(event.payload),
+            endpoint_id=endpoint.id,
+            url=endpoint.url,
+            secret_encrypted=endpoint.secret_encrypted,
+        )
+        for delivery_id, event, endpoint in rows
+    ]

@@ -1,0 +1,185 @@
+"""What action tests share: a sandbox tenant synced into a store, the API on loopback, an action worker,
+and helpers that read the sandbox's state and poll conditions with a deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import uvicorn
+from cryptography.fernet import Fernet
+from fastapi import FastAPI
+from sqlalchemy import Engine, func, select
+
+from lmsbridge.actions.env import ActionOptions
+from lmsbridge.actions.worker import ActionWorker
+from lmsbridge.api.app import create_app
+from lmsbridge.connectors.learning360.config import ClientOptions, RetryPolicy
+from lmsbridge.crypto import SecretBox
+from lmsbridge.sandbox.testing import RunningSandbox
+from lmsbridge.settings import Settings
+from lmsbridge.store.api_keys import create_api_key
+from lmsbridge.store.engine import session_scope
+from lmsbridge.store.schema import ActionTask
+
+T = TypeVar("T")
+
+# fast polling and short staleness so restarts and batches resolve within a test's patience
+FAST = ActionOptions(
+    batch_window_s=0.3,
+    batch_max_wait_s=8.0,
+    tick_s=0.05,
+    poll_initial_s=0.05,
+    poll_max_s=0.3,
+    operation_timeout_s=60.0,
+    heartbeat_s=0.5,
+    stale_after_s=3.0,
+    retry_delay_s=0.2,
+)
+CLIENT = ClientOptions.with_timeout(
+    10.0, RetryPolicy(max_attempts=6, max_seconds=30, initial_wait=0.05, max_wait=0.5)
+)
+
+
+@contextmanager
+def serve(app: FastAPI) -> Iterator[str]:
+    """Run ``app`` with uvicorn on a free loopback port in a thread; yield its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    host, port = sock.getsockname()[:2]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def make_settings(tmp_path: Path, database_url: str, key: bytes) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        encryption_key=key.decode(),
+        public_base_url="http://127.0.0.1:9",
+    )
+
+
+@dataclass
+class ActionSetup:
+    sandbox: RunningSandbox
+    db: Engine
+    box: SecretBox
+    settings: Settings
+    integration_id: str
+    base_url: str
+    api_key: str
+    workers: list[ActionWorker] = field(default_factory=list)
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}", "X-Integration-Id": self.integration_id}
+
+    def client(self, **kwargs: Any) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.base_url, headers=self.headers(), timeout=30, **kwargs)
+
+    def new_worker(self, options: ActionOptions = FAST) -> ActionWorker:
+        worker = ActionWorker(self.db, self.box, self.settings, options=options, client_options=CLIENT)
+        self.workers.append(worker)
+        return worker
+
+    @asynccontextmanager
+    async def worker(self, options: ActionOptions = FAST) -> AsyncIterator[ActionWorker]:
+        worker = self.new_worker(options)
+        await worker.start()
+        try:
+            yield worker
+        finally:
+            await worker.stop()
+
+    def task_states(self) -> dict[str, int]:
+        with session_scope(self.db, readonly=True) as session:
+            rows = session.execute(select(ActionTask.state, func.count()).group_by(ActionTask.state))
+            return {state: count for state, count in rows}
+
+    # ---- the sandbox's own state (the simulated 360Learning tenant) ---------------------------------
+
+    def external_course(self, external_id: str) -> dict[str, Any] | None:
+        tenant = self.sandbox.tenant
+        for (_, ext), row in list(tenant.external_index.items()):
+            if ext == external_id:
+                return dict(tenant.courses.items[row])
+        return None
+
+    def sandbox_get(self, path: str, params: list[tuple[str, str]] | None = None) -> Any:
+        """A GET on the sandbox's API v2, as 360Learning answers it."""
+        sb = self.sandbox
+        token = httpx.post(
+            f"{sb.base_url}/api/v2/oauth2/token",
+            json={
+                "grant_type": "client_credentials",
+                "client_id": sb.client_id,
+                "client_secret": sb.client_secret,
+            },
+        ).json()["access_token"]
+        response = httpx.get(
+            f"{sb.base_url}/api/v2{path}",
+            params=params,
+            headers={"Authorization": f"Bearer {token}", "360-api-version": "v2.0"},
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def attempts(self, user_id: str, course_id: str) -> list[dict[str, Any]]:
+        params = [("userId[eq]", user_id), ("courseId[eq]", course_id)]
+        return list(self.sandbox_get("/courses/stats", params))
+
+    def bulk_operations_run(self) -> int:
+        return int(self.sandbox.control.counters()["bulk_operations_run"])
+
+
+def new_api_key(db: Engine) -> str:
+    with session_scope(db) as session:
+        _, plaintext = create_api_key(session, "action tests")
+    return plaintext
+
+
+def build_app(settings: Settings, db: Engine) -> FastAPI:
+    return create_app(settings, engine=db)
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T | None]] | Callable[[], T | None],
+    *,
+    within: float = 30.0,
+    what: str = "",
+) -> T:
+    """Poll ``check`` until it returns something truthy (never a fixed sleep as synchronisation)."""
+    deadline = time.monotonic() + within
+    while True:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value  # type: ignore[return-value]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or check}")
+        await asyncio.sleep(0.05)
+
+
+def new_key() -> bytes:
+    return Fernet.generate_key()
