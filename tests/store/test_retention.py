@@ -116,3 +116,21 @@ def test_anonymize_after_fourteen_days(engine: Engine, integration_id: str) -> N
     assert upsert(engine, integration_id, [user(1)], sync_run_id="run3", now=later).changed == 1
     back = _row(engine, "users", integration_id, "u00001")
     assert back.first_name == "First1" and back.anonymized_at is None and back.remote_deleted_at is None
+
+
+def test_an_anonymized_record_still_deleted_upstream_is_unchanged(
+    engine: Engine, integration_id: str
+) -> None:
+    deleted = user(1, status="INACTIVE", remote_deleted_at=T0)
+    upsert(engine, integration_id, [deleted], sync_run_id="run1", now=T0)
+    later = T0 + timedelta(days=15)
+    with session_scope(engine) as session:
+        assert anonymize_expired(session, later) == 1
+    before = _row(engine, "users", integration_id, "u00001")
+
+    # the next full scan still returns the (deleted) user with its fields: no change, stays anonymized
+    counts = upsert(engine, integration_id, [deleted], sync_run_id="run2", now=later + timedelta(hours=1))
+    assert counts == UpsertCounts(created=0, changed=0, unchanged=1)
+    after = _row(engine, "users", integration_id, "u00001")
+    assert after.first_name is None and after.anonymized_at == before.anonymized_at
+    assert after.changed_at == before.changed_at and after.last_seen_sync_id == "run2"

@@ -24,7 +24,7 @@ from lmsbridge.webhooks import outbox
 from lmsbridge.webhooks.delivery import WebhookDeliverer
 from lmsbridge.webhooks.endpoints import create_endpoint
 
-# seed 9: no user was deleted more than 14 days ago (see the xfail test below for why that matters)
+# seed 9: no user was deleted more than 14 days ago (seed 7 has one: see the resync test below)
 TENANT = {"users": 20, "courses": 8, "attempts": 120, "integrations": 1}
 
 
@@ -132,11 +132,6 @@ async def test_sync_events(
     assert len({b["id"] for b in receiver.bodies()}) == len(receiver.received)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store bug (reported): a user deleted >14 days ago is anonymized at the end of every sync, the "
-    "next scan maps it again with a different hash, so changed_at moves on every FULL sync",
-)
 async def test_a_resync_of_an_unchanged_tenant_with_old_deletions_changes_nothing(
     db: Engine, box: SecretBox
 ) -> None:

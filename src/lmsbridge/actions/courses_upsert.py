@@ -60,6 +60,9 @@ def _check_course(course: Any) -> tuple[wm.CourseInput | None, list[str]]:
                     problems.append(
                         f"course.languages[{index}]: {tag!r} does not match ^[a-z]{{2,3}}(-[A-Z]{{2}})?$"
                     )
+    for name in ("title", "description", "course_url", "thumbnail_url"):
+        if isinstance(course.get(name), str) and "\x00" in course[name]:
+            problems.append(f"course.{name}: must not contain NUL characters")
     if problems:
         return None, problems
     return (
@@ -87,7 +90,12 @@ def prepare_request(body: Mapping[str, Any], provider_name: str) -> dict[str, An
         if not isinstance(item, dict):
             raise ActionError("PLATFORM.INPUT_INVALID", f"items[{index}]: must be an object")
         origin_id = item.get("origin_id")
-        if not isinstance(origin_id, str) or not origin_id.strip() or len(origin_id) > ORIGIN_ID_MAX:
+        if (
+            not isinstance(origin_id, str)
+            or not origin_id.strip()
+            or len(origin_id) > ORIGIN_ID_MAX
+            or "\x00" in origin_id
+        ):
             raise ActionError(
                 "PLATFORM.INPUT_INVALID",
                 f"items[{index}].origin_id: required, a non-empty string of at most {ORIGIN_ID_MAX} "
@@ -144,12 +152,15 @@ async def run(task: ActionTask, env: ActionEnv) -> None:
         assert provider is not None
         batch_items = [payloads[o] for o in batch["origin_ids"]]
         async with env.remote.bulk_slot(integration_id):
-            if not batch.get("operation_id"):
+            operation = None
+            if batch.get("operation_id"):
+                operation = await env.poll_known(client, batch["operation_id"])
+            if operation is None:  # not submitted yet, or 360Learning no longer knows the operation
                 batch["operation_id"] = await writes.submit_course_upsert(
                     client, provider["_id"], batch_items
                 )
                 await save()
-            operation = await env.poll(client, batch["operation_id"])
+                operation = await env.poll(client, batch["operation_id"])
         batch["outcomes"] = await _outcomes(env, client, provider, batch, batch_items, operation)
         await save()
 

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from lmsbridge.actions.remote import RemoteAccess
+from lmsbridge.connectors.errors import NotFound
 from lmsbridge.connectors.learning360 import writes
 from lmsbridge.connectors.learning360.client import Learning360Client
 from lmsbridge.connectors.learning360.write_mapping import FINISHED_STATES
@@ -75,6 +76,16 @@ class ActionEnv:
             return str(write_log(session, "action", integration_id=integration_id, **fields).id)
 
         return await self.in_db(write)
+
+    async def poll_known(self, client: Learning360Client, operation_id: str) -> dict[str, Any] | None:
+        """Resume polling an operation submitted earlier; None when 360Learning no longer knows it
+        (then the items are submitted again: upserts and these imports are safe to repeat)."""
+        try:
+            return await self.poll(client, operation_id)
+        except NotFound as exc:
+            if exc.code == "bulkOperationNotFound":
+                return None
+            raise
 
     async def poll(self, client: Learning360Client, operation_id: str) -> dict[str, Any]:
         """Wait for a bulk operation to end (completed or error); raises ``OperationTimedOut``."""

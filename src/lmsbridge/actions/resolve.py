@@ -12,14 +12,16 @@ from lmsbridge.connectors.learning360 import mapping
 from lmsbridge.store.schema import Course, CourseProgression, CourseRevision, RecordColumns, User
 
 REMOTE_PREFIX = "remote:"
+# longer than any stored remote id column (255)
+MAX_REF = 255
 RowT = TypeVar("RowT", bound=RecordColumns)
 
 
 def _find(session: Session, model: type[RowT], integration_id: str, ref: str) -> RowT | None:
     column: Any = model.remote_id if ref.startswith(REMOTE_PREFIX) else model.id
     value = ref.removeprefix(REMOTE_PREFIX)
-    if not value:
-        return None
+    if not value or "\x00" in value or len(value) > MAX_REF:
+        return None  # cannot name a stored record (PostgreSQL rejects NUL in text parameters)
     statement = select(model).where(model.integration_id == integration_id, column == value)
     return session.scalars(statement).first()
 
@@ -73,7 +75,7 @@ def progression(session: Session, integration_id: str, ref: str) -> CourseProgre
 
 
 def _by_attempt(session: Session, integration_id: str, attempt_id: str) -> CourseProgression | None:
-    if ":" in attempt_id or not attempt_id:
+    if ":" in attempt_id or not attempt_id or "\x00" in attempt_id or len(attempt_id) > MAX_REF:
         return None
     # attempts live in remote_data; a JSON containment query differs per backend, so scan by text
     pattern = f'%"{attempt_id}"%'

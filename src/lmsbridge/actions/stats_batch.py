@@ -24,13 +24,15 @@ async def run(batch: Sequence[ActionTask], env: ActionEnv) -> None:
     items = list({wm.input_key(t.request["item"]): t.request["item"] for t in batch}.values())
     client = await env.remote.client(integration_id)
     provider = await env.remote.provider(integration_id)
-    operation_id = next((t.remote_state.get("operation_id") for t in batch if t.remote_state), None)
+    known = next((t.remote_state.get("operation_id") for t in batch if t.remote_state), None)
+    operation_id = str(known) if known else ""
     async with env.remote.bulk_slot(integration_id):
-        if not operation_id:
+        operation = await env.poll_known(client, operation_id) if operation_id else None
+        if operation is None:  # not submitted yet, or 360Learning no longer knows the operation
             operation_id = await writes.submit_stats_import(client, str(provider["_id"]), items)
             state = {"operation_id": operation_id, "items": len(items)}
             await env.in_db(lambda s: tasks.save_remote_state(s, ids, state, env.clock()))
-        operation = await env.poll(client, operation_id)
+            operation = await env.poll(client, operation_id)
     if operation.get("status") == "error":
         failed = (
             f"360Learning's statistics import failed: {operation.get('errorMessage') or 'no reason given'}"

@@ -54,6 +54,8 @@ def create_task(
 
 
 def get_task(session: Session, integration_id: str, task_id: str) -> ActionTask | None:
+    if not task_id or "\x00" in task_id or len(task_id) > 64:
+        return None
     task = session.get(ActionTask, task_id)
     return task if task is not None and task.integration_id == integration_id else None
 

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -21,7 +22,9 @@ from lmsbridge.actions import courses_upsert, stats_batch, tasks
 from lmsbridge.actions.env import ActionEnv, ActionOptions, OperationTimedOut, utcnow
 from lmsbridge.actions.errors import ActionError, error_body, from_connector, is_transient
 from lmsbridge.actions.remote import RemoteAccess
+from lmsbridge.actions.store_writes import reconcile_progressions
 from lmsbridge.connectors.errors import NotFound
+from lmsbridge.connectors.learning360 import writes
 from lmsbridge.connectors.learning360.config import ClientOptions
 from lmsbridge.connectors.learning360.write_mapping import STATS_PER_IMPORT
 from lmsbridge.crypto import SecretBox
@@ -270,9 +273,31 @@ class ActionWorker:
             error=f"{failure.code}: {failure.message}",
         )
         error = error_body(failure.code, failure.message, self.env.log_url(log_id))
+        attempts_by_pair = await self._current_attempts(claimed)
 
         def fail(session: Session) -> None:
+            if attempts_by_pair is not None:
+                reconcile_progressions(session, integration_id, attempts_by_pair, now)
             for task_id in ids:
                 tasks.finish(session, task_id, tasks.FAILED, now, error=error, log_id=log_id)
 
         await self.env.in_db(fail)
+
+    async def _current_attempts(
+        self, claimed: Sequence[ActionTask]
+    ) -> dict[tuple[str, str], list[dict[str, Any]]] | None:
+        """For failed enroll/complete tasks: what 360Learning shows for their pairs, so provisional
+        progressions are put right (None when it cannot be read either)."""
+        pairs = [
+            (str(t.request["pair"][0]), str(t.request["pair"][1]))
+            for t in claimed
+            if t.kind in tasks.STATS_KINDS
+        ]
+        if not pairs:
+            return None
+        try:
+            client = await self.env.remote.client(claimed[0].integration_id)
+            return await writes.pair_attempts(client, pairs)
+        except Exception:  # the failure itself may be that 360Learning is unreachable
+            log.info("could not re-read the attempts of %d failed pairs", len(pairs))
+            return None

@@ -99,7 +99,7 @@ def upsert_records(
 
     extra = _existing_extra_columns(spec)
     existing: dict[str, Row[Any]] = {}
-    columns = [table.c.id, table.c.content_hash, *(table.c[name] for name in extra)]
+    columns = [table.c.id, table.c.content_hash, table.c.anonymized_at, *(table.c[name] for name in extra)]
     for part in chunks(list(rows)):
         for found in session.execute(select(*columns).where(table.c.id.in_(part))):
             existing[found.id] = found
@@ -111,6 +111,9 @@ def upsert_records(
         old = existing.get(row_id)
         if old is None:
             created.append(row)
+        elif old.anonymized_at is not None and row["remote_deleted_at"] is not None:
+            # still deleted upstream: the record stays anonymized, re-seeing it is no change
+            unchanged.append(row_id)
         elif old.content_hash != row["content_hash"]:
             changed.append(row)
         else:
