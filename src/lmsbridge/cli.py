@@ -153,7 +153,7 @@ def _run_api(settings: Settings, host: str, port: int) -> None:
     # imported here: the CLI must work (migrate, api-keys) even while the API package is broken or absent
     from lmsbridge.api.app import create_app
 
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(settings, background=True), host=host, port=port, log_level="info")
 
 
 @api_keys_app.command("create")

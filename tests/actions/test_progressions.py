@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.schema import Course, User
+from lmsbridge.sync.engine import SyncEngine
 
 COURSE = {"type": "EXTERNAL", "title": "Own course", "course_url": "https://content.example/c/own"}
 
@@ -244,3 +245,25 @@ async def test_deactivate_archives_and_returns_the_inactive_revision(setup: Acti
     assert body["data"]["revisions"][0]["status"] == "INACTIVE"
     assert listed.json()["data"]["results"][0]["revisions"][0]["status"] == "INACTIVE"
     assert setup.sandbox_get(f"/courses/{native.remote_id}")["status"] == "archived"
+
+
+async def test_deactivated_course_comes_back_by_upsert_or_restore(setup: ActionSetup) -> None:
+    async with setup.worker():
+        course = await upsert_own_course(setup, "comeback")
+        async with setup.client() as client:
+            response = await client.post(f"/v1/lms/courses/{course['id']}/deactivate")
+            assert response.json()["data"]["revisions"][0]["status"] == "INACTIVE"
+        again = await upsert_own_course(setup, "comeback")
+    assert again["id"] == course["id"] and again["revisions"][0]["status"] == "ACTIVE"
+    assert setup.sandbox_get(f"/courses/{course['remote_id']}")["status"] == "published"
+
+    # deactivated again, then restored in 360Learning: the next (delta) sync brings it back
+    native = native_course(setup)
+    async with setup.client() as client:
+        await client.post(f"/v1/lms/courses/{native.id}/deactivate")
+    setup.sandbox.control.set_course_status(native.remote_id, "published")
+    outcome = await SyncEngine(setup.db, setup.box).run_new(setup.integration_id, "DELTA")
+    assert outcome.state == "SUCCEEDED", outcome.error
+    async with setup.client() as client:
+        listed = await client.get("/v1/lms/courses", params={"ids": native.id})
+    assert listed.json()["data"]["results"][0]["revisions"][0]["status"] == "ACTIVE"

@@ -66,8 +66,8 @@ class KomboContract:
     """Validates our responses against the operations of Kombo's OpenAPI document."""
 
     def __init__(self, document: dict[str, Any]) -> None:
-        self.document = document
-        resource = Resource(contents=document, specification=DRAFT202012)
+        self.document = _nullable_enums(copy.deepcopy(document))
+        resource = Resource(contents=self.document, specification=DRAFT202012)
         self.registry: Registry = Registry().with_resource("urn:kombo", resource)
 
     def operation(self, operation_id: str) -> dict[str, Any]:
@@ -118,6 +118,22 @@ class KomboContract:
         assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message}" for e in errors[:10])
         _assert_timestamps(body)
         return body
+
+
+def _nullable_enums(node: Any) -> Any:
+    """Kombo declares nullable enums as ``type: [string, null]`` with an ``enum`` that omits null (e.g. a
+    user's ``status``); read strictly that forbids null, which its own SDKs accept (and which an
+    anonymized record has). We read the intent: null is allowed wherever the type allows it."""
+    if isinstance(node, dict):
+        types = node.get("type")
+        if isinstance(types, list) and "null" in types and "enum" in node and None not in node["enum"]:
+            node["enum"] = [*node["enum"], None]
+        for value in node.values():
+            _nullable_enums(value)
+    elif isinstance(node, list):
+        for value in node:
+            _nullable_enums(value)
+    return node
 
 
 def _rebase_refs(node: Any) -> Any:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from feature_support import FeatureEnv, KomboContract
+from feature_support import FeatureEnv, KomboContract, add_sandbox_integration
 from sqlalchemy import select
 
 from lmsbridge.features.passthrough import (
@@ -146,15 +146,11 @@ def test_remote_404_is_returned_as_data(env: FeatureEnv, kombo: KomboContract) -
     assert response.status_code == 200
     assert body["data"]["status"] == 404
     assert body["data"]["data"]["error"]["code"] == "userNotFound"
-
-
-def test_remote_answer_as_base64(env: FeatureEnv) -> None:
-    response = env.passthrough(
+    # the same answer, base64-encoded on request (binary bodies)
+    encoded = env.passthrough(
         {"method": "GET", "path": "users/000000000000000000000000", "response_as_base64": True}
-    )
-    data = response.json()["data"]
-    decoded = base64.b64decode(data["data"])
-    assert b"userNotFound" in decoded
+    ).json()["data"]
+    assert b"userNotFound" in base64.b64decode(encoded["data"])
 
 
 def test_caller_authorization_and_hop_headers_are_dropped(env: FeatureEnv, received: Received) -> None:
@@ -261,21 +257,20 @@ def test_host_escapes_and_header_injection_are_rejected_before_any_call(
     assert received.requests == []  # not even a token request
 
 
-def test_unknown_tool_or_api_is_a_clear_error(env: FeatureEnv, kombo: KomboContract) -> None:
+def test_unknown_tool_api_or_integration_is_a_clear_error(env: FeatureEnv, kombo: KomboContract) -> None:
     for tool, api in (("360learning", "v1"), ("personio", "personnel")):
         response = env.passthrough({"method": "GET", "path": "users"}, tool=tool, api=api)
         body = kombo.check("PostPassthroughToolApi", response)
         assert body["error"]["code"] == "PLATFORM.INPUT_INVALID"
         assert f"{tool}/{api}" in body["error"]["message"] and "360learning/v2" in body["error"]["message"]
-
-
-def test_unknown_integration(env: FeatureEnv) -> None:
     response = env.client.post(
         "/v1/passthrough/360learning/v2",
         json={"method": "GET", "path": "users"},
         headers={"X-Integration-Id": "360learning:doesnotexist"},
     )
-    assert response.json()["error"]["code"] == "PLATFORM.INTEGRATION_NOT_FOUND"
+    assert (
+        kombo.check("PostPassthroughToolApi", response)["error"]["code"] == "PLATFORM.INTEGRATION_NOT_FOUND"
+    )
 
 
 def test_network_failure_is_remote_service_unavailable(env: FeatureEnv, kombo: KomboContract) -> None:
@@ -343,3 +338,31 @@ def test_prepare_bodies() -> None:
             "v2",
             PassthroughBody(method="POST", path="x", multipart_form_data=[{"name": "f", "value": "v"}]),
         )
+
+
+def test_refused_credentials_are_an_integration_error(env: FeatureEnv, kombo: KomboContract) -> None:
+    bad = add_sandbox_integration(
+        env.engine, env.box, env.sandbox, client_id=env.sandbox.client_id, client_secret="0" * 32
+    )
+    response = env.client.post(
+        "/v1/passthrough/360learning/v2",
+        json={"method": "GET", "path": "users"},
+        headers={"X-Integration-Id": bad},
+    )
+    body = kombo.check("PostPassthroughToolApi", response)
+    assert body["error"]["code"] == "INTEGRATION.AUTHENTICATION_INVALID"
+    assert "0" * 32 not in response.text
+
+
+def test_assembled_url_must_stay_on_the_tenant() -> None:
+    from lmsbridge.features.passthrough import _assert_on_tenant
+
+    _assert_on_tenant("https://app.360learning.com", "https://app.360learning.com/api/v2/users")
+    for url in (
+        "https://evil.example/api/v2/users",
+        "http://app.360learning.com/api/v2/users",
+        "https://app.360learning.com:444/api/v2/users",
+        "https://app.360learning.com/api/v1/users",
+    ):
+        with pytest.raises(PassthroughInputError):
+            _assert_on_tenant("https://app.360learning.com", url)

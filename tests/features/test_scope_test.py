@@ -205,3 +205,50 @@ async def test_sync_skips_streams_whose_scope_is_missing(env: FeatureEnv, scope:
         assert integration.qa_status == "PASSED", {m: t["message"] for m, t in tests["models"].items()}
         run = session.get(SyncRun, outcome.run_id)
         assert run is not None and stream.name in run.streams["failed"]
+
+
+# What the connector page and the write flows imply (docs/features.md), written out independently of
+# features.availability so that a wrong table there fails here.
+UPSERT_FLOW = {"lms_upsert_courses", "lms_enroll_user", "lms_complete_course"}
+EXPECTED_UNAVAILABLE: dict[str, set[str]] = {
+    "users:read": {"lms_users"},
+    "courses:read": {"lms_courses", "lms_course_revisions"},
+    "courseStats:read": {"lms_course_progressions", "lms_enroll_user", "lms_complete_course"},
+    "integrations:read": {"lms_course_providers"} | UPSERT_FLOW,
+    "integrations:write": UPSERT_FLOW,
+    "integrations:bulk": UPSERT_FLOW,
+    "bulkOperations:read": UPSERT_FLOW,
+    "courses:write": {"lms_deactivate_course"},
+    "groups:read": set(),
+}
+READ_ENDPOINTS = {
+    "lms_users": ("/v1/lms/users", "GetLmsUsers"),
+    "lms_courses": ("/v1/lms/courses", "GetLmsCourses"),
+    "lms_course_progressions": ("/v1/lms/course-progressions", "GetLmsCourseProgressions"),
+}
+
+
+def test_each_missing_scope_disables_exactly_its_models_and_actions(
+    env: FeatureEnv, kombo: KomboContract
+) -> None:
+    assert set(EXPECTED_UNAVAILABLE) == set(SCOPES)
+    env.update(setup_status="COMPLETED", qa_status="PASSED")
+    for scope, expected in EXPECTED_UNAVAILABLE.items():
+        env.sandbox.control.set_scopes(env.sandbox.client_id, [s for s in SCOPES if s != scope])
+        tested = env.client.post(f"/v1/integrations/{env.integration_id}/scope-test").json()["data"]
+        assert tested["missing"] == [scope]
+        details = _details(env, kombo)
+        unavailable = {
+            item["id"]
+            for item in details["read_models"] + details["write_actions"]
+            if item["coverage_status"] == "SUPPORTED" and not item["is_available"]
+        }
+        assert unavailable == expected, scope
+        for model, (path, operation_id) in READ_ENDPOINTS.items():
+            response = env.client.get(path, headers=env.headers())
+            if model in expected:
+                body = kombo.check(operation_id, response)
+                assert body["error"]["code"] == "INTEGRATION.MODEL_NOT_AVAILABLE"
+                assert scope in body["error"]["message"]
+            else:
+                assert response.status_code == 200, (scope, path, response.text)

@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlalchemy import select
 from sync_support import SyncSetup
-from sync_truth import fetch_all
 
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.schema import Course, CourseProgression, CourseRevision, User
+from sandbox_truth import fetch_all
 
 
 def _snapshot(setup: SyncSetup) -> dict[str, dict[str, Any]]:

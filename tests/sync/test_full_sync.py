@@ -9,11 +9,11 @@ from typing import Any
 
 from sqlalchemy import select
 from sync_support import SyncSetup
-from sync_truth import fetch_all
 
 from lmsbridge.ids import record_id
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.schema import Course, CourseProgression, CourseProvider, CourseRevision, SyncRun, User
+from sandbox_truth import fetch_all
 
 
 def _dt(value: str | None) -> datetime | None:

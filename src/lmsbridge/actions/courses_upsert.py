@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -15,8 +15,9 @@ from lmsbridge.actions import tasks
 from lmsbridge.actions.env import ActionEnv
 from lmsbridge.actions.errors import ActionError, error_body
 from lmsbridge.actions.store_writes import store_courses
+from lmsbridge.connectors.learning360 import mapping, writes
 from lmsbridge.connectors.learning360 import write_mapping as wm
-from lmsbridge.connectors.learning360 import writes
+from lmsbridge.connectors.learning360.query import encode_filters
 from lmsbridge.store.schema import ActionTask
 
 LANGUAGE_PATTERN = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")
@@ -24,6 +25,8 @@ ORIGIN_ID_MAX = 255
 _URL = re.compile(r"^https?://[^\s/]+", re.IGNORECASE)
 # course reads after the upsert run this many at a time (under the company's read budget)
 PARALLEL_READS = 8
+# above this many upserted courses, read them back with one scan of recently modified courses
+SCAN_ABOVE = 20
 
 
 def _check_course(course: Any) -> tuple[wm.CourseInput | None, list[str]]:
@@ -162,13 +165,15 @@ async def run(task: ActionTask, env: ActionEnv) -> None:
                 await save()
                 operation = await env.poll(client, batch["operation_id"])
         batch["outcomes"] = await _outcomes(env, client, provider, batch, batch_items, operation)
+        batch["created_at"] = operation.get("createdAt")
         await save()
 
     outcomes: dict[str, dict[str, Any]] = {}
     for batch in batches:
         outcomes.update(batch["outcomes"])
     succeeded = {o: r["course_id"] for o, r in outcomes.items() if r.get("ok") and r.get("course_id")}
-    dtos = await _fetch_courses(client, list(succeeded.values()))
+    since = min((str(b["created_at"]) for b in batches if b.get("created_at")), default=None)
+    dtos = await _fetch_courses(client, list(succeeded.values()), since)
     now = env.clock()
     result_log = await env.log(
         integration_id,
@@ -219,14 +224,34 @@ async def _outcomes(
     return outcomes
 
 
-async def _fetch_courses(client: Any, course_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+async def _fetch_courses(
+    client: Any, course_ids: Sequence[str], since: str | None
+) -> dict[str, dict[str, Any]]:
+    """The upserted courses as 360Learning serves them. Many courses: one scan of the courses modified
+    since the first operation (500 per page) instead of one call each; the rest one by one."""
+    wanted = list(dict.fromkeys(course_ids))
+    found: dict[str, dict[str, Any]] = {}
+    started = mapping.parse_datetime(since) if since else None
+    if len(wanted) > SCAN_ABOVE and started is not None:
+        # filter dates have whole seconds at 360Learning: start one second earlier
+        params = encode_filters({"modifiedAt": {"gte": started - timedelta(seconds=1)}})
+        pending = set(wanted)
+        async for page in client.iter_pages("/api/v2/courses", params):
+            for dto in page.items:
+                if dto.get("_id") in pending:
+                    found[str(dto["_id"])] = dict(dto)
     limit = asyncio.Semaphore(PARALLEL_READS)
 
     async def one(course_id: str) -> tuple[str, dict[str, Any]]:
         async with limit:
-            return course_id, await writes.get_course(client, course_id)
+            dto = found.get(course_id) or await writes.get_course(client, course_id)
+            if dto.get("status") == "archived":
+                # upserting a deactivated course makes it available again (360Learning's replace
+                # keeps the archived status, so restore it explicitly)
+                dto = await writes.archive_course(client, course_id, archived=False)
+            return course_id, dto
 
-    return dict(await asyncio.gather(*(one(c) for c in dict.fromkeys(course_ids))))
+    return dict(await asyncio.gather(*(one(c) for c in wanted)))
 
 
 def _item_result(

@@ -13,19 +13,22 @@ from lmsbridge.api.cursors import CursorCodec, derive_cursor_key
 from lmsbridge.api.deps import AppContext
 from lmsbridge.api.error_handlers import install_error_handling
 from lmsbridge.api.openapi import build_openapi
-from lmsbridge.api.routes import features, general, integrations, lms, logs, passthrough
+from lmsbridge.api.routes import features, general, integrations, lms, logs, passthrough, syncs
 from lmsbridge.api.routes.actions import router as actions_router
 from lmsbridge.api.routes.passthrough import close_connector_cache
 from lmsbridge.api.routes.webhooks import router as webhooks_router
 from lmsbridge.crypto import load_or_create_key
+from lmsbridge.runtime import Runtime
 from lmsbridge.settings import Settings
 from lmsbridge.store.engine import make_engine
 
 
-def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
+def create_app(settings: Settings, *, engine: Engine | None = None, background: bool = False) -> FastAPI:
     """The API over the store at ``settings``' database (already migrated; ``serve`` migrates first).
 
-    Pass ``engine`` to share one with the caller (then the caller disposes it).
+    Pass ``engine`` to share one with the caller (then the caller disposes it). ``background=True``
+    (what ``lmsbridge serve`` does) also runs the process's background services for its lifetime:
+    scheduled and forced syncs, action tasks, webhook deliveries (``lmsbridge.runtime``).
     """
     owned = engine is None
     db = engine if engine is not None else make_engine(settings.resolved_database_url)
@@ -35,7 +38,16 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+        runtime = Runtime(settings, db) if background else None
+        if runtime is not None:
+            _app.state.runtime = runtime
+            _app.state.action_worker = runtime.actions  # woken by the action routes
+            await runtime.start()
+        try:
+            yield
+        finally:
+            if runtime is not None:
+                await runtime.stop()
         await close_connector_cache(_app)  # features: passthrough's live connectors
         if owned:
             db.dispose()
@@ -59,6 +71,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None) -> FastAPI:
     v1.include_router(passthrough.router)
     v1.include_router(features.router)
     v1.include_router(webhooks_router)  # webhooks (issue 7)
+    v1.include_router(syncs.router)
     app.include_router(v1)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app

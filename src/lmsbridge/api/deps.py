@@ -78,7 +78,7 @@ def current_api_key(
 CurrentKey = Annotated[ApiKey, Depends(current_api_key)]
 
 
-def _load_integration(session: Session, integration_id: str) -> Integration:
+def load_integration(session: Session, integration_id: str) -> Integration:
     reject_nul("integration id", integration_id)
     integration = get_integration(session, integration_id) if integration_id else None
     if integration is None:
@@ -97,17 +97,17 @@ def header_integration(
         ),
     ],
 ) -> Integration:
-    integration = _load_integration(session, x_integration_id.strip())
+    integration = load_integration(session, x_integration_id.strip())
     require_readable(integration)
     return integration
 
 
 def path_integration(session: ReadSession, integration_id: str) -> Integration:
-    return _load_integration(session, integration_id)
+    return load_integration(session, integration_id)
 
 
 def path_integration_for_update(session: WriteSession, integration_id: str) -> Integration:
-    return _load_integration(session, integration_id)
+    return load_integration(session, integration_id)
 
 
 def require_readable(integration: Integration) -> None:

@@ -284,6 +284,15 @@ def response_data(response: httpx.Response, as_base64: bool) -> Any:
     return response.text
 
 
+def _assert_on_tenant(base_url: str, url: str) -> None:
+    """Defence in depth after ``normalize_path``: the assembled URL is on the tenant's host, under its
+    API base path."""
+    base, target = httpx.URL(base_url), httpx.URL(url)
+    same_origin = (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
+    if not same_origin or not target.path.startswith(base.path.rstrip("/") + "/api/v2/"):
+        raise PassthroughInputError("The path does not resolve under the API's base URL.")
+
+
 # The client has no public call for a raw exchange (any status is data here, and the body is the
 # caller's bytes), so these two helpers use its token cache, budget and HTTP pool directly.
 # TODO(lead): move them into Learning360Client as public methods (`access_token`, `send_raw`).
@@ -315,6 +324,7 @@ async def forward(
     not be reached (after the retries the client's rules allow for this method).
     """
     url = client.url_for(prepared.path)
+    _assert_on_tenant(client.base_url, url)
     kind: CallKind = "read" if prepared.method in {"GET", "HEAD"} else "write"
     token = await _access_token(client)
     retrying = build_retrying(retry, lambda _state: None, idempotent=prepared.method in IDEMPOTENT_METHODS)

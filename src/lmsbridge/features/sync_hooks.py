@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine
@@ -17,6 +18,7 @@ from lmsbridge.connectors.base import Connector
 from lmsbridge.connectors.learning360.streams import STREAMS
 from lmsbridge.features.model_tests import ModelTestsResult, run_model_tests
 from lmsbridge.features.scope_test import run_scope_test, store_scope_test
+from lmsbridge.settings import Settings
 from lmsbridge.store.transact import transact_async
 
 log = logging.getLogger(__name__)
@@ -51,18 +53,22 @@ async def scope_test_before_sync(
 
 
 async def model_tests_after_full_sync(
-    db: Engine, integration_id: str, run_state: str, now: datetime
+    db: Engine, integration_id: str, run_state: str, now: datetime, *, settings: Settings | None = None
 ) -> ModelTestsResult | None:
-    """Test every model against what the FULL run stored (no live calls) and set the QA status."""
+    """Test every model against what the FULL run stored (no live calls) and set the QA status;
+    ``settings`` give the sync schedule the freshness check allows."""
     if run_state not in TESTED_RUN_STATES:
         return None
     try:
-        return await run_model_tests(db, integration_id, None, now)
+        return await run_model_tests(db, integration_id, None, now, settings=settings)
     except Exception:
         log.exception("model tests after the full sync of %s failed", integration_id)
         return None
 
 
-def feature_hooks() -> dict[str, Any]:
-    """``SyncOptions`` keyword arguments wiring both hooks."""
-    return {"before_scan": scope_test_before_sync, "after_full": model_tests_after_full_sync}
+def feature_hooks(settings: Settings | None = None) -> dict[str, Any]:
+    """``SyncOptions`` keyword arguments wiring both hooks (``settings``: the sync schedule)."""
+    return {
+        "before_scan": scope_test_before_sync,
+        "after_full": partial(model_tests_after_full_sync, settings=settings),
+    }

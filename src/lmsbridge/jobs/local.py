@@ -63,6 +63,10 @@ class LocalJobRunner:
         self._wake.set()
         return result
 
+    def wake(self) -> None:
+        """Look for work now (a sync was just queued by another part of the process)."""
+        self._wake.set()
+
     async def start(self) -> None:
         if self._loop_task is None:
             self._loop_task = asyncio.create_task(self._loop(), name="lmsbridge-jobs")

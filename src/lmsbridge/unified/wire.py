@@ -291,3 +291,19 @@ class GetIntegrationsIntegrationIdPositiveResponse(Success[IntegrationDetails]):
 
 class EmptyPositiveResponse(Success[Empty]):
     pass
+
+
+class ForceSyncBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["FULL", "DELTA"] = "FULL"
+
+
+class ForceSync(WireModel):
+    already_queued: bool
+    sync_id: str
+    type: Literal["FULL", "DELTA"]
+
+
+class PostForceSyncPositiveResponse(Success[ForceSync]):
+    pass

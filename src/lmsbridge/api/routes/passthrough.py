@@ -128,6 +128,8 @@ async def send_passthrough(
     }
     try:
         result = await forward(connector.client, prepared)
+    except PassthroughInputError as exc:  # the assembled URL left the tenant (defence in depth)
+        raise input_invalid(str(exc)) from exc
     except (InvalidCredentials, RetriesExhausted, UnexpectedResponse) as exc:
         await _log(ctx, integration.id, prepared.method, prepared.path, logged_request, None, exc, started)
         if isinstance(exc, InvalidCredentials):

@@ -1,0 +1,167 @@
+"""``POST /v1/force-sync`` (Kombo) and our extensions to connect an integration and list its syncs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from lmsbridge.api.deps import ContextDep, ReadSession, WriteSession, current_api_key, load_integration
+from lmsbridge.api.errors import ApiError
+from lmsbridge.api.responses import json_response
+from lmsbridge.api.routes.logs import EXTENSIONS_TAG
+from lmsbridge.connect import ConnectError, connect_integration
+from lmsbridge.crypto import SecretBox
+from lmsbridge.store import sync_runs
+from lmsbridge.unified import wire
+from lmsbridge.unified.wire import Timestamp, WireModel
+
+router = APIRouter(dependencies=[Depends(current_api_key)])
+
+
+def _wake_jobs(request: Request) -> None:
+    runtime = getattr(request.app.state, "runtime", None)
+    if runtime is not None:
+        runtime.jobs.wake()
+
+
+@router.post(
+    "/force-sync",
+    operation_id="PostForceSync",
+    tags=["General"],
+    summary="Trigger sync",
+    description="Queue a sync of the integration. Only one sync per integration is queued or running: "
+    "if one is, its id is returned with `already_queued: true` (its type may differ from the request).",
+    response_model=wire.PostForceSyncPositiveResponse,
+)
+def force_sync(
+    request: Request,
+    session: WriteSession,
+    x_integration_id: Annotated[str, Header(alias="X-Integration-Id", description="ID of the integration.")],
+    body: Annotated[wire.ForceSyncBody | None, Body()] = None,
+) -> Response:
+    integration = load_integration(session, x_integration_id.strip())
+    if not integration.enabled:
+        raise ApiError("INTEGRATION.INACTIVE", "The integration is disabled; enable it before syncing.")
+    requested = (body or wire.ForceSyncBody()).type
+    run, already = sync_runs.enqueue(session, integration.id, requested, datetime.now(UTC))
+    session.commit()  # visible to the job runner before it is woken
+    _wake_jobs(request)
+    data = wire.ForceSync(already_queued=already, sync_id=run.id, type=run.type)
+    return json_response(wire.PostForceSyncPositiveResponse(data=data))
+
+
+class ConnectBody(BaseModel):
+    """Connect a 360Learning tenant (our extension: Kombo does this through its Connect flow)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tool: str = Field(examples=["360learning"])
+    credentials: dict[str, str] = Field(
+        description="For 360learning: `client_id` and `client_secret` of an API v2 credential."
+    )
+    host: str = Field(
+        default="eu",
+        description="`eu` (app.360learning.com), `us` (app.us.360learning.com) or an explicit base URL.",
+    )
+    settings: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Optional: `provider_name` (course provider for upserts), `author_id` (24-hex user id).",
+    )
+    end_user: dict[str, Any] = Field(
+        description="`organization_name` (required), `creator_email`, `origin_id`."
+    )
+
+
+class Connected(WireModel):
+    id: str
+    tool: str
+    sync_id: str | None
+    scopes: dict[str, str]
+
+
+class ConnectedResponse(wire.Success[Connected]):
+    pass
+
+
+@router.post(
+    "/integrations",
+    operation_id="PostIntegrations",
+    tags=[EXTENSIONS_TAG],
+    summary="Connect an integration",
+    description="Verify the credentials (a token request), store them encrypted, run the scope test and "
+    "queue the first FULL sync. Nothing is stored when the credentials are refused.",
+    response_model=ConnectedResponse,
+)
+async def connect(request: Request, ctx: ContextDep, body: Annotated[ConnectBody, Body()]) -> Response:
+    try:
+        connected = await connect_integration(
+            ctx.engine,
+            SecretBox.from_settings(ctx.settings),
+            ctx.settings,
+            tool=body.tool,
+            host=body.host,
+            credentials=body.credentials,
+            end_user=body.end_user,
+            integration_settings=body.settings,
+        )
+    except ConnectError as exc:
+        raise ApiError(exc.code, exc.message) from None
+    _wake_jobs(request)
+    data = Connected(
+        id=connected.integration_id,
+        tool=body.tool,
+        sync_id=connected.sync_id,
+        scopes={name: check.status for name, check in connected.scope_test.scopes.items()},
+    )
+    return json_response(ConnectedResponse(data=data))
+
+
+class SyncRunView(WireModel):
+    id: str
+    type: str
+    state: str
+    created_at: Timestamp
+    started_at: Timestamp | None
+    ended_at: Timestamp | None
+    api_calls: int
+    counts: dict[str, dict[str, int]]
+    warnings: list[str]
+    error: str | None
+    log_id: str | None
+
+
+class SyncRunsResponse(wire.Success[list[SyncRunView]]):
+    pass
+
+
+@router.get(
+    "/integrations/{integration_id}/syncs",
+    operation_id="GetIntegrationsIntegrationIdSyncs",
+    tags=[EXTENSIONS_TAG],
+    summary="List recent syncs",
+    description="The integration's most recent sync runs, newest first, with per-model counts.",
+    response_model=SyncRunsResponse,
+)
+def list_syncs(integration_id: str, session: ReadSession) -> Response:
+    integration = load_integration(session, integration_id)
+    runs = [
+        SyncRunView(
+            id=run.id,
+            type=run.type,
+            state=run.state,
+            created_at=run.created_at,
+            started_at=run.started_at,
+            ended_at=run.ended_at,
+            api_calls=run.api_calls,
+            counts=(run.streams or {}).get("counts", {}),
+            warnings=list(run.warnings or []),
+            error=run.error,
+            log_id=run.log_id,
+        )
+        for run in sync_runs.list_runs(session, integration.id, limit=20)
+    ]
+    return json_response(SyncRunsResponse(data=runs))
