@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
+import psutil  # type: ignore[import-untyped,unused-ignore]
 from cryptography.fernet import Fernet
 
 from lmsbridge.sandbox.testing import SandboxControl
@@ -163,7 +163,14 @@ def sandbox(tenant: TenantSize, *, startup_timeout: float = 300.0) -> Iterator[S
     """`python -m lmsbridge.sandbox` for the tenant (seed 42) on a free loopback port."""
     port = free_port()
     args = [PYTHON, "-m", "lmsbridge.sandbox", "--port", str(port), "--seed", str(SEED)]
-    args += ["--users", str(tenant.users), "--courses", str(tenant.courses), "--attempts", str(tenant.attempts)]
+    args += [
+        "--users",
+        str(tenant.users),
+        "--courses",
+        str(tenant.courses),
+        "--attempts",
+        str(tenant.attempts),
+    ]
     started = time.monotonic()
     proc = spawn(args, stdout=subprocess.PIPE, text=True)
     try:
@@ -230,7 +237,10 @@ def fresh_store(backend: str, sb: Sandbox) -> Iterator[Store]:
             dbname = f"lmsbridge_bench_{secrets.token_hex(4)}"
             with _pg_admin() as conn:
                 conn.execute(f'CREATE DATABASE "{dbname}"')
-            url = POSTGRES_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{dbname}"
+            url = (
+                POSTGRES_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+                + f"/{dbname}"
+            )
         else:
             raise ValueError(backend)
         key = Fernet.generate_key()
@@ -337,7 +347,14 @@ def run_sync(
     CPU are read around it."""
     sb.control.reset_counters()
     sandbox_cpu = sb.cpu_seconds()
-    args = [PYTHON, str(BENCH_DIR / "sync_child.py"), "--url", store.url, "--integration", store.integration_id]
+    args = [
+        PYTHON,
+        str(BENCH_DIR / "sync_child.py"),
+        "--url",
+        store.url,
+        "--integration",
+        store.integration_id,
+    ]
     args += ["--type", sync_type]
     if reads_per_second is not None:
         args += ["--reads-per-second", str(reads_per_second)]
@@ -442,7 +459,14 @@ def start_load(
     params: list[dict[str, str]] | None = None,
 ) -> subprocess.Popen[str]:
     """Start `loadgen.py` (its own process) against the API; `finish_load` collects its summary."""
-    args = [PYTHON, str(BENCH_DIR / "loadgen.py"), "--base-url", api.base_url, "--integration", integration_id]
+    args = [
+        PYTHON,
+        str(BENCH_DIR / "loadgen.py"),
+        "--base-url",
+        api.base_url,
+        "--integration",
+        integration_id,
+    ]
     args += ["--duration", str(duration_s), "--clients", str(clients), "--page-size", str(page_size)]
     args += ["--params", json.dumps(params or [{}])]
     env = {**os.environ, "LMSBRIDGE_BENCH_API_KEY": api.api_key}
@@ -450,7 +474,9 @@ def start_load(
     return proc
 
 
-def finish_load(proc: subprocess.Popen[str], *, interrupt: bool = False, timeout: float = 600) -> dict[str, Any]:
+def finish_load(
+    proc: subprocess.Popen[str], *, interrupt: bool = False, timeout: float = 600
+) -> dict[str, Any]:
     if interrupt:
         proc.send_signal(signal.SIGINT)  # the generator stops its clients and prints its summary
     try:
@@ -466,7 +492,9 @@ def finish_load(proc: subprocess.Popen[str], *, interrupt: bool = False, timeout
 def load(api: Api, integration_id: str, *, duration_s: float, **kwargs: Any) -> dict[str, Any]:
     """A timed load; adds the API server's CPU share (1.0 = one core) to the generator's summary."""
     server_cpu = sum(api.ps.cpu_times()[:2])
-    summary = finish_load(start_load(api, integration_id, duration_s=duration_s, **kwargs), timeout=duration_s + 120)
+    summary = finish_load(
+        start_load(api, integration_id, duration_s=duration_s, **kwargs), timeout=duration_s + 120
+    )
     summary["server_cpu_share"] = round((sum(api.ps.cpu_times()[:2]) - server_cpu) / summary["elapsed_s"], 3)
     return summary
 
@@ -491,7 +519,9 @@ def machine() -> dict[str, Any]:
 
 def commit() -> str:
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        )
         dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
     except OSError:
         return "unknown"
@@ -525,7 +555,11 @@ def record(figure: int, name: str, figures: dict[str, Any], *, goal: str, met: b
 def fetch_token(sb: Sandbox, client: httpx.Client) -> str:
     response = client.post(
         f"{sb.base_url}/api/v2/oauth2/token",
-        json={"grant_type": "client_credentials", "client_id": sb.client_id, "client_secret": sb.client_secret},
+        json={
+            "grant_type": "client_credentials",
+            "client_id": sb.client_id,
+            "client_secret": sb.client_secret,
+        },
     )
     response.raise_for_status()
     return str(response.json()["access_token"])
@@ -552,7 +586,8 @@ class Bench:
     def sandbox(self, tenant: TenantSize) -> Sandbox:
         if tenant.name not in self._sandboxes:
             self._sandboxes[tenant.name] = self._stack.enter_context(sandbox(tenant))
-            print(f"sandbox {tenant.name}: generated and serving after {self._sandboxes[tenant.name].generate_s:.1f}s")
+            started = self._sandboxes[tenant.name].generate_s
+            print(f"sandbox {tenant.name}: generated and serving after {started:.1f}s", flush=True)
         sb = self._sandboxes[tenant.name]
         sb.local()
         return sb
@@ -565,6 +600,8 @@ class Bench:
             store = self._stack.enter_context(fresh_store(backend, sb))
             result = run_sync(sb, store, "FULL")
             if result.state != "SUCCEEDED":
-                raise RuntimeError(f"FULL sync of {tenant.name} on {backend} ended {result.state}: {result.error}")
+                raise RuntimeError(
+                    f"FULL sync of {tenant.name} on {backend} ended {result.state}: {result.error}"
+                )
             self._synced[key] = (store, result)
         return self._synced[key]

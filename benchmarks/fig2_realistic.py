@@ -61,6 +61,10 @@ def measure(bench: Bench, tenants: list[TenantSize], sequential: set[str]) -> No
                 seq_kind = "estimated (calls × mean page time of the measured sequential fetch)"
         finally:
             sb.local()
+        if result.state != "SUCCEEDED" or not result.sandbox_calls:
+            raise RuntimeError(
+                f"FULL sync of {tenant.name} under realistic conditions ended {result.state}: {result.error}"
+            )
         bound_s = result.sandbox_calls / 50
         gated = tenant.name in ("M", "L")
         record(

@@ -16,7 +16,18 @@ from typing import Any
 
 import httpx
 
-from common import SEED, Bench, Sandbox, Store, TenantSize, fetch_token, fresh_store, parse_tenants, record, run_sync
+from common import (
+    SEED,
+    Bench,
+    Sandbox,
+    Store,
+    TenantSize,
+    fetch_token,
+    fresh_store,
+    parse_tenants,
+    record,
+    run_sync,
+)
 
 
 def _all(sb: Sandbox, client: httpx.Client, path: str, headers: dict[str, str]) -> list[dict[str, Any]]:
@@ -60,7 +71,9 @@ def delta_streams(store: Store) -> dict[str, Any]:
     engine = make_engine(store.url)
     try:
         with session_scope(engine, readonly=True) as session:
-            run = session.scalars(select(SyncRun).where(SyncRun.type == "DELTA").order_by(SyncRun.created_at.desc())).first()
+            run = session.scalars(
+                select(SyncRun).where(SyncRun.type == "DELTA").order_by(SyncRun.created_at.desc())
+            ).first()
             return {} if run is None else dict((run.streams or {}).get("counts") or {})
     finally:
         engine.dispose()

@@ -9,7 +9,17 @@ from __future__ import annotations
 
 import argparse
 
-from common import TENANTS, Bench, TenantSize, api_server, finish_load, mark_readable, record, run_sync, start_load
+from common import (
+    TENANTS,
+    Bench,
+    TenantSize,
+    api_server,
+    finish_load,
+    mark_readable,
+    record,
+    run_sync,
+    start_load,
+)
 
 P99_MS = 200.0
 

@@ -28,7 +28,7 @@ PATH = "/v1/lms/course-progressions"
 def percentile(sorted_ms: list[float], q: float) -> float:
     if not sorted_ms:
         return float("nan")
-    return sorted_ms[min(len(sorted_ms) - 1, int(round(q * (len(sorted_ms) - 1))))]
+    return sorted_ms[min(len(sorted_ms) - 1, round(q * (len(sorted_ms) - 1)))]
 
 
 async def client_loop(
@@ -82,7 +82,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     latencies: list[float] = []
     errors: list[str] = []
     cpu0 = time.process_time()
-    async with httpx.AsyncClient(base_url=args.base_url, headers=headers, limits=limits, timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=args.base_url, headers=headers, limits=limits, timeout=30
+    ) as client:
         started = time.perf_counter()
         tasks = [
             asyncio.create_task(client_loop(client, params_cycle, i, args.page_size, stop, latencies, errors))
@@ -119,5 +121,7 @@ if __name__ == "__main__":
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--page-size", type=int, default=250)
-    parser.add_argument("--params", default="[{}]", help="JSON list of query-parameter sets, one per pagination")
+    parser.add_argument(
+        "--params", default="[{}]", help="JSON list of query-parameter sets, one per pagination"
+    )
     print(json.dumps(asyncio.run(main(parser.parse_args()))), flush=True)

@@ -25,7 +25,10 @@ def summarize(collapsed: Path, top: int) -> None:
         stack, _, count_text = line.rpartition(" ")
         count = int(count_text)
         total += count
-        frames = [f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1] + ")" for f in stack.split(";")]
+        frames = [
+            f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1] + ")"
+            for f in stack.split(";")
+        ]
         for frame in set(frames):
             inclusive[frame] += count
         own[frames[-1]] += count
@@ -50,7 +53,11 @@ def main() -> None:
         env = {**os.environ, "LMSBRIDGE_BENCH_KEY": store.key.decode()}
         child = [PYTHON, str(Path(__file__).parent / "sync_child.py"), "--url", store.url]
         child += ["--integration", store.integration_id, "--reads-per-second", str(UNLIMITED)]
-        subprocess.run([py_spy, "record", "--format", "raw", "-r", "200", "-o", str(out), "--", *child], env=env, check=True)
+        subprocess.run(
+            [py_spy, "record", "--format", "raw", "-r", "200", "-o", str(out), "--", *child],
+            env=env,
+            check=True,
+        )
     summarize(out, args.top)
     print(f"raw profile: {out}")
 

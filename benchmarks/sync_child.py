@@ -2,7 +2,8 @@
 the benchmarks see the syncing process alone. Used by `common.run_sync`; the Fernet key comes from the
 environment (LMSBRIDGE_BENCH_KEY), never from the command line.
 
-    LMSBRIDGE_BENCH_KEY=… python benchmarks/sync_child.py --url sqlite:///… --integration 360learning:… --type FULL
+    LMSBRIDGE_BENCH_KEY=… python benchmarks/sync_child.py --url sqlite:///… \
+        --integration 360learning:… --type FULL
 """
 
 from __future__ import annotations
@@ -17,24 +18,19 @@ import time
 from lmsbridge.crypto import SecretBox
 from lmsbridge.store.engine import make_engine
 from lmsbridge.sync.engine import SyncEngine, SyncOptions
+from lmsbridge.sync.progress import NoProgress
 
 
-class CountingProgress:
-    """Counts the remote records of every fetched page."""
+class CountingProgress(NoProgress):
+    """Counts the remote records of every fetched page (the other callbacks: NoProgress's)."""
 
     def __init__(self) -> None:
         self.records = 0
         self.pages = 0
 
-    def chain_started(self, stream: str, key: str) -> None:
-        return None
-
     def page_done(self, stream: str, key: str, items: int) -> None:
         self.records += items
         self.pages += 1
-
-    def chain_done(self, stream: str, key: str) -> None:
-        return None
 
 
 async def main(args: argparse.Namespace) -> dict[str, object]:

@@ -29,10 +29,12 @@ app = typer.Typer(
     add_completion=False,
 )
 api_keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
-integrations_app = typer.Typer(help="Inspect integrations.", no_args_is_help=True)
+integrations_app = typer.Typer(help="Connect, inspect and test integrations.", no_args_is_help=True)
 app.add_typer(api_keys_app, name="api-keys")
 app.add_typer(integrations_app, name="integrations")
 app.add_typer(webhooks_app, name="webhooks")
+syncs_app = typer.Typer(help="Inspect sync runs.", no_args_is_help=True)
+app.add_typer(syncs_app, name="syncs")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -265,40 +267,242 @@ def integrations_test(
             raise typer.Exit(1)
 
 
+@integrations_app.command("add")
+def integrations_add(
+    ctx: typer.Context,
+    tool: Annotated[str, typer.Argument(help="The LMS: 360learning.")],
+    client_id: Annotated[str, typer.Option(help="API v2 client id.", envvar="LMSBRIDGE_360_CLIENT_ID")],
+    client_secret: Annotated[
+        str,
+        typer.Option(
+            help="API v2 client secret (asked for when not given; or LMSBRIDGE_360_CLIENT_SECRET).",
+            envvar="LMSBRIDGE_360_CLIENT_SECRET",
+            prompt=True,
+            hide_input=True,
+        ),
+    ],
+    organization_name: Annotated[str, typer.Option(help="The customer's organization name.")],
+    host: Annotated[str, typer.Option(help="eu, us, or an explicit base URL (e.g. a sandbox).")] = "eu",
+    creator_email: Annotated[str | None, typer.Option(help="Who connected it.")] = None,
+    origin_id: Annotated[str | None, typer.Option(help="Your id for this customer.")] = None,
+    provider_name: Annotated[str | None, typer.Option(help="Course provider name for upserts.")] = None,
+    author_id: Annotated[str | None, typer.Option(help="360Learning user id that authors upserts.")] = None,
+    sync_now: Annotated[
+        bool, typer.Option("--sync/--no-sync", help="Run the first FULL sync now, with progress bars.")
+    ] = False,
+) -> None:
+    """Connect a tenant: verify the credentials, store them encrypted, run the scope test and queue (or,
+    with --sync, run) the first FULL sync."""
+    import asyncio
+
+    from lmsbridge.connect import ConnectError, connect_integration
+    from lmsbridge.crypto import SecretBox
+
+    settings = _settings(ctx)
+    extra = {"provider_name": provider_name, "author_id": author_id}
+    with _database(settings) as engine:
+        try:
+            connected = asyncio.run(
+                connect_integration(
+                    engine,
+                    SecretBox.from_settings(settings),
+                    settings,
+                    tool=tool,
+                    host=host,
+                    credentials={"client_id": client_id, "client_secret": client_secret},
+                    end_user={
+                        "organization_name": organization_name,
+                        "creator_email": creator_email,
+                        "origin_id": origin_id,
+                    },
+                    integration_settings={k: v for k, v in extra.items() if v is not None},
+                )
+            )
+        except ConnectError as exc:
+            raise CliError(f"{exc.message} ({exc.code})") from None
+        missing = sorted(name for name, c in connected.scope_test.scopes.items() if c.status != "granted")
+        out.print(f"connected integration [bold]{connected.integration_id}[/]")
+        if missing:
+            err.print(f"[yellow]warning:[/] scopes not granted: {', '.join(missing)}")
+        if sync_now and connected.sync_id:
+            _sync_in_foreground(settings, engine, connected.integration_id, "FULL")
+        else:
+            out.print(f"first FULL sync queued ({connected.sync_id}); `lmsbridge serve` runs it")
+
+
+@app.command()
+def sync(
+    ctx: typer.Context,
+    integration_id: Annotated[str, typer.Argument(help="The integration's id.")],
+    sync_type: Annotated[str, typer.Option("--type", help="FULL or DELTA.", case_sensitive=False)] = "FULL",
+) -> None:
+    """Run one sync of an integration in the foreground, with a progress bar per stream."""
+    kind = sync_type.upper()
+    if kind not in {"FULL", "DELTA"}:
+        _fail(f"--type must be FULL or DELTA, not {sync_type!r}")
+    settings = _settings(ctx)
+    with _database(settings) as engine:
+        _sync_in_foreground(settings, engine, integration_id, kind)
+
+
+def _sync_in_foreground(settings: Settings, engine: Engine, integration_id: str, kind: str) -> None:
+    import asyncio
+
+    from lmsbridge.cli_progress import RichSyncProgress
+    from lmsbridge.runtime import Runtime
+    from lmsbridge.store.engine import session_scope
+    from lmsbridge.store.integrations import get_integration
+
+    with session_scope(engine, readonly=True) as session:
+        if get_integration(session, integration_id) is None:
+            raise CliError(f"no integration with id {integration_id!r} (see `lmsbridge integrations list`)")
+    runtime = Runtime(settings, engine, schedule=False)
+
+    async def run() -> Any:
+        with RichSyncProgress(err) as progress:
+            return await runtime.sync_engine.run_new(integration_id, kind, progress=progress)
+
+    try:
+        outcome = asyncio.run(run())
+    except RuntimeError as exc:  # the queued/running run belongs to a live process
+        raise CliError(f"{exc}; wait for it, or see `lmsbridge syncs list`") from None
+    table = Table(_fixed("model"), _fixed("seen"), _fixed("created"), _fixed("changed"), _fixed("deleted"))
+    counts = _run_counts(engine, outcome.run_id)
+    for model, c in sorted(counts.items()):
+        table.add_row(model, *(str(c.get(k, 0)) for k in ("seen", "created", "changed", "deleted")))
+    _print_table(table, list(counts), "nothing synced")
+    seconds = (outcome.ended_at - outcome.started_at).total_seconds() if outcome.started_at else 0.0
+    out.print(
+        f"sync {outcome.run_id} ({outcome.type}): [bold]{outcome.state}[/] in {seconds:.1f} s, "
+        f"{outcome.api_calls} API calls"
+    )
+    for warning in outcome.warnings:
+        err.print(f"[yellow]warning:[/] {warning}")
+    if outcome.state != "SUCCEEDED":
+        _fail(outcome.error or f"the sync ended {outcome.state}")
+
+
+def _run_counts(engine: Engine, run_id: str) -> dict[str, dict[str, int]]:
+    from lmsbridge.store import sync_runs
+    from lmsbridge.store.engine import session_scope
+
+    with session_scope(engine, readonly=True) as session:
+        run = sync_runs.get_run(session, run_id)
+        return dict((run.streams or {}).get("counts", {})) if run is not None else {}
+
+
+@syncs_app.command("list")
+def syncs_list(
+    ctx: typer.Context,
+    integration_id: Annotated[
+        str | None, typer.Option("--integration", help="Only this integration.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 20,
+) -> None:
+    """Recent sync runs: type, state, counts, API calls, duration, error."""
+    from lmsbridge.store import sync_runs
+    from lmsbridge.store.engine import session_scope
+
+    with _database(_settings(ctx)) as engine, session_scope(engine, readonly=True) as session:
+        runs = sync_runs.list_runs(session, integration_id, limit=limit)
+    headers = ("id", "integration", "type", "state", "started", "seconds", "calls", "changed", "error")
+    table = Table(*(_fixed(h) for h in headers[:-1]), Column("error"))
+    for run in runs:
+        counts = (run.streams or {}).get("counts", {})
+        changed = sum(
+            c.get("created", 0) + c.get("changed", 0) + c.get("deleted", 0) for c in counts.values()
+        )
+        seconds = (run.ended_at - run.started_at).total_seconds() if run.ended_at and run.started_at else None
+        table.add_row(
+            run.id,
+            run.integration_id,
+            run.type,
+            run.state,
+            _when(run.started_at),
+            f"{seconds:.1f}" if seconds is not None else "-",
+            str(run.api_calls),
+            str(changed),
+            run.error or "",
+        )
+    _print_table(table, runs, "no sync runs yet")
+
+
 @app.command()
 def demo(
     ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="Interface to bind (default: settings.host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: settings.port).")] = None,
+    users: Annotated[int, typer.Option(min=1, help="Sandbox tenant size: users.")] = 10_000,
+    courses: Annotated[int, typer.Option(min=1, help="Sandbox tenant size: courses.")] = 2_000,
+    attempts: Annotated[int, typer.Option(min=0, help="Sandbox tenant size: course attempts.")] = 200_000,
     serve_api: Annotated[
-        bool, typer.Option("--serve/--no-serve", help="Start the API after preparing.")
+        bool, typer.Option("--serve/--no-serve", help="Serve the API after the first sync.")
     ] = True,
 ) -> None:
-    """Prepare a local installation (data dir, migrations, a fresh API key) and serve the API."""
+    """A full local demo: a simulated 360Learning tenant (the sandbox), a fresh store with an API key and
+    an integration, the first FULL sync with progress bars, then the API with ready-to-paste curl commands."""
+    import asyncio
+    import shutil
+
+    from lmsbridge.connect import ConnectError, connect_integration
+    from lmsbridge.crypto import SecretBox
+    from lmsbridge.sandbox.testing import running_sandbox
     from lmsbridge.store.api_keys import create_api_key
     from lmsbridge.store.engine import session_scope
 
-    settings = _settings(ctx)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    base_settings = _settings(ctx)
+    demo_dir = base_settings.data_dir / "demo"
+    shutil.rmtree(demo_dir, ignore_errors=True)  # every demo starts from an empty store
+    settings = base_settings.model_copy(update={"data_dir": demo_dir})
+    if not base_settings.database_url:
+        settings = settings.model_copy(update={"database_url": None})
     host = host or settings.host
     port = port if port is not None else settings.port
-    with _database(settings) as engine, session_scope(engine) as session:
-        _, plaintext = create_api_key(session, "demo")
     base = f"http://{host}:{port}"
-    out.print(f"[bold]lmsbridge demo[/]: data in {settings.data_dir.resolve()}, API on {base}")
-    out.print(f"API key (shown once): [bold]{plaintext}[/]\n")
-    out.print("Try, in another terminal:")
-    out.print(f'  curl -s {base}/v1/check-api-key -H "Authorization: Bearer {plaintext}"')
-    out.print(
-        f'  curl -s "{base}/v1/lms/users?page_size=5" -H "Authorization: Bearer {plaintext}"'
-        ' -H "X-Integration-Id: <integration id>"'
-    )
-    out.print(f"  open {base}/docs   (OpenAPI: {base}/v1/openapi.json)")
-    out.print(
-        "The store is empty until an integration is connected; `lmsbridge integrations list` shows them.\n"
-    )
-    if serve_api:
-        _run_api(settings, host, port)
+    settings = settings.model_copy(update={"public_base_url": base})
+    err.print(f"generating a sandbox tenant: {users:,} users, {courses:,} courses, {attempts:,} attempts …")
+    with (
+        running_sandbox(
+            seed=42, users=users, courses=courses, attempts=attempts, rate_limit_enabled=True
+        ) as sb,
+        _database(settings) as engine,
+    ):
+        err.print(f"sandbox (simulated 360Learning, 50 reads/s like the real one) at {sb.base_url}")
+        with session_scope(engine) as session:
+            _, api_key = create_api_key(session, "demo")
+        try:
+            connected = asyncio.run(
+                connect_integration(
+                    engine,
+                    SecretBox.from_settings(settings),
+                    settings,
+                    tool="360learning",
+                    host=sb.base_url,
+                    credentials={"client_id": sb.client_id, "client_secret": sb.client_secret},
+                    end_user={"organization_name": "Demo Corp", "creator_email": "demo@example.com"},
+                )
+            )
+        except ConnectError as exc:
+            raise CliError(exc.message) from None
+        integration_id = connected.integration_id
+        err.print(f"connected integration {integration_id}; first FULL sync:")
+        _sync_in_foreground(settings, engine, integration_id, "FULL")
+        auth = f'-H "Authorization: Bearer {api_key}"'
+        scope = f'-H "X-Integration-Id: {integration_id}"'
+        out.print(f"\n[bold]lmsbridge demo[/]: data in {demo_dir.resolve()}, API on {base}")
+        out.print(f"API key (shown once): [bold]{api_key}[/]\n")
+        out.print("Try, in another terminal:")
+        out.print(f"  curl -s {base}/v1/check-api-key {auth}")
+        out.print(f'  curl -s "{base}/v1/lms/users?page_size=3" {auth} {scope}')
+        out.print(f'  curl -s "{base}/v1/lms/courses?page_size=2" {auth} {scope}')
+        out.print(f'  curl -s "{base}/v1/lms/course-progressions?page_size=2" {auth} {scope}')
+        out.print(f"  curl -s {base}/v1/integrations/{integration_id} {auth}")
+        delta = "-H 'Content-Type: application/json' -d '{\"type\": \"DELTA\"}'"
+        out.print(f"  curl -s -X POST {base}/v1/force-sync {auth} {scope} {delta}")
+        out.print(f"  open {base}/docs   (OpenAPI: {base}/v1/openapi.json)\n")
+        if serve_api:
+            err.print("serving the API (Ctrl-C stops the demo) …")
+            _run_api(settings, host, port)
 
 
 if importlib.util.find_spec("lmsbridge.sandbox.cli") is not None:

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from lmsbridge.actions.worker import ActionWorker
 from lmsbridge.crypto import SecretBox
+from lmsbridge.features.sync_hooks import feature_hooks
 from lmsbridge.jobs.local import LocalJobRunner
 from lmsbridge.settings import Settings
 from lmsbridge.sync.engine import SyncEngine, SyncOptions
@@ -32,6 +33,8 @@ class Runtime:
                 reads_per_second=settings.remote_reads_per_second,
                 writes_per_second=settings.remote_writes_per_second,
                 public_base_url=settings.public_base_url,
+                # scope test before every sync, per-model tests (QA) after every FULL sync
+                **feature_hooks(settings),
             ),
         )
         self.jobs = LocalJobRunner(

@@ -6,6 +6,10 @@ from typing import Any
 
 from actions_support import ActionSetup, eventually
 from kombo_check import contract
+from sqlalchemy import select
+
+from lmsbridge.store.engine import session_scope
+from lmsbridge.store.schema import PendingChange
 
 COURSE = {
     "type": "EXTERNAL",
@@ -86,6 +90,14 @@ async def test_upsert_then_reupsert_updates_the_same_course(setup: ActionSetup) 
     assert listed.json()["data"]["results"][0]["revisions"][0]["title"] == "Renamed"
     renamed = setup.external_course("lms-1")
     assert renamed is not None and renamed["_id"] == remote["_id"] and renamed["name"] == "Renamed"
+    # the changes wait in the outbox for the data-changed webhook
+    with session_scope(setup.db, readonly=True) as session:
+        pending = set(
+            session.scalars(
+                select(PendingChange.model).where(PendingChange.integration_id == setup.integration_id)
+            )
+        )
+    assert {"lms_courses", "lms_course_revisions"} <= pending
     # the provider integration was created once and is remembered
     platforms = [i["externalPlatform"] for i in setup.sandbox_get("/integrations")]
     assert platforms.count("lmsbridge") == 1

@@ -248,7 +248,8 @@ def test_integration_header_missing_or_unknown(
     [
         ({"setup_status": "FINAL_SYNC_PENDING"}, "INTEGRATION.SETUP_SYNC_PENDING"),
         ({"setup_status": "INCOMPLETE"}, "INTEGRATION.SETUP_INCOMPLETE"),
-        ({"qa_status": "FAILED"}, "INTEGRATION.QA_FAILED"),
+        # QA gates the setup: a first full sync that failed its checks holds the data back
+        ({"setup_status": "FINAL_SYNC_PENDING", "qa_status": "FAILED"}, "INTEGRATION.QA_FAILED"),
     ],
 )
 def test_integration_not_ready(api: ApiEnv, kombo: KomboContract, state: dict[str, str], code: str) -> None:

@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.orm import Session
 
-
-def _outbox_recorder() -> Callable[..., Any] | None:
-    # The outbox (lmsbridge.webhooks.outbox.record_changes) is built in parallel with the actions;
-    # until it exists, changes from actions reach webhooks only through the next sync.
-    try:
-        module = importlib.import_module("lmsbridge.webhooks.outbox")
-    except ImportError:
-        return None
-    recorder = getattr(module, "record_changes", None)
-    return recorder if callable(recorder) else None
+from lmsbridge.webhooks import outbox
 
 
 def record_changes(session: Session, integration_id: str, models: Sequence[str], now: datetime) -> None:
-    """Record ``models`` (Kombo names without ``lms_``, e.g. "courses") as changed, in the caller's
-    transaction, so the data-changed webhook follows the action's write."""
-    if not models:
-        return
-    recorder = _outbox_recorder()
-    if recorder is not None:
-        recorder(session, integration_id, list(dict.fromkeys(models)), now)
+    """Record ``models`` (unified names, e.g. "courses") as changed, in the caller's transaction, so the
+    data-changed webhook follows the action's write."""
+    if models:
+        outbox.record_changes(session, integration_id, list(dict.fromkeys(models)), now)

@@ -29,7 +29,7 @@ from lmsbridge.connectors.learning360.connector import Learning360Connector
 from lmsbridge.connectors.learning360.streams import STREAMS, Stream
 from lmsbridge.features.availability import KOMBO_MODEL_IDS, model_missing_scopes
 from lmsbridge.settings import Settings
-from lmsbridge.store.integrations import get_integration
+from lmsbridge.store.integrations import complete_setup, get_integration
 from lmsbridge.store.schema import (
     RECORD_TABLES,
     Course,
@@ -415,6 +415,9 @@ def store_model_tests(
     integration.model_tests = result.to_json()
     integration.qa_status = result.qa_status
     integration.updated_at = now
+    last_full = _last_full_run(session, integration_id)
+    if result.qa_status == PASSED and last_full is not None and last_full.state == "SUCCEEDED":
+        complete_setup(session, integration_id, now)  # QA is the last step of the setup
     session.flush()
     record_state_change_since(session, integration, before, now)  # webhooks: integration-state-changed
     return integration

@@ -136,3 +136,14 @@ def delete_integration(session: Session, integration_id: str) -> bool:
     session.execute(delete(Integration).where(Integration.id == integration_id))
     session.expire_all()
     return True
+
+
+def complete_setup(session: Session, integration_id: str, now: datetime) -> bool:
+    """The first successful FULL sync (past quality assurance, where it runs) completes the setup: from
+    then on the integration's data is served. Returns whether the status changed."""
+    integration = get_integration(session, integration_id)
+    if integration is None or integration.setup_status == "COMPLETED":
+        return False
+    integration.setup_status = "COMPLETED"
+    integration.updated_at = now
+    return True

@@ -43,7 +43,7 @@ from lmsbridge.connectors.learning360.streams import (
 from lmsbridge.crypto import SecretBox
 from lmsbridge.ids import record_id
 from lmsbridge.store import sync_runs
-from lmsbridge.store.integrations import decrypt_credentials, get_integration
+from lmsbridge.store.integrations import complete_setup, decrypt_credentials, get_integration
 from lmsbridge.store.logs import write_log
 from lmsbridge.store.retention import anonymize_expired, mark_unseen_deleted
 from lmsbridge.store.schema import Course, CourseRevision, Integration, SyncRun
@@ -330,7 +330,9 @@ class _Run:
         )
 
     async def _run_stream(self, stream: str) -> None:
-        chains = [c for c in self.state.chains_of(stream) if not c.done]
+        all_chains = self.state.chains_of(stream)
+        chains = [c for c in all_chains if not c.done]
+        self.progress.stream_planned(stream, len(all_chains), len(all_chains) - len(chains))
         if not chains or stream in self.state.failed:
             return
         limit = asyncio.Semaphore(self.engine.options.max_parallel_chains)
@@ -508,11 +510,8 @@ class _Run:
             )
             anonymize_expired(session, now)
             webhook_state_before = outbox.integration_snapshot(session, self.integration_id)  # webhooks
-            if self.full and state == "SUCCEEDED":
-                integration = get_integration(session, self.integration_id)
-                if integration is not None and integration.setup_status != "COMPLETED":
-                    integration.setup_status = "COMPLETED"
-                    integration.updated_at = now
+            if self.full and state == "SUCCEEDED" and self.engine.options.after_full is None:
+                complete_setup(session, self.integration_id, now)  # no QA configured
             # webhooks (issue 7): data-changed, sync-finished, state-changed commit with the run's end
             outbox.record_sync_end(
                 session,

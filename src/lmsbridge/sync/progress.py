@@ -6,6 +6,8 @@ from typing import Protocol
 
 
 class SyncProgress(Protocol):
+    def stream_planned(self, stream: str, chains: int, done: int) -> None: ...
+
     def chain_started(self, stream: str, key: str) -> None: ...
 
     def page_done(self, stream: str, key: str, items: int) -> None: ...
@@ -14,6 +16,9 @@ class SyncProgress(Protocol):
 
 
 class NoProgress:
+    def stream_planned(self, stream: str, chains: int, done: int) -> None:
+        return None
+
     def chain_started(self, stream: str, key: str) -> None:
         return None
 

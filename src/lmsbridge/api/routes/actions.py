@@ -186,6 +186,14 @@ def services(request: Request) -> ActionServices:
     return found
 
 
+async def close_action_services(app: Any) -> None:
+    """Release the API process's 360Learning clients (call from the app lifespan's shutdown)."""
+    found = getattr(app.state, "actions", None)
+    if isinstance(found, ActionServices):
+        app.state.actions = None
+        await found.remote.aclose()
+
+
 def _wake_worker(request: Request) -> None:
     worker = getattr(request.app.state, "action_worker", None)
     if worker is not None and hasattr(worker, "wake"):
