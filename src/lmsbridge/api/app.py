@@ -14,6 +14,7 @@ from lmsbridge.api.deps import AppContext
 from lmsbridge.api.error_handlers import install_error_handling
 from lmsbridge.api.openapi import build_openapi
 from lmsbridge.api.routes import features, general, integrations, lms, logs, passthrough, syncs
+from lmsbridge.api.routes.actions import close_action_services
 from lmsbridge.api.routes.actions import router as actions_router
 from lmsbridge.api.routes.passthrough import close_connector_cache
 from lmsbridge.api.routes.webhooks import router as webhooks_router
@@ -49,6 +50,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, background: 
             if runtime is not None:
                 await runtime.stop()
         await close_connector_cache(_app)  # features: passthrough's live connectors
+        await close_action_services(_app)  # actions: their live connectors
         if owned:
             db.dispose()
 
