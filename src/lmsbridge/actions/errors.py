@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from lmsbridge.api.errors import ERROR_KINDS
 from lmsbridge.connectors.errors import (
     AuthenticationFailed,
     ConnectorError,
@@ -14,6 +13,7 @@ from lmsbridge.connectors.errors import (
     RetriesExhausted,
 )
 from lmsbridge.connectors.learning360.writes import ProviderSetupError
+from lmsbridge.unified.errors import ERROR_KINDS
 
 
 class ActionError(Exception):

@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lmsbridge.api.errors import ApiError
 from lmsbridge.store.schema import Integration
 from lmsbridge.unified.coverage import ACTION_FIELDS, MODEL_LABELS, model_available, read_models_and_actions
+from lmsbridge.unified.errors import KomboError as ApiError  # raised here, rendered by the API
 from lmsbridge.unified.wire import ReadModel, WriteAction
 
 # The scopes each unified read model needs on 360Learning (the stream that feeds it).

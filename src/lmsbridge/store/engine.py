@@ -54,6 +54,10 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
     database = parsed.database
     if database and database != ":memory:" and not database.startswith("file:"):
         Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+    if database and database != ":memory:":
+        # SQLite connections are cheap file handles: room for API requests, syncs and actions at once
+        kwargs.setdefault("pool_size", 20)
+        kwargs.setdefault("max_overflow", 30)
     connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
     connect_args.update(kwargs.pop("connect_args", {}))
     # JSON columns are written as the content hash sees them (sorted keys, UTC ISO datetimes) on both backends
