@@ -35,7 +35,7 @@ T = TypeVar("T")
 # fast polling and short staleness so restarts and batches resolve within a test's patience
 FAST = ActionOptions(
     batch_window_s=0.3,
-    batch_max_wait_s=8.0,
+    batch_max_wait_s=20.0,  # the burst test: a continuous stream of calls is cut this rarely
     tick_s=0.05,
     poll_initial_s=0.05,
     poll_max_s=0.3,

@@ -5,9 +5,9 @@ field — then force a DELTA."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from lmsbridge.connections import stored_connection
 from lmsbridge.connectors.base import StoredConnection
 from lmsbridge.connectors.learning360 import writes
 from lmsbridge.connectors.learning360.client import Learning360Client
@@ -21,7 +22,7 @@ from lmsbridge.connectors.learning360.config import ClientOptions
 from lmsbridge.connectors.learning360.connector import Learning360Connector
 from lmsbridge.crypto import SecretBox
 from lmsbridge.settings import Settings
-from lmsbridge.store.integrations import decrypt_credentials, get_integration, update_integration
+from lmsbridge.store.integrations import get_integration, update_integration
 from lmsbridge.store.transact import transact_async
 
 DEFAULT_PROVIDER_NAME = "lmsbridge"
@@ -95,8 +96,7 @@ class RemoteAccess:
         integration = get_integration(session, integration_id)
         if integration is None:
             raise LookupError(f"integration {integration_id} no longer exists")
-        credentials = decrypt_credentials(self.box, integration)
-        return StoredConnection(integration.base_url, credentials, dict(integration.settings or {}))
+        return stored_connection(self.box, integration)
 
     async def client(self, integration_id: str) -> Learning360Client:
         return (await self._tenant(integration_id)).connector.client

@@ -6,8 +6,8 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from lmsbridge.connections import open_connector
 from lmsbridge.crypto import SecretBox
-from lmsbridge.features.connections import open_connector
 from lmsbridge.features.model_tests import ModelTestsResult, run_model_tests, utcnow
 from lmsbridge.features.scope_test import ScopeTestResult, scope_test_integration
 from lmsbridge.settings import Settings

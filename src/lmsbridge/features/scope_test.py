@@ -18,13 +18,13 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from lmsbridge.connections import open_connector
 from lmsbridge.connectors.base import Connector
 from lmsbridge.connectors.errors import InvalidCredentials
 from lmsbridge.connectors.learning360.connector import Learning360Connector
 from lmsbridge.connectors.learning360.probes import PROBES, ProbeOutcome, run_probes
 from lmsbridge.crypto import SecretBox
 from lmsbridge.features.availability import unavailable
-from lmsbridge.features.connections import open_connector
 from lmsbridge.settings import Settings
 from lmsbridge.store.integrations import get_integration
 from lmsbridge.store.schema import Integration

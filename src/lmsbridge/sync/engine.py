@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from lmsbridge.connections import stored_connection
 from lmsbridge.connectors.base import Page, StoredConnection
 from lmsbridge.connectors.errors import (
     AuthenticationFailed,
@@ -43,7 +44,7 @@ from lmsbridge.connectors.learning360.streams import (
 from lmsbridge.crypto import SecretBox
 from lmsbridge.ids import record_id
 from lmsbridge.store import sync_runs
-from lmsbridge.store.integrations import complete_setup, decrypt_credentials, get_integration
+from lmsbridge.store.integrations import complete_setup, get_integration
 from lmsbridge.store.logs import write_log
 from lmsbridge.store.retention import anonymize_expired, mark_unseen_deleted
 from lmsbridge.store.schema import Course, CourseRevision, Integration, SyncRun
@@ -235,8 +236,7 @@ class _Run:
         integration = get_integration(session, self.integration_id)
         if integration is None:
             raise RuntimeError(f"integration {self.integration_id} no longer exists")
-        credentials = decrypt_credentials(self.engine.box, integration)
-        connection = StoredConnection(integration.base_url, credentials, dict(integration.settings or {}))
+        connection = stored_connection(self.engine.box, integration)
         session.expunge(integration)
         return integration, connection
 

@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 from lmsbridge.api.deps import AppContext, ContextDep, current_api_key
 from lmsbridge.api.errors import ApiError, input_invalid
 from lmsbridge.api.responses import json_response
+from lmsbridge.connections import ConnectorCache
 from lmsbridge.connectors.errors import InvalidCredentials, RetriesExhausted, UnexpectedResponse
 from lmsbridge.connectors.learning360.connector import Learning360Connector
 from lmsbridge.crypto import SecretBox
-from lmsbridge.features.connections import ConnectorCache
 from lmsbridge.features.passthrough import (
     PassthroughBody,
     PassthroughInputError,

@@ -1,4 +1,5 @@
-"""Live connectors for stored integrations, and a cache that keeps one per integration (token reuse)."""
+"""Live connectors for stored integrations (credentials are decrypted here and nowhere else), and a
+cache that keeps one per integration so consecutive calls reuse its token."""
 
 from __future__ import annotations
 
