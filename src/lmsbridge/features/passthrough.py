@@ -22,9 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tenacity import RetryError
 
 from lmsbridge.connectors.errors import RetriesExhausted
-from lmsbridge.connectors.learning360.budget import CallKind
 from lmsbridge.connectors.learning360.client import (
-    API_VERSION,
     API_VERSION_HEADER,
     IDEMPOTENT_METHODS,
     Learning360Client,
@@ -293,25 +291,11 @@ def _assert_on_tenant(base_url: str, url: str) -> None:
         raise PassthroughInputError("The path does not resolve under the API's base URL.")
 
 
-# The client has no public call for a raw exchange (any status is data here, and the body is the
-# caller's bytes), so these two helpers use its token cache, budget and HTTP pool directly.
-# TODO(lead): move them into Learning360Client as public methods (`access_token`, `send_raw`).
-async def _access_token(client: Learning360Client) -> str:
-    return await client._retrying(client._access_token)
-
-
-async def _send(
-    client: Learning360Client, prepared: PreparedRequest, url: str, kind: CallKind, token: str
-) -> httpx.Response:
-    await client.budget.acquire(kind)
-    client.calls += 1
+async def _send(client: Learning360Client, prepared: PreparedRequest, url: str, token: str) -> httpx.Response:
     # httpx's `params=` would replace the path's own query: merge instead (Kombo: "in addition")
     target = httpx.URL(url).copy_merge_params(prepared.params) if prepared.params else httpx.URL(url)
-    return await client._http.request(
-        prepared.method,
-        target,
-        content=prepared.content,
-        headers={**prepared.headers, "Authorization": f"Bearer {token}", API_VERSION_HEADER: API_VERSION},
+    return await client.send_raw(
+        prepared.method, str(target), token=token, content=prepared.content, headers=dict(prepared.headers)
     )
 
 
@@ -325,19 +309,18 @@ async def forward(
     """
     url = client.url_for(prepared.path)
     _assert_on_tenant(client.base_url, url)
-    kind: CallKind = "read" if prepared.method in {"GET", "HEAD"} else "write"
-    token = await _access_token(client)
+    token = await client.access_token()
     retrying = build_retrying(retry, lambda _state: None, idempotent=prepared.method in IDEMPOTENT_METHODS)
 
     async def exchange() -> httpx.Response:
         nonlocal token
         # a 401 means our token expired or was revoked: that is ours to fix, not the caller's
         for refreshed in (False, True):
-            response = await _send(client, prepared, url, kind, token)
+            response = await _send(client, prepared, url, token)
             if response.status_code != 401 or refreshed:
                 return response
             client._drop_token(token)
-            token = await _access_token(client)
+            token = await client.access_token()
         raise AssertionError("unreachable")
 
     try:

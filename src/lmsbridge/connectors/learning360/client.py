@@ -275,6 +275,27 @@ class Learning360Client:
             page = await self.get_page(page.next_url)
             yield page
 
+    async def access_token(self) -> str:
+        """The cached bearer token, fetched (with retries) when missing or about to expire."""
+        return await self._retrying(self._access_token)
+
+    def drop_token(self, value: str) -> None:
+        """Forget ``value`` (360Learning refused it): the next ``access_token`` fetches a new one."""
+        self._drop_token(value)
+
+    async def send_raw(
+        self, method: str, url: str, *, token: str, content: bytes | None, headers: dict[str, str]
+    ) -> httpx.Response:
+        """One exchange under the company budget with our token and version header, answered as is (no
+        status interpretation, no retry): for passthrough, where any answer is the caller's data."""
+        kind: CallKind = "read" if method.upper() in {"GET", "HEAD"} else "write"
+        await self.budget.acquire(kind)
+        self.calls += 1
+        auth = {"Authorization": f"Bearer {token}", API_VERSION_HEADER: API_VERSION}
+        return await self._http.request(
+            method, self.url_for(url), content=content, headers={**headers, **auth}
+        )
+
     def url_for(self, path_or_url: str) -> str:
         """Absolute URL of a path; an absolute URL (a Link target) must be on the tenant's host,
         so the bearer token is never sent anywhere else."""
