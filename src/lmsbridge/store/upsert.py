@@ -46,13 +46,17 @@ def chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterable[Sequence[Any]
         yield items[start : start + size]
 
 
-def fetch_existing(session: Session, model: str, ids: Iterable[str]) -> dict[str, Row[Any]]:
-    """Stored rows (all columns) of ``model`` by id; ids without a row are absent from the result."""
+def fetch_existing(
+    session: Session, model: str, ids: Iterable[str], columns: Sequence[str] | None = None
+) -> dict[str, Row[Any]]:
+    """Stored rows of ``model`` by id (all columns, or ``id`` + ``columns``); ids without a row are
+    absent from the result."""
     table = spec_for(model).table
+    selected = [table.c.id, *(table.c[name] for name in columns)] if columns is not None else [table]
     wanted = list(dict.fromkeys(ids))
     found: dict[str, Row[Any]] = {}
     for part in chunks(wanted):
-        for row in session.execute(select(table).where(table.c.id.in_(part))):
+        for row in session.execute(select(*selected).where(table.c.id.in_(part))):
             found[row.id] = row
     return found
 

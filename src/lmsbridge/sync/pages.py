@@ -70,15 +70,25 @@ def stats_page(session: Session, ctx: PageContext, items: list[Dto]) -> dict[str
         pair: record_id(ctx.integration_id, "course_progressions", mapping.progression_remote_id(*pair))
         for pair in groups
     }
-    stored = fetch_existing(session, "course_progressions", ids.values())
+    seen = fetch_existing(session, "course_progressions", ids.values(), ["last_seen_sync_id"])
+    # in a FULL run the first page that shows a pair replaces its stored attempts (vanished attempts
+    # drop out); later pages of the same run, and delta runs, add to them: only those need the
+    # stored attempts
+    replace = {
+        pair: ctx.full and (ids[pair] not in seen or seen[ids[pair]].last_seen_sync_id != ctx.run_id)
+        for pair in groups
+    }
+    kept = fetch_existing(
+        session,
+        "course_progressions",
+        [ids[pair] for pair in groups if not replace[pair] and ids[pair] in seen],
+        ["remote_data"],
+    )
     records = []
     for pair, attempts in groups.items():
-        old = stored.get(ids[pair])
-        # in a FULL run the first page that shows a pair replaces its stored attempts (vanished
-        # attempts drop out); later pages of the same run, and delta runs, add to them
-        replace = ctx.full and (old is None or old.last_seen_sync_id != ctx.run_id)
+        old = kept.get(ids[pair])
         existing = mapping.attempts_from_remote_data(old.remote_data) if old is not None else []
-        merged = mapping.merge_attempts(existing, attempts, replace=replace)
+        merged = mapping.merge_attempts(existing, attempts, replace=replace[pair])
         records.append(mapping.progression_from_attempts(pair[0], pair[1], merged))
     return {"course_progressions": _upsert(session, ctx, records)}
 
