@@ -7,13 +7,13 @@ Nested rows are loaded with one query per relation for the whole page (no N+1).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, exists, false, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from lmsbridge.store.schema import (
     Course,
@@ -145,7 +145,9 @@ def list_courses(
             rev_where.append(CourseRevision.remote_deleted_at.is_(None))
         for revision in session.scalars(select(CourseRevision).where(*rev_where).order_by(CourseRevision.id)):
             revisions_by_course[revision.course_id].append(revision)
-    providers = _by_id(session, CourseProvider, integration_id, (c.provider_id for c in courses))
+    providers = _by_id(
+        session, CourseProvider, integration_id, (c.provider_id for c in courses), ("remote_id", "name")
+    )
     items = [
         CourseItem(
             course=course,
@@ -176,9 +178,24 @@ def list_course_progressions(
     )
     page = _page(session, select(cp).where(and_(*where)), cp, limit)
     progressions = page.items
-    users = _by_id(session, User, integration_id, (p.user_id for p in progressions))
-    revisions = _by_id(session, CourseRevision, integration_id, (p.course_revision_id for p in progressions))
-    courses = _by_id(session, Course, integration_id, (r.course_id for r in revisions.values()))
+    # the nested user, revision and course show a few fields: their remote_data is not loaded
+    users = _by_id(
+        session,
+        User,
+        integration_id,
+        (p.user_id for p in progressions),
+        ("remote_id", "first_name", "last_name", "work_email"),
+    )
+    revisions = _by_id(
+        session,
+        CourseRevision,
+        integration_id,
+        (p.course_revision_id for p in progressions),
+        ("remote_id", "title", "course_id"),
+    )
+    courses = _by_id(
+        session, Course, integration_id, (r.course_id for r in revisions.values()), ("remote_id",)
+    )
     items = []
     for progression in progressions:
         user = users.get(progression.user_id)
@@ -194,10 +211,17 @@ def list_course_progressions(
 
 
 def _by_id(
-    session: Session, model: type[RowT], integration_id: str, ids: Iterable[str | None]
+    session: Session,
+    model: type[RowT],
+    integration_id: str,
+    ids: Iterable[str | None],
+    columns: Sequence[str] | None = None,
 ) -> dict[str, RowT]:
+    """Rows of ``model`` by id; with ``columns`` only those (and the id) are loaded."""
     wanted = sorted({value for value in ids if value})
     if not wanted:
         return {}
     stmt = select(model).where(model.integration_id == integration_id, model.id.in_(wanted))
+    if columns is not None:
+        stmt = stmt.options(load_only(*(getattr(model, name) for name in columns), raiseload=True))
     return {row.id: row for row in session.scalars(stmt)}
