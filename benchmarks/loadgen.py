@@ -25,10 +25,10 @@ NEXT = re.compile(rb'"next"\s*:\s*(null|"([^"]*)")')
 PATH = "/v1/lms/course-progressions"
 
 
-def percentile(sorted_ms: list[float], q: float) -> float:
+def percentile(sorted_ms: list[float], q: float) -> float | None:
     if not sorted_ms:
-        return float("nan")
-    return sorted_ms[min(len(sorted_ms) - 1, round(q * (len(sorted_ms) - 1)))]
+        return None
+    return round(sorted_ms[min(len(sorted_ms) - 1, round(q * (len(sorted_ms) - 1)))], 1)
 
 
 async def client_loop(
@@ -106,9 +106,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "errors": len(errors),
         "error_samples": sorted(set(errors))[:5],
         "pages_per_s": round(len(latencies) / elapsed, 1),
-        "p50_ms": round(percentile(ordered, 0.50), 1),
-        "p95_ms": round(percentile(ordered, 0.95), 1),
-        "p99_ms": round(percentile(ordered, 0.99), 1),
+        "p50_ms": percentile(ordered, 0.50),
+        "p95_ms": percentile(ordered, 0.95),
+        "p99_ms": percentile(ordered, 0.99),
         "max_ms": round(ordered[-1], 1) if ordered else None,
         "loadgen_cpu_share": round((time.process_time() - cpu0) / elapsed, 3),
     }
