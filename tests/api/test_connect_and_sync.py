@@ -112,6 +112,9 @@ def test_connect_sync_and_read_the_whole_tenant(
     # the per-model tests run right after the run ends; passing them completes the setup
     details = _wait_for(quality_assured, "the per-model tests")
     assert (details["qa_status"], details["setup_status"]) == ("PASSED", "COMPLETED"), details
+    last = details["last_sync"]  # lmsbridge extension: the integration reflects its last sync
+    assert (last["id"], last["type"], last["state"]) == (first_sync, "FULL", "SUCCEEDED")
+    assert last["api_calls"] == run["api_calls"] > 0
 
     truth_users = {u["_id"]: u for u in fetch_all(sandbox, "/api/v2/users")}
     users = _walk(client, kombo, "GetLmsUsers", "/v1/lms/users", integration)

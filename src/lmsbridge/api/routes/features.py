@@ -24,7 +24,7 @@ from lmsbridge.features.availability import integration_models_and_actions
 from lmsbridge.features.model_tests import run_model_tests, utcnow
 from lmsbridge.features.scope_test import scope_test_integration
 from lmsbridge.store.integrations import get_integration
-from lmsbridge.store.schema import Integration
+from lmsbridge.store.schema import Integration, SyncRun
 from lmsbridge.store.transact import transact_async
 from lmsbridge.unified import wire
 from lmsbridge.unified.wire import WireModel
@@ -137,13 +137,24 @@ class ReadModelWithTest(wire.ReadModel):
     model_test: ModelTestSummary | None
 
 
+class LastSync(WireModel):
+    id: str
+    type: str
+    state: str
+    started_at: wire.Timestamp | None
+    ended_at: wire.Timestamp | None
+    api_calls: int
+    error: str | None
+
+
 class IntegrationDetailsWithTests(wire.IntegrationDetails):
-    """Kombo's integration details plus ``qa_status`` and ``scope_test`` (lmsbridge extensions; Kombo's
-    schema allows additional properties, so Kombo clients are unaffected)."""
+    """Kombo's integration details plus ``qa_status``, ``scope_test`` and ``last_sync`` (lmsbridge
+    extensions; Kombo's schema allows additional properties, so Kombo clients are unaffected)."""
 
     read_models: list[ReadModelWithTest]  # type: ignore[assignment]
     qa_status: Literal["PENDING", "FAILED", "PASSED"]
     scope_test: ScopeTestOut | None
+    last_sync: LastSync | None
 
 
 class GetIntegrationWithTestsResponse(WireModel):
@@ -170,7 +181,9 @@ def _scope_test(stored: dict[str, Any] | None) -> ScopeTestOut | None:
         return None
 
 
-def integration_details_with_tests(integration: Integration) -> GetIntegrationWithTestsResponse:
+def integration_details_with_tests(
+    integration: Integration, last_run: SyncRun | None = None
+) -> GetIntegrationWithTestsResponse:
     """``GET /integrations/{id}``: availability from the scope test, each model's last test, QA status."""
     base = serialize.integration_details(integration)
     read_models, write_actions = integration_models_and_actions(integration)
@@ -184,6 +197,19 @@ def integration_details_with_tests(integration: Integration) -> GetIntegrationWi
     ]
     fields["write_actions"] = write_actions
     fields["qa_status"] = integration.qa_status
+    fields["last_sync"] = (
+        LastSync(
+            id=last_run.id,
+            type=last_run.type,
+            state=last_run.state,
+            started_at=last_run.started_at,
+            ended_at=last_run.ended_at,
+            api_calls=last_run.api_calls,
+            error=last_run.error,
+        )
+        if last_run is not None
+        else None
+    )
     fields["scope_test"] = (
         ScopeTestOut.model_validate(integration.scope_test) if integration.scope_test else None
     )

@@ -8,10 +8,17 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends
 from fastapi.responses import Response
 
-from lmsbridge.api.deps import PathIntegration, PathIntegrationForUpdate, WriteSession, current_api_key
+from lmsbridge.api.deps import (
+    PathIntegration,
+    PathIntegrationForUpdate,
+    ReadSession,
+    WriteSession,
+    current_api_key,
+)
 from lmsbridge.api.responses import json_response
 from lmsbridge.api.routes.features import GetIntegrationWithTestsResponse, integration_details_with_tests
 from lmsbridge.store import integrations as repo
+from lmsbridge.store import sync_runs
 from lmsbridge.unified import wire
 from lmsbridge.webhooks import outbox
 
@@ -28,8 +35,9 @@ _EMPTY = wire.EmptyPositiveResponse(data=wire.Empty())
     # features (issue 6): availability from the scope test; per-model tests and qa_status as extensions
     response_model=GetIntegrationWithTestsResponse,
 )
-def get_integration(integration: PathIntegration) -> Response:
-    return json_response(integration_details_with_tests(integration))
+def get_integration(integration: PathIntegration, session: ReadSession) -> Response:
+    last_run = sync_runs.last_run(session, integration.id)
+    return json_response(integration_details_with_tests(integration, last_run))
 
 
 @router.delete(
