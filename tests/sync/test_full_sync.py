@@ -112,11 +112,25 @@ async def test_full_sync_reproduces_tenant_field_by_field(setup: SyncSetup) -> N
 
 
 async def test_second_full_sync_changes_nothing(setup: SyncSetup) -> None:
+    # small stats pages: many (user, course) pairs have attempts on several pages
+    setup.sandbox.control.configure(
+        page_sizes={"users": 500, "courses": 500, "stats": 25, "integrations": 100}
+    )
+    attempts = fetch_all(setup.sandbox, "/api/v2/courses/stats")
+    pages_of_pair: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for index, attempt in enumerate(attempts):
+        pages_of_pair[(attempt["userId"], attempt["courseId"])].add(index // 25)
+    assert any(len(pages) > 1 for pages in pages_of_pair.values()), "no pair spans pages: test means nothing"
+
     first = await setup.engine.run_new(setup.integration_id, "FULL")
     assert first.state == "SUCCEEDED"
-    before = {remote_id: row.changed_at for remote_id, row in _rows(setup, User).items()}
+    before = {model: _changed(setup, model) for model in (User, Course, CourseRevision, CourseProgression)}
     second = await setup.engine.run_new(setup.integration_id, "FULL")
     assert second.state == "SUCCEEDED"
     assert second.changed_models == []
-    after = {remote_id: row.changed_at for remote_id, row in _rows(setup, User).items()}
+    after = {model: _changed(setup, model) for model in (User, Course, CourseRevision, CourseProgression)}
     assert after == before
+
+
+def _changed(setup: SyncSetup, model: Any) -> dict[str, datetime]:
+    return {remote_id: row.changed_at for remote_id, row in _rows(setup, model).items()}

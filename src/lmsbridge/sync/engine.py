@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -141,10 +142,14 @@ class SyncEngine:
         self.options = options or SyncOptions()
         self.connector_factory = connector_factory
         self.clock = clock
-        self._db_lock = asyncio.Lock()
+        # one lock per event loop (an engine may serve several asyncio.run calls, e.g. in the CLI)
+        self._db_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
 
     async def _in_db(self, work: Callable[[Session], T]) -> T:
-        async with self._db_lock:
+        lock = self._db_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+        async with lock:
             return await transact_async(self.db, work)
 
     # ---- entry points ---------------------------------------------------------------------------
@@ -403,7 +408,7 @@ class _Run:
         self.providers = mapping.ProviderIndex.from_integrations(self.state.integrations)
 
     def _context(self) -> PageContext:
-        return PageContext(self.integration_id, self.run_id, self.full, self.engine.clock(), self.providers)
+        return PageContext(self.integration_id, self.run_id, self.engine.clock(), self.providers)
 
     def _count(self, counts: dict[str, UpsertCounts]) -> None:
         for model, c in counts.items():

@@ -24,7 +24,6 @@ Dto = dict[str, Any]
 class PageContext:
     integration_id: str
     run_id: str
-    full: bool  # a FULL run: the first sight of a progression in this run replaces its attempts
     now: datetime
     providers: mapping.ProviderIndex
 
@@ -64,31 +63,22 @@ def courses_page(session: Session, ctx: PageContext, items: list[Dto]) -> dict[s
 
 
 def stats_page(session: Session, ctx: PageContext, items: list[Dto]) -> dict[str, UpsertCounts]:
-    """Attempts fold into one progression per (user, course); pairs may span pages and runs."""
+    """Attempts fold into one progression per (user, course); a pair's attempts arrive on different
+    pages (the list is ordered by attempt, not by pair), so each page merges into what is stored, by
+    attempt ``_id``. Writing a pair's partial attempt list first would change (and move ``changed_at``
+    of) records that did not change. The price: an attempt that 360Learning drops while its pair keeps
+    others stays in ``remote_data`` (docs/sync.md); a pair that disappears entirely is marked deleted."""
     groups = mapping.group_attempts(items)
     ids = {
         pair: record_id(ctx.integration_id, "course_progressions", mapping.progression_remote_id(*pair))
         for pair in groups
     }
-    seen = fetch_existing(session, "course_progressions", ids.values(), ["last_seen_sync_id"])
-    # in a FULL run the first page that shows a pair replaces its stored attempts (vanished attempts
-    # drop out); later pages of the same run, and delta runs, add to them: only those need the
-    # stored attempts
-    replace = {
-        pair: ctx.full and (ids[pair] not in seen or seen[ids[pair]].last_seen_sync_id != ctx.run_id)
-        for pair in groups
-    }
-    kept = fetch_existing(
-        session,
-        "course_progressions",
-        [ids[pair] for pair in groups if not replace[pair] and ids[pair] in seen],
-        ["remote_data"],
-    )
+    stored = fetch_existing(session, "course_progressions", ids.values(), ["remote_data"])
     records = []
     for pair, attempts in groups.items():
-        old = kept.get(ids[pair])
+        old = stored.get(ids[pair])
         existing = mapping.attempts_from_remote_data(old.remote_data) if old is not None else []
-        merged = mapping.merge_attempts(existing, attempts, replace=replace[pair])
+        merged = mapping.merge_attempts(existing, attempts, replace=False)
         records.append(mapping.progression_from_attempts(pair[0], pair[1], merged))
     return {"course_progressions": _upsert(session, ctx, records)}
 
