@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -109,11 +110,11 @@ if __name__ == "__main__":
     parser.add_argument("--analyze", action="store_true", help="with --url: run ANALYZE first")
     args = parser.parse_args()
     if args.url:
-        measure_store(
-            existing_store(args.url, args.analyze),
-            f"existing{' (analyzed)' if args.analyze else ''}",
-            args.duration,
-        )
+        store = existing_store(args.url, args.analyze)
+        try:
+            measure_store(store, "existing (analyzed)" if args.analyze else "existing", args.duration)
+        finally:
+            shutil.rmtree(store.extra["tmp"], ignore_errors=True)
         raise SystemExit(0)
     with Bench() as bench:
         measure(bench, TENANTS[args.tenant.upper()], args.backends.split(","), args.duration)

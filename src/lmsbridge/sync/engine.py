@@ -47,6 +47,7 @@ from lmsbridge.ids import record_id
 from lmsbridge.store import sync_runs
 from lmsbridge.store.integrations import complete_setup, get_integration
 from lmsbridge.store.logs import write_log
+from lmsbridge.store.maintenance import refresh_statistics
 from lmsbridge.store.retention import anonymize_expired, mark_unseen_deleted
 from lmsbridge.store.schema import Course, CourseRevision, Integration, SyncRun
 from lmsbridge.store.transact import transact_async
@@ -533,4 +534,6 @@ class _Run:
             return str(entry.id)
 
         outcome.log_id = await self.engine._in_db(finish)
+        if self.full and state in ("SUCCEEDED", "PARTIALLY_FAILED"):
+            await asyncio.to_thread(refresh_statistics, self.engine.db)
         return outcome
