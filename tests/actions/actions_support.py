@@ -4,17 +4,14 @@ and helpers that read the sandbox's state and poll conditions with a deadline.""
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import uvicorn
 from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from sqlalchemy import Engine, func, select
@@ -47,28 +44,6 @@ FAST = ActionOptions(
 CLIENT = ClientOptions.with_timeout(
     10.0, RetryPolicy(max_attempts=6, max_seconds=30, initial_wait=0.05, max_wait=0.5)
 )
-
-
-@contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    """Run ``app`` with uvicorn on a free loopback port in a thread; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    host, port = sock.getsockname()[:2]
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 def make_settings(tmp_path: Path, database_url: str, key: bytes) -> Settings:

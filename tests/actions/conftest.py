@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from actions_support import ActionSetup, build_app, make_settings, new_api_key, new_key, serve
+from actions_support import ActionSetup, build_app, make_settings, new_api_key, new_key
 
 from lmsbridge.crypto import SecretBox
 from lmsbridge.sandbox.testing import running_sandbox
@@ -16,6 +16,7 @@ from lmsbridge.store.engine import make_engine, session_scope
 from lmsbridge.store.integrations import create_integration
 from lmsbridge.store.migrate import upgrade_database
 from lmsbridge.sync.engine import SyncEngine
+from loopback import serve
 
 # sandbox seconds from submit to the end of a bulk operation (pending → queued → running → ended)
 BULK_DELAYS = {"bulk_queue_s": 0.1, "bulk_start_s": 0.1, "bulk_run_s": 0.2}

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import re
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from cryptography.fernet import Fernet
-from fastapi import FastAPI
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
@@ -162,34 +154,6 @@ def _assert_timestamps(node: Any, key: str = "") -> None:
             _assert_timestamps(item, key)
     elif key.endswith("_at") and node is not None:
         assert isinstance(node, str) and KOMBO_TIMESTAMP.match(node), f"{key}={node!r} is not Kombo's format"
-
-
-@contextmanager
-def serve(app: FastAPI, sock: socket.socket) -> Iterator[str]:
-    """Run ``app`` with uvicorn on the bound loopback socket in a thread; yield its base URL."""
-    config = uvicorn.Config(app, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    host, port = sock.getsockname()[:2]
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
-def bound_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
 
 
 @dataclass

@@ -8,12 +8,13 @@ from typing import Any
 
 import httpx
 import pytest
-from api_support import ApiEnv, KomboContract, bound_socket, make_settings, new_api_key, serve
+from api_support import ApiEnv, KomboContract, make_settings, new_api_key
 
 from lmsbridge.api.app import create_app
 from lmsbridge.crypto import SecretBox
 from lmsbridge.store.engine import make_engine
 from lmsbridge.store.migrate import upgrade_database
+from loopback import bound_socket, serve
 
 
 @pytest.fixture

@@ -13,13 +13,14 @@ from typing import Any
 
 import httpx
 import pytest
-from api_support import KomboContract, bound_socket, make_settings, new_api_key, serve
+from api_support import KomboContract, make_settings, new_api_key
 
 from lmsbridge.api.app import create_app
 from lmsbridge.ids import record_id
 from lmsbridge.sandbox.testing import RunningSandbox, running_sandbox
 from lmsbridge.store.engine import make_engine
 from lmsbridge.store.migrate import upgrade_database
+from loopback import bound_socket, serve
 from sandbox_truth import fetch_all
 
 

@@ -14,13 +14,14 @@ from sqlalchemy import Engine
 # the API tests' helpers (uvicorn on a loopback socket, Kombo contract validator) are reused as is
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 
-from api_support import KomboContract, bound_socket, make_settings, new_api_key, serve
+from api_support import KomboContract, make_settings, new_api_key
 
 from lmsbridge.crypto import SecretBox
 from lmsbridge.sandbox.testing import RunningSandbox
 from lmsbridge.settings import Settings
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.integrations import create_integration, update_integration
+from loopback import bound_socket, serve
 
 __all__ = ["FeatureEnv", "KomboContract", "bound_socket", "make_settings", "new_api_key", "serve"]
 
