@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     remote_reads_per_second: float = 45.0
     remote_writes_per_second: float = 9.0
     remote_timeout_seconds: float = 30.0
+    # calls made while an API request or a CLI command waits (connect, scope and model tests) stop
+    # retrying after this; syncs and background tasks retry longer
+    remote_interactive_retry_seconds: float = 20.0
 
     @field_validator("database_url")
     @classmethod

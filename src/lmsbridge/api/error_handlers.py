@@ -20,6 +20,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from lmsbridge.api.deps import AppContext
 from lmsbridge.api.errors import METHOD_NOT_ALLOWED_TITLE, NOT_FOUND_TITLE, ApiError, envelope
 from lmsbridge.api.responses import json_response
+from lmsbridge.connectors.errors import (
+    AuthenticationFailed,
+    ConnectorError,
+    InvalidCredentials,
+    PermissionMissing,
+    RemoteError,
+    RetriesExhausted,
+)
 from lmsbridge.ids import random_id
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.logs import write_log
@@ -181,8 +189,30 @@ class CatchAllMiddleware:
             await response(scope, receive, send)
 
 
+def connector_error_to_api(exc: ConnectorError) -> ApiError:
+    """A failure talking to the LMS that no route turned into a more specific error: the REMOTE.* or
+    INTEGRATION.* code that fits, never PLATFORM.UNKNOWN_ERROR."""
+    if isinstance(exc, PermissionMissing):
+        return ApiError("INTEGRATION.PERMISSION_MISSING", str(exc))
+    if isinstance(exc, InvalidCredentials | AuthenticationFailed):
+        return ApiError(
+            "INTEGRATION.AUTHENTICATION_INVALID", f"The LMS refused the integration's credentials: {exc}"
+        )
+    if isinstance(exc, RetriesExhausted):
+        return ApiError("REMOTE.SERVICE_UNAVAILABLE", f"The LMS could not be reached: {exc}")
+    if isinstance(exc, RemoteError) and 400 <= exc.status < 500:
+        return ApiError("REMOTE.INPUT_INVALID", f"The LMS refused the request: {exc}")
+    return ApiError("REMOTE.UNKNOWN_HTTP_ERROR", f"The LMS answered unexpectedly: {exc}")
+
+
+async def _on_connector_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ConnectorError)
+    return await error_response(request, connector_error_to_api(exc))
+
+
 def install_error_handling(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _on_api_error)
+    app.add_exception_handler(ConnectorError, _on_connector_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_middleware(CatchAllMiddleware)

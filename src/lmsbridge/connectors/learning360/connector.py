@@ -8,7 +8,12 @@ from typing import Any, ClassVar, Self
 from lmsbridge.connectors.base import Connector, StoredConnection
 from lmsbridge.connectors.learning360.budget import BUDGETS, BudgetRegistry
 from lmsbridge.connectors.learning360.client import Learning360Client
-from lmsbridge.connectors.learning360.config import ClientOptions, Learning360Config, resolve_base_url
+from lmsbridge.connectors.learning360.config import (
+    ClientOptions,
+    Learning360Config,
+    RetryPolicy,
+    resolve_base_url,
+)
 from lmsbridge.connectors.learning360.streams import STREAMS
 from lmsbridge.settings import Settings
 
@@ -72,9 +77,12 @@ class Learning360Connector(Connector):
         config = cls.config_from_connection(connection)
         if app_settings is None:
             return cls(config)
+        # connectors built from stored connections serve interactive paths (connect, scope and model
+        # tests, passthrough): someone waits, so retries stop sooner than a sync's
+        retry = RetryPolicy(max_attempts=4, max_seconds=app_settings.remote_interactive_retry_seconds)
         return cls(
             config,
-            options=ClientOptions.with_timeout(app_settings.remote_timeout_seconds),
+            options=ClientOptions.with_timeout(app_settings.remote_timeout_seconds, retry),
             reads_per_second=app_settings.remote_reads_per_second,
             writes_per_second=app_settings.remote_writes_per_second,
         )
