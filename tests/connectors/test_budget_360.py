@@ -6,7 +6,7 @@ import asyncio
 import time
 
 import pytest
-from sandbox_clients import FAST_OPTIONS, config_for
+from sandbox_clients import config_for
 
 from lmsbridge.connectors.learning360.budget import ApiBudget, BudgetRegistry
 from lmsbridge.connectors.learning360.client import Learning360Client
@@ -18,6 +18,11 @@ RATE = 20.0
 # The sandbox enforces a sliding one-second window; leave room for the bucket's burst and jitter.
 SANDBOX_LIMIT = 25
 CALLS_PER_CLIENT = 25
+# the control run is refused on purpose: enough retries (and time per answer on a loaded machine) that
+# every call still ends well, so the test measures refusals rather than the retry budget
+PATIENT_OPTIONS = ClientOptions.with_timeout(
+    10.0, RetryPolicy(max_attempts=40, max_seconds=90, initial_wait=0.01, max_wait=0.2, throttle_wait=0.05)
+)
 
 
 async def _hammer(client: Learning360Client, calls: int, workers: int = 5) -> None:
@@ -88,7 +93,7 @@ async def test_separate_budgets_would_overrun_the_company_limit(sandbox: Running
     sandbox.control.set_rate_limits(enabled=True, reads_per_second=SANDBOX_LIMIT)
     sandbox.control.reset_counters()
     clients = [
-        Learning360Client(config_for(sandbox), options=FAST_OPTIONS, budget=ApiBudget(f"c{i}", RATE))
+        Learning360Client(config_for(sandbox), options=PATIENT_OPTIONS, budget=ApiBudget(f"c{i}", RATE))
         for i in range(2)
     ]
     try:
