@@ -67,7 +67,7 @@ async def test_restart_during_a_pending_upsert_resumes_the_same_operation(setup:
 
 
 # a load test: ~20-40 s alone, several times that on a 2-core machine shared with other suites
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(600)
 async def test_burst_of_1000_enrollments_is_coalesced(setup: ActionSetup) -> None:
     """1,000 enroll calls from 30 concurrent clients (with at most 30 actions in flight per integration,
     that is what "at once" can mean): no 429, all progressions visible, at most 5 bulk operations."""

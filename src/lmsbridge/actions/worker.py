@@ -32,6 +32,8 @@ from lmsbridge.settings import Settings
 from lmsbridge.store.schema import ActionTask
 
 log = logging.getLogger(__name__)
+# how long stop() waits for each step (handlers, releasing tasks, closing connections)
+STOP_GRACE_S = 10.0
 
 __all__ = ["ActionOptions", "ActionWorker"]
 
@@ -76,23 +78,29 @@ class ActionWorker:
             self._heartbeat_task = asyncio.create_task(self._heartbeats(), name="action-heartbeats")
 
     async def stop(self) -> None:
-        for background in (self._loop_task, self._heartbeat_task):
-            if background is not None:
-                background.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await background
+        """Cancel everything and give the claimed tasks back. Every wait is bounded: a shutdown never
+        hangs on a handler or a connection that does not let go (its tasks are claimable again once
+        their heartbeat is stale)."""
+        background = [t for t in (self._loop_task, self._heartbeat_task) if t is not None]
         self._loop_task = self._heartbeat_task = None
         running, self._running = dict(self._running), {}
-        for handler in running:
-            handler.cancel()
-        for handler in running:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await handler
+        for task in (*background, *running):
+            task.cancel()
+        if background or running:
+            _, pending = await asyncio.wait({*background, *running}, timeout=STOP_GRACE_S)
+            if pending:
+                log.warning("%d action handlers did not stop within %s s", len(pending), STOP_GRACE_S)
         held = [task_id for ids in running.values() for task_id in ids]
         if held:
-            await self.env.in_db(lambda s: tasks.release(s, held, self.env.clock()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self.env.in_db(lambda s: tasks.release(s, held, self.env.clock())), STOP_GRACE_S
+                )
         self._stats_busy.clear()
-        await self.env.remote.aclose()
+        try:
+            await asyncio.wait_for(self.env.remote.aclose(), STOP_GRACE_S)
+        except TimeoutError:
+            log.warning("closing the action worker's connections took longer than %s s", STOP_GRACE_S)
 
     def wake(self) -> None:
         """Look for due tasks now (the API calls this after queueing one in the same process)."""
