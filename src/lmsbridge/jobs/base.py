@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Protocol
-
-from lmsbridge.sync.engine import SyncOutcome
-
-SyncFinishedHook = Callable[[SyncOutcome], Awaitable[None]]
 
 
 class JobBackend(Protocol):

@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from lmsbridge.jobs.base import SyncFinishedHook
 from lmsbridge.store import sync_runs
 from lmsbridge.store.integrations import list_integrations
 from lmsbridge.store.transact import transact_async
@@ -36,7 +35,6 @@ class LocalJobRunner:
         poll_seconds: float = 5.0,
         max_concurrent_syncs: int = 2,
         schedule: bool = True,
-        on_sync_finished: list[SyncFinishedHook] | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
@@ -45,7 +43,6 @@ class LocalJobRunner:
         self.delta_interval = delta_interval
         self.poll_seconds = poll_seconds
         self.schedule = schedule
-        self.hooks = list(on_sync_finished or [])
         self.clock = clock
         self._slots = asyncio.Semaphore(max_concurrent_syncs)
         self._wake = asyncio.Event()
@@ -117,13 +114,9 @@ class LocalJobRunner:
 
     async def _execute(self, run_id: str) -> None:
         try:
+            # what a finished run announces (webhooks) is written by the engine in the run's last transaction
             async with self._slots:
-                outcome = await self.sync_engine.execute(run_id)
-            for hook in self.hooks:
-                try:
-                    await hook(outcome)
-                except Exception:
-                    log.exception("sync-finished hook failed for run %s", run_id)
+                await self.sync_engine.execute(run_id)
         except RuntimeError as exc:  # claimed by someone else meanwhile
             log.info("run %s not executed: %s", run_id, exc)
         finally:
@@ -134,10 +127,9 @@ class LocalJobRunner:
         for integration in list_integrations(session):
             if not integration.enabled or sync_runs.active_run(session, integration.id) is not None:
                 continue
-            last_full = sync_runs.last_run(session, integration.id)
-            if last_full is None or sync_runs.due_since(
+            if sync_runs.due_since(
                 sync_runs.last_succeeded(session, integration.id, "FULL"), self.full_interval, now
             ):
                 sync_runs.enqueue(session, integration.id, "FULL", now)
-            elif sync_runs.due_since(last_full, self.delta_interval, now):
+            elif sync_runs.due_since(sync_runs.last_run(session, integration.id), self.delta_interval, now):
                 sync_runs.enqueue(session, integration.id, "DELTA", now)

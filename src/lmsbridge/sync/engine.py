@@ -221,8 +221,6 @@ class _Run:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
-        if error is None and self.state.failed and state == "SUCCEEDED":
-            state = "PARTIALLY_FAILED"
         outcome = await self._record_end(state, error)
         if self.full and self.engine.options.after_full is not None:  # features (issue 6): model tests
             await self.engine.options.after_full(

@@ -398,6 +398,37 @@ def _progression_wire(session: Session, integration_id: str, progression_id: str
     return serialize.course_progression(page.items[0])
 
 
+def _logged_progression(
+    session: Session,
+    request: Request,
+    integration_id: str,
+    request_body: dict[str, Any],
+    outcome: progressions.Outcome,
+) -> tuple[wire.CourseProgression, bool]:
+    """Log an enroll/complete call and read back the progression it returns (same transaction)."""
+    result = {"progression_id": outcome.progression_id, "queued": outcome.queued, "task_id": outcome.task_id}
+    _log(session, request, integration_id, request_body, result)
+    return _progression_wire(session, integration_id, outcome.progression_id), outcome.queued
+
+
+def _progression_reply(
+    request: Request,
+    response_type: type[Any],
+    progression: wire.CourseProgression,
+    queued: bool,
+    *,
+    queued_what: str,
+    unchanged: str,
+) -> Response:
+    """The action's answer: the progression at once, with a warning that says what happens next."""
+    if queued:
+        _wake_worker(request)
+        warning = progressions.ASYNC_WARNING.format(what=queued_what)
+    else:
+        warning = unchanged
+    return json_response(response_type(data=progression, warnings=[Warning_(message=warning)]))
+
+
 @router.post(
     "/course-progressions",
     operation_id="PostLmsCourseProgressions",
@@ -423,27 +454,16 @@ async def post_course_progressions(
                 provider=provider,
                 now=now,
             )
-            _log(
-                session,
-                request,
-                integration.id,
-                body.model_dump(),
-                {
-                    "progression_id": outcome.progression_id,
-                    "queued": outcome.queued,
-                    "task_id": outcome.task_id,
-                },
-            )
-            return _progression_wire(session, integration.id, outcome.progression_id), outcome.queued
+            return _logged_progression(session, request, integration.id, body.model_dump(), outcome)
 
         progression, queued = await _in_db(ctx, enroll)
-        if queued:
-            _wake_worker(request)
-            warning = progressions.ASYNC_WARNING.format(what="the enrollment")
-        else:
-            warning = "The user is already enrolled in this course: the existing progression is returned."
-        return json_response(
-            PostLmsCourseProgressionsPositiveResponse(data=progression, warnings=[Warning_(message=warning)])
+        return _progression_reply(
+            request,
+            PostLmsCourseProgressionsPositiveResponse,
+            progression,
+            queued,
+            queued_what="the enrollment",
+            unchanged="The user is already enrolled in this course: the existing progression is returned.",
         )
 
     return await _action(request, integration, work)
@@ -498,29 +518,16 @@ async def post_course_progression_complete(
                 provider=provider,
                 now=now,
             )
-            _log(
-                session,
-                request,
-                integration.id,
-                payload.model_dump(),
-                {
-                    "progression_id": outcome.progression_id,
-                    "queued": outcome.queued,
-                    "task_id": outcome.task_id,
-                },
-            )
-            return _progression_wire(session, integration.id, outcome.progression_id), outcome.queued
+            return _logged_progression(session, request, integration.id, payload.model_dump(), outcome)
 
         progression, queued = await _in_db(ctx, complete)
-        if queued:
-            _wake_worker(request)
-            warning = progressions.ASYNC_WARNING.format(what="the completion")
-        else:
-            warning = "The progression was already completed: nothing was changed."
-        return json_response(
-            PostLmsCourseProgressionsCourseProgressionIdCompletePositiveResponse(
-                data=progression, warnings=[Warning_(message=warning)]
-            )
+        return _progression_reply(
+            request,
+            PostLmsCourseProgressionsCourseProgressionIdCompletePositiveResponse,
+            progression,
+            queued,
+            queued_what="the completion",
+            unchanged="The progression was already completed: nothing was changed.",
         )
 
     return await _action(request, integration, work)
