@@ -86,18 +86,30 @@ def test_chain_round_trip_and_first_url() -> None:
 
 def test_partitions_are_disjoint_sorted_and_fit_the_url_budget() -> None:
     ids = [f"{n:024x}" for n in range(1000)]
-    parts = partition_ids(reversed(ids))
+    parts = partition_ids([*reversed(ids), ids[0]])
     assert len(parts) == math.ceil(1000 / 150)
-    assert [i for part in parts for i in part] == ids
+    assert sorted(i for part in parts for i in part) == ids
     for part in parts:
+        assert part == sorted(part)
         assert len(query_string([("courseId[in]", i) for i in part])) < 8_000
-    # the byte cap binds before max_ids: every part fits, and parts are as full as the cap allows
+    # the byte cap binds before max_ids: every part fits, with no more parts than needed
     per_id = len(query_string([("courseId[in]", ids[0])])) + 1
     by_bytes = partition_ids(ids, max_ids=1000, max_query_bytes=4_200)
     assert all(len(query_string([("courseId[in]", i) for i in part])) <= 4_200 for part in by_bytes)
     assert len(by_bytes) == math.ceil(1000 / (4_200 // per_id))
+    assert partition_ids([]) == []
     with pytest.raises(ValueError):
         partition_ids(ids, max_ids=0)
+
+
+def test_partitions_deal_ids_so_a_busy_range_is_spread_over_every_chain() -> None:
+    # ids sort by creation time and the oldest courses are the busiest: each chain gets some of them
+    ids = [f"{n:024x}" for n in range(600)]
+    parts = partition_ids(ids, max_ids=150)
+    assert len(parts) == 4
+    oldest = set(ids[:40])
+    assert all(10 <= len(oldest.intersection(part)) for part in parts)
+    assert max(len(part) for part in parts) - min(len(part) for part in parts) <= 1
 
 
 def test_bracket_encoding() -> None:

@@ -7,6 +7,8 @@ engine checkpoints after every page and resumes a chain from its stored URL (``f
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -109,22 +111,25 @@ def partition_ids(
     max_ids: int = DEFAULT_IDS_PER_PARTITION,
     max_query_bytes: int = MAX_PARTITION_QUERY_BYTES,
 ) -> list[list[str]]:
-    """Sorted, de-duplicated ids cut into lists of at most ``max_ids`` whose query fits the byte cap."""
+    """De-duplicated ids dealt round-robin, in sorted order, into the fewest lists of at most ``max_ids``
+    whose query fits the byte cap; each list is sorted.
+
+    Dealt, not cut into ranges: ObjectIds sort by creation time and a tenant's oldest courses hold most of
+    its attempts, so contiguous ranges would put the busiest courses in one long sequential chain while
+    the others end early. Dealing gives every chain a similar mix without knowing the counts.
+    """
     if max_ids < 1:
         raise ValueError("max_ids must be positive")
-    partitions: list[list[str]] = []
-    current: list[str] = []
-    size = 0
-    for remote_id in sorted(set(ids)):
-        cost = len(query_string([(f"{filter_name}[in]", remote_id)])) + 1
-        if current and (len(current) >= max_ids or size + cost > max_query_bytes):
-            partitions.append(current)
-            current, size = [], 0
-        current.append(remote_id)
-        size += cost
-    if current:
-        partitions.append(current)
-    return partitions
+    unique = sorted(set(ids))
+    if not unique:
+        return []
+    costs = {remote_id: len(query_string([(f"{filter_name}[in]", remote_id)])) + 1 for remote_id in unique}
+    count = math.ceil(len(unique) / max_ids)
+    while True:
+        partitions = [unique[index::count] for index in range(count)]
+        if all(sum(costs[i] for i in part) <= max_query_bytes for part in partitions) or count == len(unique):
+            return partitions
+        count += 1
 
 
 def full_chains(
