@@ -408,6 +408,9 @@ def partition_allowance(counts: dict[str, int], ids_per_partition: int = 150) ->
 
 # ---- the API in its own process -------------------------------------------------------------------
 
+# `lmsbridge serve --workers`: one per core of the benchmark machine
+API_WORKERS = os.cpu_count() or 1
+
 
 @dataclass
 class Api:
@@ -415,11 +418,17 @@ class Api:
     api_key: str
     proc: subprocess.Popen[Any]
     ps: psutil.Process
+    workers: int
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the server and its worker processes."""
+        processes = [self.ps, *self.ps.children(recursive=True)]
+        return sum(sum(p.cpu_times()[:2]) for p in processes if p.is_running())
 
 
 @contextlib.contextmanager
-def api_server(store: Store) -> Iterator[Api]:
-    """`lmsbridge serve` over the store, with a fresh API key, on a free loopback port."""
+def api_server(store: Store, workers: int = API_WORKERS) -> Iterator[Api]:
+    """`lmsbridge serve --workers N` over the store, with a fresh API key, on a free loopback port."""
     from lmsbridge.store.api_keys import create_api_key
     from lmsbridge.store.engine import make_engine, session_scope
 
@@ -440,10 +449,11 @@ def api_server(store: Store) -> Iterator[Api]:
     }
     lmsbridge = str(Path(PYTHON).parent / "lmsbridge")
     log = open(tmp / "api.log", "w")  # noqa: SIM115 - closed below
-    proc = spawn([lmsbridge, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    command = [lmsbridge, "serve", "--port", str(port), "--workers", str(workers)]
+    proc = spawn(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_until(lambda: _accepts(port), 60, "lmsbridge serve", proc)
-        yield Api(f"http://127.0.0.1:{port}", api_key, proc, psutil.Process(proc.pid))
+        yield Api(f"http://127.0.0.1:{port}", api_key, proc, psutil.Process(proc.pid), workers)
     finally:
         release(proc)
         log.close()
@@ -491,11 +501,12 @@ def finish_load(
 
 def load(api: Api, integration_id: str, *, duration_s: float, **kwargs: Any) -> dict[str, Any]:
     """A timed load; adds the API server's CPU share (1.0 = one core) to the generator's summary."""
-    server_cpu = sum(api.ps.cpu_times()[:2])
+    server_cpu = api.cpu_seconds()
     summary = finish_load(
         start_load(api, integration_id, duration_s=duration_s, **kwargs), timeout=duration_s + 120
     )
-    summary["server_cpu_share"] = round((sum(api.ps.cpu_times()[:2]) - server_cpu) / summary["elapsed_s"], 3)
+    summary["server_workers"] = api.workers
+    summary["server_cpu_share"] = round((api.cpu_seconds() - server_cpu) / summary["elapsed_s"], 3)
     return summary
 
 

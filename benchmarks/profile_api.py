@@ -2,6 +2,7 @@
 `GET /v1/lms/course-progressions?page_size=250`) runs against a store filled by a local FULL sync.
 
     .venv/bin/python benchmarks/profile_api.py [--tenant S] [--backend sqlite] [--seconds 15]
+    .venv/bin/python benchmarks/profile_api.py --url sqlite:////path/to/kept.db   # an existing store
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from common import PYTHON, TENANTS, Bench, api_server, finish_load, mark_readable, start_load
+from fig6_read_api import existing_store
 from profile_sync import summarize
 
 
@@ -22,11 +24,15 @@ def main() -> None:
     parser.add_argument("--backend", default="sqlite")
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--url", help="profile over this existing store instead of syncing a fresh one")
     args = parser.parse_args()
     py_spy = shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy")
     out = Path(tempfile.mkdtemp(prefix="lmsbridge-profile-")) / "api.collapsed"
     with Bench() as bench:
-        store, _ = bench.synced_store(TENANTS[args.tenant.upper()], args.backend)
+        if args.url:
+            store = existing_store(args.url, analyze=False)
+        else:
+            store, _ = bench.synced_store(TENANTS[args.tenant.upper()], args.backend)
         mark_readable(store)
         with api_server(store) as api:
             loadgen = start_load(api, store.integration_id, duration_s=args.seconds + 5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -141,12 +142,29 @@ def serve(
     ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="Interface to bind (default: settings.host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: settings.port).")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=64, help="API processes (default: settings.api_workers); one also runs syncs."
+        ),
+    ] = None,
 ) -> None:
     """Migrate the database, then serve the API."""
     settings = _settings(ctx)
     with _database(settings):
         pass
-    _run_api(settings, host or settings.host, port if port is not None else settings.port)
+    host = host or settings.host
+    port = port if port is not None else settings.port
+    workers = workers or settings.api_workers
+    if workers == 1:
+        _run_api(settings, host, port)
+        return
+    import uvicorn
+
+    # the worker processes build their settings from the environment: pass this command's overrides on
+    for name, value in (ctx.obj or {}).items():
+        os.environ[f"LMSBRIDGE_{name.upper()}"] = str(value)
+    uvicorn.run("lmsbridge.api.app:create_worker_app", factory=True, host=host, port=port, workers=workers)
 
 
 def _run_api(settings: Settings, host: str, port: int) -> None:
@@ -154,8 +172,15 @@ def _run_api(settings: Settings, host: str, port: int) -> None:
 
     # imported here: the CLI must work (migrate, api-keys) even while the API package is broken or absent
     from lmsbridge.api.app import create_app
+    from lmsbridge.runtime import claim_background_services
 
-    uvicorn.run(create_app(settings, background=True), host=host, port=port, log_level="info")
+    background = claim_background_services(settings)
+    if not background:
+        err.print(
+            "another lmsbridge process runs the syncs, actions and webhooks of this data directory; "
+            "this one serves the API only"
+        )
+    uvicorn.run(create_app(settings, background=background), host=host, port=port, log_level="info")
 
 
 @api_keys_app.command("create")

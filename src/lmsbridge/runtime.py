@@ -4,7 +4,9 @@ the CLI: database engine, secret box, sync engine, job runner, action worker and
 from __future__ import annotations
 
 import contextlib
+import fcntl
 from datetime import timedelta
+from typing import IO
 
 from sqlalchemy import Engine
 
@@ -15,6 +17,26 @@ from lmsbridge.jobs.local import LocalJobRunner
 from lmsbridge.settings import Settings
 from lmsbridge.sync.engine import SyncEngine, SyncOptions
 from lmsbridge.webhooks.delivery import WebhookDeliverer
+
+# Held open for the life of the process that won it: the OS releases the lock when that process ends.
+_background_lock: IO[bytes] | None = None
+
+
+def claim_background_services(settings: Settings) -> bool:
+    """True in exactly one of several API worker processes sharing ``settings.data_dir``: that one runs
+    the background services. A worker that replaces a dead winner claims them again."""
+    global _background_lock
+    if _background_lock is not None:
+        return True
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    handle = (settings.data_dir / "background.lock").open("ab")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return False
+    _background_lock = handle
+    return True
 
 
 class Runtime:

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
+    # API processes; one of them also runs the background services (syncs, actions, webhooks)
+    api_workers: int = Field(default=1, ge=1, le=64)
 
     # Sync schedule (hours), as Kombo's defaults: FULL every 10 h, DELTA every 3 h.
     full_sync_interval_hours: float = 10.0

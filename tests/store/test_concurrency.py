@@ -40,3 +40,29 @@ def test_parallel_upserts_of_overlapping_pages(engine: Engine, integration_id: s
         rows = fetch_existing(session, "users", ids)
     assert len(rows) == 100
     assert {row.last_name for row in rows.values()} <= {f"w{k}-{rounds - 1}" for k in range(2)}
+
+
+def test_a_read_session_does_not_wait_for_an_open_write_transaction(
+    engine: Engine, integration_id: str
+) -> None:
+    read: list[int] = []
+    with session_scope(engine) as writer:
+        upsert_records(writer, integration_id, [user(1)], "run-w", BASE_TIME)  # holds the write lock (SQLite)
+
+        def reader() -> None:
+            with session_scope(engine, readonly=True) as session:
+                read.append(
+                    len(
+                        fetch_existing(
+                            session, "users", [record_id(integration_id, "users", user(1).remote_id)]
+                        )
+                    )
+                )
+
+        thread = threading.Thread(target=reader)
+        thread.start()
+        # a reader that began IMMEDIATE would block on the lock for the 30 s busy timeout
+        thread.join(timeout=10)
+        assert not thread.is_alive(), "the read session waited for the writer's lock"
+    # the writer's uncommitted row was not visible to the reader
+    assert read == [0]

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from typer.testing import CliRunner
 
@@ -105,8 +106,40 @@ def test_demo_prepares_a_key_and_prints_curl(tmp_path: Path) -> None:
     assert _key_is_valid(database_url, key)
 
 
-def test_serve_migrates_and_answers_over_http(tmp_path: Path) -> None:
-    """`lmsbridge serve` in a real process: an API key created by the CLI works against it."""
+CLAIM = (
+    "from lmsbridge.runtime import claim_background_services as claim; "
+    "from lmsbridge.settings import Settings; print(claim(Settings()), flush=True)"
+)
+
+
+def _claims_background(data: Path) -> bool:
+    """Whether a new process could claim the background services of the workers sharing ``data``."""
+    code = CLAIM
+    env = {**os.environ, "LMSBRIDGE_DATA_DIR": str(data)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return out.stdout.strip() == "True"
+
+
+def test_one_process_at_a_time_claims_the_background_services(tmp_path: Path) -> None:
+    code = CLAIM + "; import sys; sys.stdin.read()"
+    env = {**os.environ, "LMSBRIDGE_DATA_DIR": str(tmp_path)}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "True"
+        assert _claims_background(tmp_path) is False  # held by the first process
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()  # the holder exits: the OS releases its lock
+        holder.wait(timeout=15)
+    assert _claims_background(tmp_path) is True
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_migrates_and_answers_over_http(tmp_path: Path, workers: int) -> None:
+    """`lmsbridge serve` in a real process: an API key created by the CLI works against it; with several
+    workers, every worker answers and exactly one of them holds the background services."""
     data = tmp_path / "data"
     database_url = f"sqlite:///{data / 'lmsbridge.db'}"
     code, stdout, _ = _cli(database_url, tmp_path, "api-keys", "create")
@@ -117,15 +150,15 @@ def test_serve_migrates_and_answers_over_http(tmp_path: Path) -> None:
         port = s.getsockname()[1]
     env = {**os.environ, "LMSBRIDGE_DATA_DIR": str(data), "LMSBRIDGE_DATABASE_URL": database_url}
     command = [sys.executable, "-m", "lmsbridge.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--workers", str(workers)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/v1/check-api-key"
     try:
         deadline = time.monotonic() + 30
         response = None
         while time.monotonic() < deadline and process.poll() is None:
             try:
-                response = httpx.get(
-                    f"http://127.0.0.1:{port}/v1/check-api-key", headers={"Authorization": f"Bearer {key}"}
-                )
+                response = httpx.get(url, headers={"Authorization": f"Bearer {key}"})
                 break
             except httpx.TransportError:
                 time.sleep(0.1)  # polling for the server to come up, with a deadline
@@ -134,6 +167,14 @@ def test_serve_migrates_and_answers_over_http(tmp_path: Path) -> None:
             pytest.fail(f"lmsbridge serve did not answer within 30 s: {output[-2000:]}")
         assert response.status_code == 200, response.text
         assert response.json()["status"] == "success"
+        if workers > 1:
+            # each request on a new connection: whichever worker accepts it answers the same
+            statuses = {
+                httpx.get(url, headers={"Authorization": f"Bearer {key}"}).status_code for _ in range(20)
+            }
+            assert statuses == {200}
+            assert len(psutil.Process(process.pid).children()) >= workers
+        assert _claims_background(data) is False  # the server (one of its workers) runs them
     finally:
         process.terminate()
         process.wait(timeout=15)

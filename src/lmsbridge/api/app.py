@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,9 +21,11 @@ from lmsbridge.api.routes.actions import router as actions_router
 from lmsbridge.api.routes.passthrough import close_connector_cache
 from lmsbridge.api.routes.webhooks import router as webhooks_router
 from lmsbridge.crypto import load_or_create_key
-from lmsbridge.runtime import Runtime
+from lmsbridge.runtime import Runtime, claim_background_services
 from lmsbridge.settings import Settings
 from lmsbridge.store.engine import make_engine
+
+logger = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings, *, engine: Engine | None = None, background: bool = False) -> FastAPI:
@@ -77,3 +81,14 @@ def create_app(settings: Settings, *, engine: Engine | None = None, background: 
     app.include_router(v1)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def create_worker_app() -> FastAPI:
+    """The app of one of ``lmsbridge serve --workers N``'s processes (uvicorn's factory; settings come from
+    the environment). One worker runs the background services; the others only answer requests (what
+    they queue is picked up by the background worker's polling: actions within 0.2 s, syncs within 5 s).
+    """
+    settings = Settings()
+    background = claim_background_services(settings)
+    logger.info("worker %d: %s", os.getpid(), "runs the background services" if background else "API only")
+    return create_app(settings, background=background)

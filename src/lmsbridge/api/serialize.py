@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import re
-from typing import Any, cast
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar, cast
 
-from lmsbridge.store.queries import CourseItem, ProgressionItem
+import orjson
+from pydantic import BaseModel
+from sqlalchemy import RowMapping
+
+from lmsbridge.store.queries import CourseItem
 from lmsbridge.store.schema import CourseRevision, Integration, Skill, User
 from lmsbridge.unified import wire
 from lmsbridge.unified.coverage import read_models_and_actions, tool_coverage
+
+ItemT = TypeVar("ItemT")
 
 # Kombo's pattern for end_user.creator_email; a stored value that does not fit is served as null.
 _EMAIL = re.compile(r"^(?!\.)(?!.*\.\.)([\w'+-.]*)[\w+-]@([\da-z][\da-z-]*\.)+[a-z]{2,}$")
@@ -88,37 +96,63 @@ def course(item: CourseItem) -> wire.Course:
     )
 
 
-def course_progression(item: ProgressionItem) -> wire.CourseProgression:
-    row = item.progression
-    return wire.CourseProgression(
-        id=row.id,
-        remote_id=row.remote_id,
-        user_id=row.user_id,
-        course_revision_id=row.course_revision_id,
-        status=cast(Any, row.status),
-        enrolled_at=row.enrolled_at,
-        completed_at=row.completed_at,
-        changed_at=row.changed_at,
-        remote_deleted_at=row.remote_deleted_at,
-        remote_data=row.remote_data,
-        user=wire.ProgressionUser(
-            id=item.user.id,
-            remote_id=item.user.remote_id,
-            first_name=item.user.first_name,
-            last_name=item.user.last_name,
-            work_email=item.user.work_email,
-        ),
-        course_revision=wire.ProgressionRevision(
-            id=item.revision.id,
-            remote_id=item.revision.remote_id,
-            title=item.revision.title,
-            course=(
-                wire.CourseRef(id=item.course.id, remote_id=item.course.remote_id)
-                if item.course is not None
+def course_progression(row: RowMapping) -> dict[str, Any]:
+    """A ``queries.list_course_progressions`` row as the wire's ``CourseProgression`` (field for field the
+    pydantic model, which documents it): built as plain data because this is the hottest read path, and
+    ``remote_data`` is the stored JSON text embedded as is."""
+    return {
+        "id": row["id"],
+        "remote_id": row["remote_id"],
+        "user_id": row["user_id"],
+        "course_revision_id": row["course_revision_id"],
+        "status": row["status"],
+        "enrolled_at": timestamp(row["enrolled_at"]),
+        "completed_at": timestamp(row["completed_at"]),
+        "changed_at": timestamp(row["changed_at"]),
+        "remote_deleted_at": timestamp(row["remote_deleted_at"]),
+        "remote_data": stored_json(row["remote_data_json"]),
+        "user": {
+            "id": row["user_id"],
+            "remote_id": row["user_remote_id"],
+            "first_name": row["user_first_name"],
+            "last_name": row["user_last_name"],
+            "work_email": row["user_work_email"],
+        },
+        "course_revision": {
+            "id": row["course_revision_id"],
+            "remote_id": row["revision_remote_id"],
+            "title": row["revision_title"],
+            "course": (
+                {"id": row["course_id"], "remote_id": row["course_remote_id"]}
+                if row["course_remote_id"] is not None
                 else None
             ),
-        ),
-    )
+        },
+    }
+
+
+def timestamp(value: datetime | str | None) -> str | None:
+    """``wire.format_timestamp`` for plain-data responses, from a datetime or from SQLite's stored text
+    (``YYYY-MM-DD HH:MM:SS[.ffffff]``, naive UTC: ``queries.stored_text``)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return f"{value[:10]}T{value[11:19]}.{value[20:23].ljust(3, '0')}Z"
+    return wire.format_timestamp(value)
+
+
+def stored_json(text: str | None) -> orjson.Fragment | None:
+    """JSON text from the store, embedded in a response without decoding it (the store wrote it)."""
+    return None if text is None else orjson.Fragment(text)
+
+
+def as_json(to_wire: Callable[[ItemT], BaseModel]) -> Callable[[ItemT], orjson.Fragment]:
+    """``to_wire`` whose model is serialised by pydantic, for embedding in a plain-data response."""
+
+    def render(item: ItemT) -> orjson.Fragment:
+        return orjson.Fragment(to_wire(item).model_dump_json())
+
+    return render
 
 
 def _text(value: Any) -> str | None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from lmsbridge.store.hashing import stable_json
 
@@ -17,6 +17,8 @@ from lmsbridge.store.hashing import stable_json
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # WAL pages between automatic checkpoints (SQLite's default is 1000 pages of 4 KiB).
 SQLITE_WAL_AUTOCHECKPOINT_PAGES = 10_000
+# Bytes of the database file SQLite memory-maps for reads.
+SQLITE_MMAP_BYTES = 1 << 30
 # Execution option read by the "begin" hook: which BEGIN a SQLite transaction starts with.
 _SQLITE_BEGIN = "lmsbridge_sqlite_begin"
 
@@ -80,6 +82,9 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT_PAGES}")
             # 64 MiB page cache per connection (default 2 MiB): indexes of a big tenant stay in memory
             cursor.execute("PRAGMA cache_size=-65536")
+            # reads map the file instead of copying pages into each connection's cache: the read API's
+            # connections share the OS page cache (figure 6: ~15 % less CPU per page on an M store)
+            cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
         finally:
             cursor.close()
 
@@ -93,17 +98,15 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
-def make_sessionmaker(engine: Engine, *, readonly: bool = False) -> sessionmaker[Session]:
-    """A session factory; ``readonly`` sessions do not take SQLite's write lock when they begin."""
-    bind = engine.execution_options(**{_SQLITE_BEGIN: "DEFERRED"}) if readonly else engine
-    return sessionmaker(bind=bind, expire_on_commit=False)
-
-
 @contextmanager
 def session_scope(engine: Engine, *, readonly: bool = False) -> Iterator[Session]:
-    """One transaction: commit on success, roll back on any exception. Use ``readonly=True`` for reads."""
-    session = make_sessionmaker(engine, readonly=readonly)()
+    """One transaction: commit on success, roll back on any exception. Use ``readonly=True`` for reads:
+    on SQLite it begins DEFERRED, so it does not take the write lock."""
+    session = Session(bind=engine, expire_on_commit=False)
     try:
+        if readonly:
+            # a per-transaction option read by the "begin" hook (an option copy of the engine cost more)
+            session.connection(execution_options={_SQLITE_BEGIN: "DEFERRED"})
         yield session
         session.commit()
     except BaseException:

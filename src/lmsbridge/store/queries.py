@@ -2,7 +2,8 @@
 
 A page is ``WHERE integration_id = :i AND id > :after ORDER BY id LIMIT n``: ids never change, so a walk
 returns every pre-existing matching record exactly once even while syncs upsert between pages.
-Nested rows are loaded with one query per relation for the whole page (no N+1).
+Nested rows are loaded with one query per relation for the whole page (no N+1), or joined into the
+page's query where the wire shows only a few of their fields.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, select
+from sqlalchemy import ColumnElement, RowMapping, Select, String, Text, and_, false, select, type_coerce
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, load_only
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from lmsbridge.store.schema import (
     Course,
@@ -72,22 +76,14 @@ class CourseItem:
 
 
 @dataclass(frozen=True)
-class ProgressionItem:
-    progression: CourseProgression
-    user: User
-    revision: CourseRevision
-    course: Course | None
-
-
-@dataclass(frozen=True)
 class PageOf(Generic[ItemT]):
     items: list[ItemT]
     # id of the last item when more rows follow (the keyset position of the next page), else None
     next_after: str | None
 
 
-def _common_where(
-    model: type[RowT], integration_id: str, filters: ListFilters, after: str | None, changed_column: Any
+def _common_where(  # model: an ORM class, or a table's columns (`Table.c`)
+    model: Any, integration_id: str, filters: ListFilters, after: str | None, changed_column: Any
 ) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = [model.integration_id == integration_id]
     if filters.match_nothing:
@@ -159,55 +155,87 @@ def list_courses(
     return PageOf(items=items, next_after=page.next_after)
 
 
+class JsonText(FunctionElement[str]):
+    """A JSON column's stored text, never decoded: as is on SQLite (where it is text already, and a CAST
+    copies every value), ``CAST(… AS TEXT)`` elsewhere (psycopg would decode json into objects)."""
+
+    type = Text()
+    inherit_cache = True
+
+
+@compiles(JsonText)
+def _json_text(element: JsonText, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS TEXT)"
+
+
+@compiles(JsonText, "sqlite")
+def _json_text_sqlite(element: JsonText, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+def stored_text(column: Any) -> Any:
+    """``column`` as the database hands it over, without the ORM's conversion (``UTCDateTime``): SQLite
+    gives its stored text, PostgreSQL still a datetime (the driver types it). ``serialize.timestamp``
+    formats both; converting through datetime objects cost more than the rest of a row's rendering."""
+    return type_coerce(column, String).label(column.key)
+
+
 def list_course_progressions(
     session: Session, integration_id: str, filters: ListFilters, after: str | None, limit: int
-) -> PageOf[ProgressionItem]:
-    cp = CourseProgression
+) -> PageOf[RowMapping]:
+    """One query per page: each row carries the progression, the few fields shown of its user, revision
+    and course, and ``remote_data`` as the stored JSON text (served as is, never decoded).
+
+    The wire shape nests a non-null user and revision, so the inner joins skip a progression whose
+    references do not resolve (yet): every page is consistent with the walk (the per-model tests
+    report such rows)."""
+    # Core tables, not ORM entities: the ORM's row loading cost more than the query itself
+    cp_table, user_table = CourseProgression.__table__, User.__table__
+    revision_table, course_table = CourseRevision.__table__, Course.__table__
+    cp, user, revision, course = cp_table.c, user_table.c, revision_table.c, course_table.c
     where = _common_where(cp, integration_id, filters, after, cp.changed_at)
     if filters.user_ids is not None:
         where.append(cp.user_id.in_(filters.user_ids))
     if filters.course_ids is not None:
         where.append(cp.course_id.in_(filters.course_ids))
-    # The wire shape nests a non-null user and revision: a progression whose references do not resolve
-    # (yet) is not served, so every page is consistent with the walk (the per-model tests report such rows).
-    where.append(exists().where(User.integration_id == integration_id, User.id == cp.user_id))
-    where.append(
-        exists().where(
-            CourseRevision.integration_id == integration_id, CourseRevision.id == cp.course_revision_id
+    stmt = (
+        select(
+            cp.id,
+            cp.remote_id,
+            cp.user_id,
+            cp.course_revision_id,
+            cp.status,
+            stored_text(cp.enrolled_at),
+            stored_text(cp.completed_at),
+            stored_text(cp.changed_at),
+            stored_text(cp.remote_deleted_at),
+            JsonText(cp.remote_data).label("remote_data_json"),
+            user.remote_id.label("user_remote_id"),
+            user.first_name.label("user_first_name"),
+            user.last_name.label("user_last_name"),
+            user.work_email.label("user_work_email"),
+            revision.remote_id.label("revision_remote_id"),
+            revision.title.label("revision_title"),
+            revision.course_id.label("course_id"),
+            course.remote_id.label("course_remote_id"),
         )
-    )
-    page = _page(session, select(cp).where(and_(*where)), cp, limit)
-    progressions = page.items
-    # the nested user, revision and course show a few fields: their remote_data is not loaded
-    users = _by_id(
-        session,
-        User,
-        integration_id,
-        (p.user_id for p in progressions),
-        ("remote_id", "first_name", "last_name", "work_email"),
-    )
-    revisions = _by_id(
-        session,
-        CourseRevision,
-        integration_id,
-        (p.course_revision_id for p in progressions),
-        ("remote_id", "title", "course_id"),
-    )
-    courses = _by_id(
-        session, Course, integration_id, (r.course_id for r in revisions.values()), ("remote_id",)
-    )
-    items = []
-    for progression in progressions:
-        user = users.get(progression.user_id)
-        revision = revisions.get(progression.course_revision_id)
-        if user is None or revision is None:  # removed between the page query and this one
-            continue
-        items.append(
-            ProgressionItem(
-                progression=progression, user=user, revision=revision, course=courses.get(revision.course_id)
-            )
+        .select_from(cp_table)
+        .join(user_table, and_(user.integration_id == integration_id, user.id == cp.user_id))
+        .join(
+            revision_table,
+            and_(revision.integration_id == integration_id, revision.id == cp.course_revision_id),
         )
-    return PageOf(items=items, next_after=page.next_after)
+        .outerjoin(
+            course_table, and_(course.integration_id == integration_id, course.id == revision.course_id)
+        )
+        .where(and_(*where))
+        .order_by(cp.id)
+        .limit(limit + 1)
+    )
+    rows = list(session.execute(stmt).mappings().all())
+    if len(rows) > limit:
+        return PageOf(items=rows[:limit], next_after=rows[limit - 1]["id"])
+    return PageOf(items=rows, next_after=None)
 
 
 def _by_id(

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Annotated, Any, TypeVar, cast
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
-from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from lmsbridge.api import serialize
@@ -16,7 +15,7 @@ from lmsbridge.api.cursors import InvalidCursorError
 from lmsbridge.api.deps import ContextDep, HeaderIntegration, ReadSession, current_api_key
 from lmsbridge.api.errors import ApiError, input_invalid
 from lmsbridge.api.params import CommonListParams, common_list_params, parse_list
-from lmsbridge.api.responses import json_response
+from lmsbridge.api.responses import data_response
 from lmsbridge.features.availability import require_model
 from lmsbridge.store import queries
 from lmsbridge.store.schema import Integration
@@ -71,8 +70,7 @@ def _list(
     model: str,
     params: CommonListParams,
     query: Callable[[Session, str, queries.ListFilters, str | None, int], queries.PageOf[ItemT]],
-    to_wire: Callable[[ItemT], BaseModel],
-    response_type: type[wire.Success[Any]],
+    to_wire: Callable[[ItemT], Any],
     extra: dict[str, tuple[str, ...] | None] | None = None,
 ) -> Response:
     if not model_available(integration.tool, model):
@@ -94,8 +92,7 @@ def _list(
         if page.next_after is not None
         else None
     )
-    results: Sequence[BaseModel] = [to_wire(item) for item in page.items]
-    return json_response(response_type(data={"next": next_cursor, "results": results}))
+    return data_response({"next": next_cursor, "results": [to_wire(item) for item in page.items]})
 
 
 @router.get(
@@ -123,8 +120,7 @@ def get_users(
         model="lms_users",
         params=params,
         query=queries.list_users,
-        to_wire=serialize.user,
-        response_type=wire.GetLmsUsersPositiveResponse,
+        to_wire=serialize.as_json(serialize.user),
         extra={"work_emails": parse_list("work_emails", work_emails, lower=True)},
     )
 
@@ -150,8 +146,7 @@ def get_courses(
         model="lms_courses",
         params=params,
         query=queries.list_courses,
-        to_wire=serialize.course,
-        response_type=wire.GetLmsCoursesPositiveResponse,
+        to_wire=serialize.as_json(serialize.course),
     )
 
 
@@ -188,7 +183,6 @@ def get_course_progressions(
         params=params,
         query=queries.list_course_progressions,
         to_wire=serialize.course_progression,
-        response_type=wire.GetLmsCourseProgressionsPositiveResponse,
         extra={
             "user_ids": parse_list("user_ids", user_ids),
             "course_ids": parse_list("course_ids", course_ids),
@@ -214,6 +208,5 @@ def get_skills(
         model="lms_skills",
         params=params,
         query=queries.list_skills,
-        to_wire=serialize.skill,
-        response_type=wire.GetLmsSkillsPositiveResponse,
+        to_wire=serialize.as_json(serialize.skill),
     )

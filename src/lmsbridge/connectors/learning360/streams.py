@@ -8,7 +8,6 @@ engine checkpoints after every page and resumes a chain from its stored URL (``f
 from __future__ import annotations
 
 import math
-
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
