@@ -11,7 +11,7 @@ import httpx
 import pytest
 from api_support import ApiEnv, KomboContract
 
-from factories import BASE_TIME, seed_tenant
+from factories import BASE_TIME, progression, seed_tenant, upsert
 from lmsbridge.store import queries
 from lmsbridge.store.engine import session_scope
 from lmsbridge.unified import coverage
@@ -95,6 +95,53 @@ def test_course_progressions_success_nests_user_and_revision(api: ApiEnv, kombo:
         course_remote_id = item["remote_id"].split(":")[1]
         assert item["course_revision"]["course"]["remote_id"] == course_remote_id
         assert (item["status"] == "COMPLETED") == (item["completed_at"] is not None)
+
+
+def test_course_progression_items_carry_the_stored_values_exactly(api: ApiEnv, kombo: KomboContract) -> None:
+    """Every field of a served progression, against what was stored: timestamps cut to milliseconds
+    (from values with no fraction and with sub-millisecond digits), remote_data as stored, nested fields."""
+    integration_id = api.integration()
+    tenant = seed_tenant(api.engine, integration_id, users=1, courses=1, enrollments_per_user=0)
+    [u], [c], [r] = tenant.users, tenant.courses, tenant.revisions
+    whole_second = BASE_TIME.replace(microsecond=0)
+    sub_milli = BASE_TIME.replace(microsecond=987_654)
+    stored = progression(
+        u.remote_id,
+        c.remote_id,
+        status="COMPLETED",
+        enrolled_at=whole_second,
+        completed_at=sub_milli,
+        remote_data={"attempts": [{"_id": "a1", "score": 91, "note": 'é ✓ "quoted"'}], "userId": u.remote_id},
+    )
+    upsert(api.engine, integration_id, [stored], now=BASE_TIME)
+    body = kombo.check("GetLmsCourseProgressions", api.get("/v1/lms/course-progressions", integration_id))
+    [item] = body["data"]["results"]
+    user_id, revision_id = tenant.id_of(u), tenant.id_of(r)
+    assert item == {
+        "id": tenant.id_of(stored),
+        "remote_id": stored.remote_id,
+        "user_id": user_id,
+        "course_revision_id": revision_id,
+        "status": "COMPLETED",
+        "enrolled_at": whole_second.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "completed_at": sub_milli.strftime("%Y-%m-%dT%H:%M:%S.987Z"),
+        "changed_at": format_timestamp(BASE_TIME),
+        "remote_deleted_at": None,
+        "remote_data": stored.remote_data,
+        "user": {
+            "id": user_id,
+            "remote_id": u.remote_id,
+            "first_name": u.first_name,
+            "last_name": u.last_name,
+            "work_email": u.work_email,
+        },
+        "course_revision": {
+            "id": revision_id,
+            "remote_id": r.remote_id,
+            "title": r.title,
+            "course": {"id": tenant.id_of(c), "remote_id": c.remote_id},
+        },
+    }
 
 
 def test_skills_success_for_a_tool_that_covers_them(
