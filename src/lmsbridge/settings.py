@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     port: int = 8000
     # API processes; one of them also runs the background services (syncs, actions, webhooks)
     api_workers: int = Field(default=1, ge=1, le=64)
+    # a verified API key is trusted this long without a database lookup (0: look up every request);
+    # a revoked key keeps working in a running server for at most this long
+    api_key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
 
     # Sync schedule (hours), as Kombo's defaults: FULL every 10 h, DELTA every 3 h.
     full_sync_interval_hours: float = 10.0

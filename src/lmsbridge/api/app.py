@@ -14,6 +14,7 @@ from lmsbridge import __version__
 from lmsbridge.api.cursors import CursorCodec, derive_cursor_key
 from lmsbridge.api.deps import AppContext
 from lmsbridge.api.error_handlers import install_error_handling
+from lmsbridge.api.key_cache import VerifiedKeys
 from lmsbridge.api.openapi import build_openapi
 from lmsbridge.api.routes import features, general, integrations, lms, logs, passthrough, syncs
 from lmsbridge.api.routes.actions import close_action_services
@@ -38,7 +39,10 @@ def create_app(settings: Settings, *, engine: Engine | None = None, background: 
     owned = engine is None
     db = engine if engine is not None else make_engine(settings.resolved_database_url)
     ctx = AppContext(
-        settings=settings, engine=db, cursors=CursorCodec(derive_cursor_key(load_or_create_key(settings)))
+        settings=settings,
+        engine=db,
+        cursors=CursorCodec(derive_cursor_key(load_or_create_key(settings))),
+        verified_keys=VerifiedKeys(settings.api_key_cache_seconds),
     )
 
     @asynccontextmanager

@@ -76,7 +76,7 @@ class CommonListParams:
     remote_ids: tuple[str, ...] | None
 
 
-def common_list_params(
+async def common_list_params(  # async: pure parsing, no worker-thread hop
     cursor: Annotated[
         str | None,
         Query(
