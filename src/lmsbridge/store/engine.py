@@ -17,8 +17,6 @@ from lmsbridge.store.hashing import stable_json
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # WAL pages between automatic checkpoints (SQLite's default is 1000 pages of 4 KiB).
 SQLITE_WAL_AUTOCHECKPOINT_PAGES = 10_000
-# Bytes of the database file SQLite memory-maps for reads.
-SQLITE_MMAP_BYTES = 1 << 30
 # Execution option read by the "begin" hook: which BEGIN a SQLite transaction starts with.
 _SQLITE_BEGIN = "lmsbridge_sqlite_begin"
 
@@ -82,9 +80,6 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT_PAGES}")
             # 64 MiB page cache per connection (default 2 MiB): indexes of a big tenant stay in memory
             cursor.execute("PRAGMA cache_size=-65536")
-            # reads map the file instead of copying pages into each connection's cache: the read API's
-            # connections share the OS page cache (figure 6: ~15 % less CPU per page on an M store)
-            cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
         finally:
             cursor.close()
 
