@@ -11,9 +11,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, RowMapping, Select, String, Text, and_, false, select, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    RowMapping,
+    Select,
+    String,
+    Text,
+    and_,
+    false,
+    select,
+    type_coerce,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, load_only
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -183,13 +194,14 @@ def stored_text(column: Any) -> Any:
 def list_course_progressions(
     session: Session, integration_id: str, filters: ListFilters, after: str | None, limit: int
 ) -> PageOf[RowMapping]:
-    """One query per page: each row carries the progression, the few fields shown of its user, revision
-    and course, and ``remote_data`` as the stored JSON text (served as is, never decoded).
+    """One Core query per page (the ORM's row loading cost more than the query): the page of
+    progressions, each with the few fields the wire shows of its user, revision and course, and
+    ``remote_data`` as the stored JSON text (served as is, never decoded).
 
-    The wire shape nests a non-null user and revision, so the inner joins skip a progression whose
-    references do not resolve (yet): every page is consistent with the walk (the per-model tests
-    report such rows)."""
-    # Core tables, not ORM entities: the ORM's row loading cost more than the query itself
+    The page is a subquery LEFT JOINed to the rest: the left side of a LEFT JOIN stays the outer loop,
+    so SQLite always walks the page's index (with inner joins its planner may drive from ``lms_users``).
+    The wire shape nests a non-null user and revision, so a progression whose references do not resolve
+    (yet) is left out; its page is then shorter (the per-model tests report such rows)."""
     cp_table, user_table = CourseProgression.__table__, User.__table__
     revision_table, course_table = CourseRevision.__table__, Course.__table__
     cp, user, revision, course = cp_table.c, user_table.c, revision_table.c, course_table.c
@@ -198,7 +210,7 @@ def list_course_progressions(
         where.append(cp.user_id.in_(filters.user_ids))
     if filters.course_ids is not None:
         where.append(cp.course_id.in_(filters.course_ids))
-    stmt = (
+    page = (
         select(
             cp.id,
             cp.remote_id,
@@ -210,32 +222,41 @@ def list_course_progressions(
             stored_text(cp.changed_at),
             stored_text(cp.remote_deleted_at),
             JsonText(cp.remote_data).label("remote_data_json"),
-            user.remote_id.label("user_remote_id"),
-            user.first_name.label("user_first_name"),
-            user.last_name.label("user_last_name"),
-            user.work_email.label("user_work_email"),
-            revision.remote_id.label("revision_remote_id"),
-            revision.title.label("revision_title"),
-            revision.course_id.label("course_id"),
-            course.remote_id.label("course_remote_id"),
-        )
-        .select_from(cp_table)
-        .join(user_table, and_(user.integration_id == integration_id, user.id == cp.user_id))
-        .join(
-            revision_table,
-            and_(revision.integration_id == integration_id, revision.id == cp.course_revision_id),
-        )
-        .outerjoin(
-            course_table, and_(course.integration_id == integration_id, course.id == revision.course_id)
         )
         .where(and_(*where))
         .order_by(cp.id)
         .limit(limit + 1)
+        .subquery("page")
     )
-    rows = list(session.execute(stmt).mappings().all())
-    if len(rows) > limit:
-        return PageOf(items=rows[:limit], next_after=rows[limit - 1]["id"])
-    return PageOf(items=rows, next_after=None)
+    query = select(
+        page,
+        user.id.label("user_found"),
+        user.remote_id.label("user_remote_id"),
+        user.first_name.label("user_first_name"),
+        user.last_name.label("user_last_name"),
+        user.work_email.label("user_work_email"),
+        revision.id.label("revision_found"),
+        revision.remote_id.label("revision_remote_id"),
+        revision.title.label("revision_title"),
+        revision.course_id.label("course_id"),
+        course.remote_id.label("course_remote_id"),
+    ).select_from(
+        page.outerjoin(user_table, and_(user.integration_id == integration_id, user.id == page.c.user_id))
+        .outerjoin(
+            revision_table,
+            and_(revision.integration_id == integration_id, revision.id == page.c.course_revision_id),
+        )
+        .outerjoin(
+            course_table, and_(course.integration_id == integration_id, course.id == revision.course_id)
+        )
+    )
+    # sorted here: an ORDER BY on the joined rows made SQLite sort them in a temporary B-tree
+    rows = sorted(session.execute(query).mappings(), key=itemgetter("id"))
+    next_after = rows[limit - 1]["id"] if len(rows) > limit else None
+    items = [
+        row for row in rows[:limit] if row["user_found"] is not None and row["revision_found"] is not None
+    ]
+    return PageOf(items=items, next_after=next_after)
 
 
 def _by_id(
