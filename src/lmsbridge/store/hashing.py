@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 
 def _default(value: Any) -> Any:
@@ -19,12 +20,19 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot hash a value of type {type(value).__name__}")
 
 
-_encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default)
+# Datetimes go through _default (not orjson's own format) so they stay UTC ISO strings as before, and
+# naive ones are still refused.
+_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def stable_json_bytes(value: Any) -> bytes:
+    """The same data always gives the same UTF-8 text (sorted keys, no whitespace, UTC ISO datetimes)."""
+    return orjson.dumps(value, default=_default, option=_OPTIONS)
 
 
 def stable_json(value: Any) -> str:
-    """The same data always gives the same text (sorted keys, no whitespace, UTC ISO datetimes)."""
-    return _encoder.encode(value)
+    """``stable_json_bytes`` as text (JSON columns, checkpoints)."""
+    return stable_json_bytes(value).decode()
 
 
 def hash_with_json(
@@ -32,13 +40,13 @@ def hash_with_json(
 ) -> tuple[str, str]:
     """(content hash, stable JSON of the whole ``remote_data``): one serialisation serves both when the
     payload has no volatile keys, which is the common case."""
-    data_json = stable_json(remote_data)
+    data_json = stable_json_bytes(remote_data)
     if remote_data is not None and volatile_keys and not volatile_keys.isdisjoint(remote_data):
-        hashed_json = stable_json({k: v for k, v in remote_data.items() if k not in volatile_keys})
+        hashed_json = stable_json_bytes({k: v for k, v in remote_data.items() if k not in volatile_keys})
     else:
         hashed_json = data_json
-    payload = f"{stable_json(list(values))}\n{hashed_json}".encode()
-    return hashlib.blake2b(payload, digest_size=16).hexdigest(), data_json
+    payload = b"%b\n%b" % (stable_json_bytes(list(values)), hashed_json)
+    return hashlib.blake2b(payload, digest_size=16).hexdigest(), data_json.decode()
 
 
 def content_hash(

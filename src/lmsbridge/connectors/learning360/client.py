@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
+import orjson
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -130,6 +131,15 @@ def next_link(header: str | None) -> str | None:
         return None
     match = _NEXT_LINK.search(header)
     return match.group(1).strip() if match else None
+
+
+def _loads(content: bytes) -> Any:
+    """orjson for speed (pages are the sync's input); the stdlib for what orjson refuses but JSON
+    parsers commonly accept (integers beyond 64 bits, NaN), so no body decodes differently than before."""
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return json.loads(content)
 
 
 def error_code(body: Any) -> str | None:
@@ -408,7 +418,7 @@ class Learning360Client:
         if not response.content:
             return None
         try:
-            return json.loads(response.content)
+            return _loads(response.content)
         except ValueError as exc:
             if response.status_code < 300 or response.status_code >= 500:
                 # a truncated or garbled success body: fetch again
