@@ -1,0 +1,117 @@
+"""Group commit of page writes (sync/writer.py): pages share a transaction that commits with each run's
+checkpoint, a failing page rolls back alone, other work commits what is pending first."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+
+import pytest
+from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from lmsbridge.store.engine import make_engine, session_scope
+from lmsbridge.store.migrate import upgrade_database
+from lmsbridge.store.schema import KeyValue
+from lmsbridge.sync.writer import CommitPolicy, GroupedWriter
+
+# no limit reached by these tests unless they ask for it
+PATIENT = CommitPolicy(max_records=1_000, max_seconds=3_600)
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    upgrade_database(engine)
+    yield engine
+    engine.dispose()
+
+
+def stored(db: Engine) -> dict[str, str]:
+    with session_scope(db, readonly=True) as session:
+        return {row.key: row.value for row in session.scalars(select(KeyValue))}
+
+
+Work = Callable[[Session], None]
+
+
+def put(key: str, value: str = "page") -> Work:
+    def work(session: Session) -> None:
+        session.execute(insert(KeyValue).values(key=key, value=value))
+
+    return work
+
+
+def checkpoint(key: str) -> Work:
+    def save(session: Session) -> None:
+        session.execute(delete(KeyValue).where(KeyValue.key == key))
+        put(key, "checkpoint")(session)
+
+    return save
+
+
+def fail_after_writing(session: Session) -> None:
+    put("lost")(session)
+    raise ZeroDivisionError
+
+
+async def test_pages_commit_together_with_the_checkpoint(db: Engine) -> None:
+    writer = GroupedWriter(db, CommitPolicy(max_records=30, max_seconds=3_600))
+    await writer.write("run", put("p1"), records=10, checkpoint=checkpoint("cp"), commit=False)
+    await writer.write("run", put("p2"), records=10, checkpoint=checkpoint("cp"), commit=False)
+    assert stored(db) == {}  # still one open transaction
+    await writer.write("run", put("p3"), records=10, checkpoint=checkpoint("cp"), commit=False)
+    assert stored(db) == {"p1": "page", "p2": "page", "p3": "page", "cp": "checkpoint"}
+    await writer.close()
+
+
+async def test_commit_asked_by_the_page(db: Engine) -> None:
+    writer = GroupedWriter(db, PATIENT)
+    await writer.write("run", put("p1"), records=1, checkpoint=checkpoint("cp"), commit=True)
+    assert stored(db) == {"p1": "page", "cp": "checkpoint"}
+    await writer.close()
+
+
+async def test_a_failing_page_rolls_back_alone(db: Engine) -> None:
+    writer = GroupedWriter(db, PATIENT)
+    await writer.write("run", put("p1"), records=1, checkpoint=checkpoint("cp"), commit=False)
+    with pytest.raises(IntegrityError):
+        await writer.write("run", put("p1", "again"), records=1, checkpoint=checkpoint("cp"), commit=False)
+    await writer.write("run", put("p2"), records=1, checkpoint=checkpoint("cp"), commit=True)
+    assert stored(db) == {"p1": "page", "p2": "page", "cp": "checkpoint"}
+    await writer.close()
+
+
+async def test_other_work_commits_pending_pages_first(db: Engine) -> None:
+    writer = GroupedWriter(db, PATIENT)
+    await writer.write("a", put("p1"), records=1, checkpoint=checkpoint("cp-a"), commit=False)
+    await writer.write("b", put("p2"), records=1, checkpoint=checkpoint("cp-b"), commit=False)
+    with pytest.raises(ZeroDivisionError):
+        await writer.run(fail_after_writing)
+    # the pages and both runs' checkpoints committed before the failing work, which rolled back alone
+    assert stored(db) == {"p1": "page", "p2": "page", "cp-a": "checkpoint", "cp-b": "checkpoint"}
+    await writer.close()
+
+
+async def test_an_idle_group_commits_after_the_time_limit(db: Engine) -> None:
+    writer = GroupedWriter(db, CommitPolicy(max_records=1_000, max_seconds=0.05))
+    saved = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def save(session: Session) -> None:
+        checkpoint("cp")(session)
+        loop.call_soon_threadsafe(saved.set)  # called in the writer's worker thread
+
+    await writer.write("run", put("p1"), records=1, checkpoint=save, commit=False)
+    await asyncio.wait_for(saved.wait(), timeout=10)
+    await writer.run(lambda session: None)  # waits for the timer's commit to finish
+    assert stored(db) == {"p1": "page", "cp": "checkpoint"}
+    await writer.close()
+
+
+async def test_close_commits_what_is_pending(db: Engine) -> None:
+    writer = GroupedWriter(db, PATIENT)
+    await writer.write("run", put("p1"), records=1, checkpoint=checkpoint("cp"), commit=False)
+    await writer.close()
+    assert stored(db) == {"p1": "page", "cp": "checkpoint"}
