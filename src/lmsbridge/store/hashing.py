@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -25,9 +26,17 @@ def _default(value: Any) -> Any:
 _OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 
 
+# For what orjson refuses: integers beyond 64 bits (a decoded page may hold them), values _default
+# rejects (so the error raised is the one it always was).
+_fallback = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_default)
+
+
 def stable_json_bytes(value: Any) -> bytes:
     """The same data always gives the same UTF-8 text (sorted keys, no whitespace, UTC ISO datetimes)."""
-    return orjson.dumps(value, default=_default, option=_OPTIONS)
+    try:
+        return orjson.dumps(value, default=_default, option=_OPTIONS)
+    except orjson.JSONEncodeError:  # the stdlib gives the same text, or raises as it always did
+        return _fallback.encode(value).encode()
 
 
 def stable_json(value: Any) -> str:

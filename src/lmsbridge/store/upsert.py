@@ -6,7 +6,7 @@ Only rows whose content hash differs are rewritten (and get a new ``changed_at``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -61,17 +61,25 @@ def fetch_existing(
     return found
 
 
+def compared_columns(model: str) -> tuple[str, ...]:
+    """The stored columns ``upsert_records`` compares with: a caller that reads the stored rows anyway
+    fetches these too and passes them as ``existing`` (one query instead of two)."""
+    return ("content_hash", "anonymized_at", *_existing_extra_columns(spec_for(model)))
+
+
 def upsert_records(
     session: Session,
     integration_id: str,
     records: Sequence[MappedRecord],
     sync_run_id: str | None,
     now: datetime,
+    existing: Mapping[str, Row[Any]] | None = None,
 ) -> UpsertCounts:
     """Upsert one page of records of one model in the session's transaction (the caller commits).
 
     ``sync_run_id`` is recorded as ``last_seen_sync_id`` (deletion marking relies on it); ``None`` (a
-    webhook or an action writing a single record) leaves it untouched on existing rows.
+    webhook or an action writing a single record) leaves it untouched on existing rows. ``existing``:
+    the stored rows of these records (``fetch_existing`` with at least ``compared_columns``), if read.
     """
     if not records:
         return UpsertCounts()
@@ -101,12 +109,8 @@ def upsert_records(
         rows[row["id"]] = row
         data_json[row["id"]] = serialized
 
-    extra = _existing_extra_columns(spec)
-    existing: dict[str, Row[Any]] = {}
-    columns = [table.c.id, table.c.content_hash, table.c.anonymized_at, *(table.c[name] for name in extra)]
-    for part in chunks(list(rows)):
-        for found in session.execute(select(*columns).where(table.c.id.in_(part))):
-            existing[found.id] = found
+    if existing is None:
+        existing = fetch_existing(session, spec.model, list(rows), compared_columns(spec.model))
 
     created: list[dict[str, Any]] = []
     changed: list[dict[str, Any]] = []
@@ -242,7 +246,7 @@ def _update_changed(
     session: Session,
     spec: RecordSpec,
     rows: list[dict[str, Any]],
-    existing: dict[str, Row[Any]],
+    existing: Mapping[str, Row[Any]],
     sync_run_id: str | None,
     now: datetime,
 ) -> None:
