@@ -58,35 +58,35 @@ def fail_after_writing(session: Session) -> None:
 
 async def test_pages_commit_together_with_the_checkpoint(db: Engine) -> None:
     writer = GroupedWriter(db, CommitPolicy(max_records=30, max_seconds=3_600))
-    await writer.write("run", put("p1"), records=10, checkpoint=checkpoint("cp"), commit=False)
-    await writer.write("run", put("p2"), records=10, checkpoint=checkpoint("cp"), commit=False)
+    await writer.write("run", put("p1"), records=10, checkpoint=checkpoint("cp"))
+    await writer.write("run", put("p2"), records=10, checkpoint=checkpoint("cp"))
     assert stored(db) == {}  # still one open transaction
-    await writer.write("run", put("p3"), records=10, checkpoint=checkpoint("cp"), commit=False)
+    await writer.write("run", put("p3"), records=10, checkpoint=checkpoint("cp"))
     assert stored(db) == {"p1": "page", "p2": "page", "p3": "page", "cp": "checkpoint"}
     await writer.close()
 
 
 async def test_commit_asked_by_the_page(db: Engine) -> None:
     writer = GroupedWriter(db, PATIENT)
-    await writer.write("run", put("p1"), records=1, checkpoint=checkpoint("cp"), commit=True)
+    await writer.write("run", put("p1"), records=1, checkpoint=checkpoint("cp"), commit=lambda: True)
     assert stored(db) == {"p1": "page", "cp": "checkpoint"}
     await writer.close()
 
 
 async def test_a_failing_page_rolls_back_alone(db: Engine) -> None:
     writer = GroupedWriter(db, PATIENT)
-    await writer.write("run", put("p1"), records=1, checkpoint=checkpoint("cp"), commit=False)
+    await writer.write("run", put("p1"), records=1, checkpoint=checkpoint("cp"))
     with pytest.raises(IntegrityError):
-        await writer.write("run", put("p1", "again"), records=1, checkpoint=checkpoint("cp"), commit=False)
-    await writer.write("run", put("p2"), records=1, checkpoint=checkpoint("cp"), commit=True)
+        await writer.write("run", put("p1", "again"), records=1, checkpoint=checkpoint("cp"))
+    await writer.write("run", put("p2"), records=1, checkpoint=checkpoint("cp"), commit=lambda: True)
     assert stored(db) == {"p1": "page", "p2": "page", "cp": "checkpoint"}
     await writer.close()
 
 
 async def test_other_work_commits_pending_pages_first(db: Engine) -> None:
     writer = GroupedWriter(db, PATIENT)
-    await writer.write("a", put("p1"), records=1, checkpoint=checkpoint("cp-a"), commit=False)
-    await writer.write("b", put("p2"), records=1, checkpoint=checkpoint("cp-b"), commit=False)
+    await writer.write("a", put("p1"), records=1, checkpoint=checkpoint("cp-a"))
+    await writer.write("b", put("p2"), records=1, checkpoint=checkpoint("cp-b"))
     with pytest.raises(ZeroDivisionError):
         await writer.run(fail_after_writing)
     # the pages and both runs' checkpoints committed before the failing work, which rolled back alone
@@ -103,7 +103,7 @@ async def test_an_idle_group_commits_after_the_time_limit(db: Engine) -> None:
         checkpoint("cp")(session)
         loop.call_soon_threadsafe(saved.set)  # called in the writer's worker thread
 
-    await writer.write("run", put("p1"), records=1, checkpoint=save, commit=False)
+    await writer.write("run", put("p1"), records=1, checkpoint=save)
     await asyncio.wait_for(saved.wait(), timeout=10)
     await writer.run(lambda session: None)  # waits for the timer's commit to finish
     assert stored(db) == {"p1": "page", "cp": "checkpoint"}
@@ -112,6 +112,6 @@ async def test_an_idle_group_commits_after_the_time_limit(db: Engine) -> None:
 
 async def test_close_commits_what_is_pending(db: Engine) -> None:
     writer = GroupedWriter(db, PATIENT)
-    await writer.write("run", put("p1"), records=1, checkpoint=checkpoint("cp"), commit=False)
+    await writer.write("run", put("p1"), records=1, checkpoint=checkpoint("cp"))
     await writer.close()
     assert stored(db) == {"p1": "page", "cp": "checkpoint"}

@@ -402,18 +402,21 @@ class _Run:
                 chain_state.pages += 1
                 chain_state.done = page.next_url is None
 
-            # a chain's last page commits at once: a finished chain is durable before the run moves on
+            # the last page of a stream commits at once: a finished scan is durable before the run moves on
             await self.engine.writer().write(
                 self.run_id,
                 write,
                 records=len(page.items),
                 checkpoint=self._save,
-                commit=page.next_url is None,
+                commit=partial(self._stream_scanned, chain.stream),
             )
             self.progress.page_done(chain.stream, chain.key, len(page.items))
         if not chain_state.done:  # an empty chain yields no page
             await self._in_db(lambda s: self._mark_chain_done(s, chain_state))
         self.progress.chain_done(chain.stream, chain.key)
+
+    def _stream_scanned(self, stream: str) -> bool:
+        return all(c.done for c in self.state.chains_of(stream))
 
     def _mark_chain_done(self, session: Session, chain_state: ChainState) -> None:
         chain_state.done = True

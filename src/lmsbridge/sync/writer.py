@@ -31,8 +31,8 @@ class CommitPolicy:
     """When an open group of page writes commits: whichever limit is reached first. The time limit also
     bounds how long other writers (actions, a second sync) wait for SQLite's write lock."""
 
-    max_records: int = 5_000
-    max_seconds: float = 0.25
+    max_records: int = 10_000
+    max_seconds: float = 1.0
 
 
 class GroupLost(RuntimeError):
@@ -68,10 +68,16 @@ class GroupedWriter:
             return await asyncio.to_thread(self._run_now, work)
 
     async def write(
-        self, owner: str, work: Callable[[Session], T], *, records: int, checkpoint: Checkpoint, commit: bool
+        self,
+        owner: str,
+        work: Callable[[Session], T],
+        *,
+        records: int,
+        checkpoint: Checkpoint,
+        commit: Callable[[], bool] = lambda: False,
     ) -> T:
         """One page of ``owner``'s run: ``work`` joins the open group, which commits (with every pending
-        run's checkpoint) when the policy says so or ``commit`` asks for it."""
+        run's checkpoint) when the policy says so or ``commit()``, asked after the work, is true."""
         async with self._lock:
             self._raise_if_lost(owner)
             result = await asyncio.to_thread(self._write_now, owner, work, records, checkpoint, commit)
@@ -103,7 +109,12 @@ class GroupedWriter:
         return result
 
     def _write_now(
-        self, owner: str, work: Callable[[Session], T], records: int, checkpoint: Checkpoint, commit: bool
+        self,
+        owner: str,
+        work: Callable[[Session], T],
+        records: int,
+        checkpoint: Checkpoint,
+        commit: Callable[[], bool],
     ) -> T:
         session = self._session_now()
         if not self._pending:
@@ -118,7 +129,7 @@ class GroupedWriter:
             raise
         self._pending[owner] = checkpoint
         self._records += records
-        if commit or self._due():
+        if commit() or self._due():
             self._commit_pending()
         return result
 
