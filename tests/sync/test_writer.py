@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from lmsbridge.store.engine import make_engine, session_scope
 from lmsbridge.store.migrate import upgrade_database
 from lmsbridge.store.schema import KeyValue
-from lmsbridge.sync.writer import CommitPolicy, GroupedWriter
+from lmsbridge.sync.writer import CommitPolicy, GroupedWriter, GroupLost
 
 # no limit reached by these tests unless they ask for it
 PATIENT = CommitPolicy(max_records=1_000, max_seconds=3_600)
@@ -73,13 +73,31 @@ async def test_commit_asked_by_the_page(db: Engine) -> None:
     await writer.close()
 
 
-async def test_a_failing_page_rolls_back_alone(db: Engine) -> None:
+async def test_a_failing_page_rolls_back_its_runs_group(db: Engine) -> None:
     writer = GroupedWriter(db, PATIENT)
     await writer.write("run", put("p1"), records=1, checkpoint=checkpoint("cp"))
     with pytest.raises(IntegrityError):
         await writer.write("run", put("p1", "again"), records=1, checkpoint=checkpoint("cp"))
-    await writer.write("run", put("p2"), records=1, checkpoint=checkpoint("cp"), commit=lambda: True)
-    assert stored(db) == {"p1": "page", "p2": "page", "cp": "checkpoint"}
+    # the run's earlier page went with it: the run must not go on as if it were stored
+    with pytest.raises(GroupLost):
+        await writer.write("run", put("p2"), records=1, checkpoint=checkpoint("cp"))
+    with pytest.raises(GroupLost):
+        await writer.run(lambda session: None, owner="run")
+    await writer.write("other", put("p3"), records=1, checkpoint=checkpoint("cp-other"), commit=lambda: True)
+    assert stored(db) == {"p3": "page", "cp-other": "checkpoint"}
+    await writer.close()
+
+
+async def test_a_failing_page_spares_other_runs_pages(db: Engine) -> None:
+    writer = GroupedWriter(db, PATIENT)
+    await writer.write("a", put("a1"), records=1, checkpoint=checkpoint("cp-a"))
+    await writer.write("b", put("b1"), records=1, checkpoint=checkpoint("cp-b"))
+    with pytest.raises(IntegrityError):
+        await writer.write("b", put("a1", "again"), records=1, checkpoint=checkpoint("cp-b"))
+    await writer.write("a", put("a2"), records=1, checkpoint=checkpoint("cp-a"), commit=lambda: True)
+    # run a's pages and both checkpoints committed; only b's failing page rolled back (a savepoint)
+    pages = {"a1": "page", "a2": "page", "b1": "page"}
+    assert stored(db) == {**pages, "cp-a": "checkpoint", "cp-b": "checkpoint"}
     await writer.close()
 
 
