@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, partial
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, Dialect, Row, Table, bindparam, select, update
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from lmsbridge.ids import record_id
 from lmsbridge.store.hashing import hash_with_json
 from lmsbridge.store.record_specs import RecordSpec, spec_for
+from lmsbridge.store.schema import UTCDateTime
 from lmsbridge.unified.records import MappedRecord
 
 # Bound parameters per IN (...) list: well under SQLite's and PostgreSQL's limits.
@@ -204,13 +206,25 @@ def _sqlite_insert(
     fixed_names = tuple(constants)
     fixed = tuple(_convert(converters[name], constants[name]) for name in fixed_names)
     sql, per_row = _sqlite_insert_sql(table, fixed_names)
-    plan = [(name, converters[name]) for name in per_row]
+    values_of = itemgetter(*per_row)
+    # only the columns that have a processor are touched per row (datetimes, on record tables)
+    plan = [(i, converter) for i, name in enumerate(per_row) if (converter := converters[name]) is not None]
     # id order: neighbouring keys share B-tree pages, fewer pages are dirtied per transaction
     params = [
-        (*[_convert(converter, row[name]) for name, converter in plan], *fixed, data_json[row["id"]])
+        (*_converted(values_of(row), plan), *fixed, data_json[row["id"]])
         for row in sorted(rows, key=lambda row: row["id"])
     ]
     session.connection().exec_driver_sql(sql, params)
+
+
+def _converted(values: tuple[Any, ...], plan: list[tuple[int, Callable[[Any], Any]]]) -> Sequence[Any]:
+    if not plan:
+        return values
+    out = list(values)
+    for i, converter in plan:
+        if out[i] is not None:
+            out[i] = converter(out[i])
+    return out
 
 
 def _convert(converter: Callable[[Any], Any] | None, value: Any) -> Any:
@@ -235,11 +249,21 @@ def _sqlite_insert_sql(table: Table, fixed: tuple[str, ...]) -> tuple[str, tuple
 def _bind_processors(table: Table, dialect: Dialect) -> dict[str, Callable[[Any], Any] | None]:
     processors: dict[str, Callable[[Any], Any] | None] = {}
     for column in table.c:
-        # remote_data arrives as JSON text already; other JSON columns do not exist on record tables
-        processors[column.name] = (
-            None if isinstance(column.type, JSON) else column.type.bind_processor(dialect)
-        )
+        if isinstance(column.type, JSON):
+            # remote_data arrives as JSON text already; other JSON columns do not exist on record tables
+            processors[column.name] = None
+        elif isinstance(column.type, UTCDateTime):
+            processors[column.name] = partial(_sqlite_datetime, column.type, dialect)
+        else:
+            processors[column.name] = column.type.bind_processor(dialect)
     return processors
+
+
+def _sqlite_datetime(kind: UTCDateTime, dialect: Dialect, value: datetime) -> str | None:
+    """The column type's bind processing, then what sqlite3's default datetime adapter stores
+    (``isoformat(" ")``), in one call instead of two layers of callbacks."""
+    naive = kind.process_bind_param(value, dialect)
+    return naive.isoformat(" ") if naive is not None else None
 
 
 def _update_changed(
