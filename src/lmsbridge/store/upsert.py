@@ -132,7 +132,7 @@ def upsert_records(
     if created:
         _insert(session, spec, integration_id, created, data_json, sync_run_id, now)
     if changed:
-        _update_changed(session, spec, changed, existing, sync_run_id, now)
+        _update_changed(session, spec, changed, existing, data_json, sync_run_id, now)
     if unchanged and sync_run_id is not None:
         for part in chunks(unchanged):
             session.execute(update(table).where(table.c.id.in_(part)).values(last_seen_sync_id=sync_run_id))
@@ -206,15 +206,25 @@ def _sqlite_insert(
     fixed_names = tuple(constants)
     fixed = tuple(_convert(converters[name], constants[name]) for name in fixed_names)
     sql, per_row = _sqlite_insert_sql(table, fixed_names)
-    values_of = itemgetter(*per_row)
-    # only the columns that have a processor are touched per row (datetimes, on record tables)
-    plan = [(i, converter) for i, name in enumerate(per_row) if (converter := converters[name]) is not None]
     # id order: neighbouring keys share B-tree pages, fewer pages are dirtied per transaction
+    ordered = sorted(rows, key=lambda row: row["id"])
+    values = _driver_values(ordered, per_row, converters)
     params = [
-        (*_converted(values_of(row), plan), *fixed, data_json[row["id"]])
-        for row in sorted(rows, key=lambda row: row["id"])
+        (*row_values, *fixed, data_json[row["id"]]) for row_values, row in zip(values, ordered, strict=True)
     ]
     session.connection().exec_driver_sql(sql, params)
+
+
+def _driver_values(
+    rows: Sequence[Mapping[str, Any]],
+    names: tuple[str, ...],
+    converters: Mapping[str, Callable[[Any], Any] | None],
+) -> list[Sequence[Any]]:
+    """Per row, the values of ``names`` as the driver takes them; only the columns that have a
+    processor are converted (the datetimes, on record tables)."""
+    values_of = itemgetter(*names)
+    plan = [(i, converter) for i, name in enumerate(names) if (converter := converters[name]) is not None]
+    return [_converted(values_of(row), plan) for row in rows]
 
 
 def _converted(values: tuple[Any, ...], plan: list[tuple[int, Callable[[Any], Any]]]) -> Sequence[Any]:
@@ -271,20 +281,26 @@ def _update_changed(
     spec: RecordSpec,
     rows: list[dict[str, Any]],
     existing: Mapping[str, Row[Any]],
+    data_json: dict[str, str],
     sync_run_id: str | None,
     now: datetime,
 ) -> None:
     table = spec.table
-    params: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
     for row in rows:
-        values = {name: value for name, value in row.items() if name not in {"id", "remote_id"}}
+        values = {name: value for name, value in row.items() if name != "remote_id"}
         values["changed_at"] = now
         values["anonymized_at"] = None
         if sync_run_id is not None:
             values["last_seen_sync_id"] = sync_run_id
         if spec.model == "courses":
             values["tree_changed_at"] = max(now, existing[row["id"]].tree_changed_at)
-        params.append({"b_id": row["id"], **{f"b_{k}": v for k, v in values.items()}})
+        changes.append(values)
+    dialect = session.get_bind().dialect
+    if dialect.name == "sqlite":
+        _sqlite_update(session, table, dialect, changes, data_json)
+        return
+    params = [{f"b_{k}": v for k, v in values.items()} for values in changes]
     names = [key[2:] for key in params[0] if key != "b_id"]
     statement = (
         update(table)
@@ -293,6 +309,21 @@ def _update_changed(
     )
     # executemany over a plain Core UPDATE (the ORM's bulk-by-primary-key path needs mapped objects)
     session.connection().execute(statement, params)
+
+
+def _sqlite_update(
+    session: Session, table: Table, dialect: Dialect, changes: list[dict[str, Any]], data_json: dict[str, str]
+) -> None:
+    """Like ``_sqlite_insert``: one UPDATE by id through the driver, remote_data as the JSON text the
+    content hash was computed from (what the JSON column would have written)."""
+    names = tuple(name for name in changes[0] if name not in {"id", "remote_data"})
+    assignments = ", ".join(f"{name} = ?" for name in (*names, "remote_data"))
+    values = _driver_values(changes, names, _bind_processors(table, dialect))
+    params = [
+        (*row_values, data_json[change["id"]], change["id"])
+        for row_values, change in zip(values, changes, strict=True)
+    ]
+    session.connection().exec_driver_sql(f"UPDATE {table.name} SET {assignments} WHERE id = ?", params)
 
 
 def bump_course_trees(session: Session, course_ids: Iterable[str], now: datetime) -> None:
