@@ -69,8 +69,8 @@ class ActionSetup:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}", "X-Integration-Id": self.integration_id}
 
-    def client(self, **kwargs: Any) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.base_url, headers=self.headers(), timeout=30, **kwargs)
+    def client(self, timeout: float = 30, **kwargs: Any) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.base_url, headers=self.headers(), timeout=timeout, **kwargs)
 
     def new_worker(self, options: ActionOptions = FAST) -> ActionWorker:
         worker = ActionWorker(self.db, self.box, self.settings, options=options, client_options=CLIENT)

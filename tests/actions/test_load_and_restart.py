@@ -106,7 +106,8 @@ async def test_burst_of_1000_enrollments_is_coalesced(setup: ActionSetup) -> Non
             queue.put_nowait(pair)
 
         async def client_loop() -> None:
-            async with setup.client(limits=httpx.Limits(max_connections=1)) as one:
+            # a generous timeout: 30 clients queue on one SQLite writer, and CI machines may be shared
+            async with setup.client(timeout=120, limits=httpx.Limits(max_connections=1)) as one:
                 while not queue.empty():
                     user_id, revision_id = queue.get_nowait()
                     response = await one.post(
