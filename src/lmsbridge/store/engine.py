@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from lmsbridge.store.hashing import stable_json
 
@@ -91,12 +91,6 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
-
-
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    """A session factory for code that keeps one session across several transactions (the sync's writer);
-    writer transactions begin IMMEDIATE on SQLite (the "begin" hook)."""
-    return sessionmaker(bind=engine, expire_on_commit=False)
 
 
 @contextmanager
