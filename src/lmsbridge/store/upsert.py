@@ -6,10 +6,11 @@ Only rows whose content hash differs are rewritten (and get a new ``changed_at``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, partial
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, Dialect, Row, Table, bindparam, select, update
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from lmsbridge.ids import record_id
 from lmsbridge.store.hashing import hash_with_json
 from lmsbridge.store.record_specs import RecordSpec, spec_for
+from lmsbridge.store.schema import UTCDateTime
 from lmsbridge.unified.records import MappedRecord
 
 # Bound parameters per IN (...) list: well under SQLite's and PostgreSQL's limits.
@@ -61,17 +63,25 @@ def fetch_existing(
     return found
 
 
+def compared_columns(model: str) -> tuple[str, ...]:
+    """The stored columns ``upsert_records`` compares with: a caller that reads the stored rows anyway
+    fetches these too and passes them as ``existing`` (one query instead of two)."""
+    return ("content_hash", "anonymized_at", *_existing_extra_columns(spec_for(model)))
+
+
 def upsert_records(
     session: Session,
     integration_id: str,
     records: Sequence[MappedRecord],
     sync_run_id: str | None,
     now: datetime,
+    existing: Mapping[str, Row[Any]] | None = None,
 ) -> UpsertCounts:
     """Upsert one page of records of one model in the session's transaction (the caller commits).
 
     ``sync_run_id`` is recorded as ``last_seen_sync_id`` (deletion marking relies on it); ``None`` (a
-    webhook or an action writing a single record) leaves it untouched on existing rows.
+    webhook or an action writing a single record) leaves it untouched on existing rows. ``existing``:
+    the stored rows of these records (``fetch_existing`` with at least ``compared_columns``), if read.
     """
     if not records:
         return UpsertCounts()
@@ -101,12 +111,8 @@ def upsert_records(
         rows[row["id"]] = row
         data_json[row["id"]] = serialized
 
-    extra = _existing_extra_columns(spec)
-    existing: dict[str, Row[Any]] = {}
-    columns = [table.c.id, table.c.content_hash, table.c.anonymized_at, *(table.c[name] for name in extra)]
-    for part in chunks(list(rows)):
-        for found in session.execute(select(*columns).where(table.c.id.in_(part))):
-            existing[found.id] = found
+    if existing is None:
+        existing = fetch_existing(session, spec.model, list(rows), compared_columns(spec.model))
 
     created: list[dict[str, Any]] = []
     changed: list[dict[str, Any]] = []
@@ -126,7 +132,7 @@ def upsert_records(
     if created:
         _insert(session, spec, integration_id, created, data_json, sync_run_id, now)
     if changed:
-        _update_changed(session, spec, changed, existing, sync_run_id, now)
+        _update_changed(session, spec, changed, existing, data_json, sync_run_id, now)
     if unchanged and sync_run_id is not None:
         for part in chunks(unchanged):
             session.execute(update(table).where(table.c.id.in_(part)).values(last_seen_sync_id=sync_run_id))
@@ -200,13 +206,35 @@ def _sqlite_insert(
     fixed_names = tuple(constants)
     fixed = tuple(_convert(converters[name], constants[name]) for name in fixed_names)
     sql, per_row = _sqlite_insert_sql(table, fixed_names)
-    plan = [(name, converters[name]) for name in per_row]
     # id order: neighbouring keys share B-tree pages, fewer pages are dirtied per transaction
+    ordered = sorted(rows, key=lambda row: row["id"])
+    values = _driver_values(ordered, per_row, converters)
     params = [
-        (*[_convert(converter, row[name]) for name, converter in plan], *fixed, data_json[row["id"]])
-        for row in sorted(rows, key=lambda row: row["id"])
+        (*row_values, *fixed, data_json[row["id"]]) for row_values, row in zip(values, ordered, strict=True)
     ]
     session.connection().exec_driver_sql(sql, params)
+
+
+def _driver_values(
+    rows: Sequence[Mapping[str, Any]],
+    names: tuple[str, ...],
+    converters: Mapping[str, Callable[[Any], Any] | None],
+) -> list[Sequence[Any]]:
+    """Per row, the values of ``names`` as the driver takes them; only the columns that have a
+    processor are converted (the datetimes, on record tables)."""
+    values_of = itemgetter(*names)
+    plan = [(i, converter) for i, name in enumerate(names) if (converter := converters[name]) is not None]
+    return [_converted(values_of(row), plan) for row in rows]
+
+
+def _converted(values: tuple[Any, ...], plan: list[tuple[int, Callable[[Any], Any]]]) -> Sequence[Any]:
+    if not plan:
+        return values
+    out = list(values)
+    for i, converter in plan:
+        if out[i] is not None:
+            out[i] = converter(out[i])
+    return out
 
 
 def _convert(converter: Callable[[Any], Any] | None, value: Any) -> Any:
@@ -231,32 +259,48 @@ def _sqlite_insert_sql(table: Table, fixed: tuple[str, ...]) -> tuple[str, tuple
 def _bind_processors(table: Table, dialect: Dialect) -> dict[str, Callable[[Any], Any] | None]:
     processors: dict[str, Callable[[Any], Any] | None] = {}
     for column in table.c:
-        # remote_data arrives as JSON text already; other JSON columns do not exist on record tables
-        processors[column.name] = (
-            None if isinstance(column.type, JSON) else column.type.bind_processor(dialect)
-        )
+        if isinstance(column.type, JSON):
+            # remote_data arrives as JSON text already; other JSON columns do not exist on record tables
+            processors[column.name] = None
+        elif isinstance(column.type, UTCDateTime):
+            processors[column.name] = partial(_sqlite_datetime, column.type, dialect)
+        else:
+            processors[column.name] = column.type.bind_processor(dialect)
     return processors
+
+
+def _sqlite_datetime(kind: UTCDateTime, dialect: Dialect, value: datetime) -> str | None:
+    """The column type's bind processing, then what sqlite3's default datetime adapter stores
+    (``isoformat(" ")``), in one call instead of two layers of callbacks."""
+    naive = kind.process_bind_param(value, dialect)
+    return naive.isoformat(" ") if naive is not None else None
 
 
 def _update_changed(
     session: Session,
     spec: RecordSpec,
     rows: list[dict[str, Any]],
-    existing: dict[str, Row[Any]],
+    existing: Mapping[str, Row[Any]],
+    data_json: dict[str, str],
     sync_run_id: str | None,
     now: datetime,
 ) -> None:
     table = spec.table
-    params: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
     for row in rows:
-        values = {name: value for name, value in row.items() if name not in {"id", "remote_id"}}
+        values = {name: value for name, value in row.items() if name != "remote_id"}
         values["changed_at"] = now
         values["anonymized_at"] = None
         if sync_run_id is not None:
             values["last_seen_sync_id"] = sync_run_id
         if spec.model == "courses":
             values["tree_changed_at"] = max(now, existing[row["id"]].tree_changed_at)
-        params.append({"b_id": row["id"], **{f"b_{k}": v for k, v in values.items()}})
+        changes.append(values)
+    dialect = session.get_bind().dialect
+    if dialect.name == "sqlite":
+        _sqlite_update(session, table, dialect, changes, data_json)
+        return
+    params = [{f"b_{k}": v for k, v in values.items()} for values in changes]
     names = [key[2:] for key in params[0] if key != "b_id"]
     statement = (
         update(table)
@@ -265,6 +309,21 @@ def _update_changed(
     )
     # executemany over a plain Core UPDATE (the ORM's bulk-by-primary-key path needs mapped objects)
     session.connection().execute(statement, params)
+
+
+def _sqlite_update(
+    session: Session, table: Table, dialect: Dialect, changes: list[dict[str, Any]], data_json: dict[str, str]
+) -> None:
+    """Like ``_sqlite_insert``: one UPDATE by id through the driver, remote_data as the JSON text the
+    content hash was computed from (what the JSON column would have written)."""
+    names = tuple(name for name in changes[0] if name not in {"id", "remote_data"})
+    assignments = ", ".join(f"{name} = ?" for name in (*names, "remote_data"))
+    values = _driver_values(changes, names, _bind_processors(table, dialect))
+    params = [
+        (*row_values, data_json[change["id"]], change["id"])
+        for row_values, change in zip(values, changes, strict=True)
+    ]
+    session.connection().exec_driver_sql(f"UPDATE {table.name} SET {assignments} WHERE id = ?", params)
 
 
 def bump_course_trees(session: Session, course_ids: Iterable[str], now: datetime) -> None:

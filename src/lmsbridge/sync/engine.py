@@ -50,11 +50,11 @@ from lmsbridge.store.logs import write_log
 from lmsbridge.store.maintenance import refresh_statistics
 from lmsbridge.store.retention import anonymize_expired, mark_unseen_deleted
 from lmsbridge.store.schema import Course, CourseRevision, Integration, SyncRun
-from lmsbridge.store.transact import transact_async
 from lmsbridge.store.upsert import UpsertCounts
 from lmsbridge.sync.pages import PAGE_HANDLERS, PageContext, courses_page
 from lmsbridge.sync.progress import NoProgress, SyncProgress
 from lmsbridge.sync.state import ChainState, RunState
+from lmsbridge.sync.writer import CommitPolicy, GroupedWriter
 from lmsbridge.webhooks import outbox
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,8 @@ class SyncOptions:
     # FULL run. Set by the runtime (lmsbridge.features.sync_hooks.feature_hooks()); None = off.
     before_scan: BeforeScan | None = None
     after_full: AfterFull | None = None
+    # page writes share a transaction until this many records or seconds (sync/writer.py)
+    commit_policy: CommitPolicy = field(default_factory=CommitPolicy)
 
 
 @dataclass
@@ -126,8 +128,9 @@ def default_connector_factory(
 
 
 class SyncEngine:
-    """Executes sync runs against the store. Thread-safe DB access is serialised through one lock
-    (SQLite has one writer; on PostgreSQL it keeps page transactions short and ordered)."""
+    """Executes sync runs against the store. DB access is serialised through one writer per event loop
+    (SQLite has one writer; on PostgreSQL it keeps page transactions short and ordered), which groups
+    page writes into fewer transactions."""
 
     def __init__(
         self,
@@ -143,15 +146,20 @@ class SyncEngine:
         self.options = options or SyncOptions()
         self.connector_factory = connector_factory
         self.clock = clock
-        # one lock per event loop (an engine may serve several asyncio.run calls, e.g. in the CLI)
-        self._db_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+        # one writer per event loop (an engine may serve several asyncio.run calls, e.g. in the CLI)
+        self._writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GroupedWriter] = (
             weakref.WeakKeyDictionary()
         )
 
+    def writer(self) -> GroupedWriter:
+        loop = asyncio.get_running_loop()
+        writer = self._writers.get(loop)
+        if writer is None:
+            writer = self._writers[loop] = GroupedWriter(self.db, self.options.commit_policy)
+        return writer
+
     async def _in_db(self, work: Callable[[Session], T]) -> T:
-        lock = self._db_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
-        async with lock:
-            return await transact_async(self.db, work)
+        return await self.writer().run(work)
 
     # ---- entry points ---------------------------------------------------------------------------
 
@@ -168,7 +176,10 @@ class SyncEngine:
         run = await self._in_db(lambda s: sync_runs.claim(s, run_id, now, stale_before))
         if run is None:
             raise RuntimeError(f"sync run {run_id} is not claimable (finished, or running elsewhere)")
-        return await _Run(self, run, progress or NoProgress()).execute()
+        try:
+            return await _Run(self, run, progress or NoProgress()).execute()
+        finally:
+            await self.writer().close()  # no connection stays checked out between runs
 
 
 class _Run:
@@ -191,6 +202,10 @@ class _Run:
     def full(self) -> bool:
         return self.type == "FULL"
 
+    async def _in_db(self, work: Callable[[Session], T]) -> T:
+        """Work of this run in a transaction of its own; fails if pages of this run were lost."""
+        return await self.engine.writer().run(work, owner=self.run_id)
+
     def _calls(self) -> int:
         return self.calls_before + (self.connector.api_calls if self.connector else 0)
 
@@ -198,7 +213,7 @@ class _Run:
         heartbeat = asyncio.create_task(self._heartbeat())
         state, error = "SUCCEEDED", None
         try:
-            integration, connection = await self.engine._in_db(self._load_integration)
+            integration, connection = await self._in_db(self._load_integration)
             self.connector = self.engine.connector_factory(integration, connection, self.engine.options)
             async with self.connector:
                 if self.engine.options.before_scan is not None:  # features (issue 6): scope test first
@@ -247,7 +262,7 @@ class _Run:
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
-            await self.engine._in_db(self._beat)
+            await self.engine._in_db(self._beat)  # not owned: a lost group is the run's to report
 
     def _beat(self, session: Session) -> None:
         sync_runs.heartbeat(session, self.run_id, self.engine.clock())
@@ -262,7 +277,7 @@ class _Run:
                 for chain in full_chains(stream):
                     self.state.add_chain(chain)
         else:
-            since = await self.engine._in_db(self._delta_since)
+            since = await self._in_db(self._delta_since)
             self.state.delta_since = since["started_at"].isoformat() if since["started_at"] else None
             for stream in (INTEGRATIONS, USERS):
                 for chain in full_chains(stream):
@@ -271,7 +286,7 @@ class _Run:
                 for chain in delta_chains(stream, since.get(stream.name) or since["started_at"]):
                     self.state.add_chain(chain)
             self.state.stats_planned = True
-        await self.engine._in_db(self._save)
+        await self._in_db(self._save)
 
     def _delta_since(self, session: Session) -> dict[str, datetime | None]:
         """Where a delta starts: per stream the replication-key cursor of the last successful run
@@ -311,7 +326,7 @@ class _Run:
         """Partition the stats scan by the courses this run saw (all statuses)."""
         course_ids: list[str] | None = None
         if self.state.stream_complete(COURSES.name):
-            course_ids = await self.engine._in_db(self._courses_seen_this_run)
+            course_ids = await self._in_db(self._courses_seen_this_run)
         chains = full_chains(
             STATS,
             partition_values=course_ids,
@@ -322,7 +337,7 @@ class _Run:
         for chain in chains:
             self.state.add_chain(chain)
         self.state.stats_planned = True
-        await self.engine._in_db(self._save)
+        await self._in_db(self._save)
 
     def _courses_seen_this_run(self, session: Session) -> list[str]:
         return list(
@@ -363,7 +378,7 @@ class _Run:
                 self.warnings.append(message)
                 self._save(session)
 
-        await self.engine._in_db(record)
+        await self._in_db(record)
 
     async def _run_chain(self, chain_state: ChainState) -> None:
         assert self.connector is not None
@@ -376,8 +391,8 @@ class _Run:
                 self._collect_integrations(page.items)
             ctx = self._context()
 
-            # state is mutated only inside DB work (serialised by the engine's lock), so a checkpoint
-            # never sees another chain's half-made change
+            # state is mutated only inside DB work (serialised by the engine's writer), so a checkpoint
+            # never sees another chain's half-made change; it is saved when the page's group commits
             def write(session: Session, ctx: PageContext = ctx, page: Page = page) -> None:
                 self._count(handler(session, ctx, page.items))
                 key = REPLICATION_KEYS.get(chain.stream)
@@ -386,13 +401,22 @@ class _Run:
                 chain_state.next_url = page.next_url
                 chain_state.pages += 1
                 chain_state.done = page.next_url is None
-                self._save(session)
 
-            await self.engine._in_db(write)
+            # the last page of a stream commits at once: a finished scan is durable before the run moves on
+            await self.engine.writer().write(
+                self.run_id,
+                write,
+                records=len(page.items),
+                checkpoint=self._save,
+                commit=partial(self._stream_scanned, chain.stream),
+            )
             self.progress.page_done(chain.stream, chain.key, len(page.items))
         if not chain_state.done:  # an empty chain yields no page
-            await self.engine._in_db(lambda s: self._mark_chain_done(s, chain_state))
+            await self._in_db(lambda s: self._mark_chain_done(s, chain_state))
         self.progress.chain_done(chain.stream, chain.key)
+
+    def _stream_scanned(self, stream: str) -> bool:
+        return all(c.done for c in self.state.chains_of(stream))
 
     def _mark_chain_done(self, session: Session, chain_state: ChainState) -> None:
         chain_state.done = True
@@ -419,17 +443,17 @@ class _Run:
         if not self.state.stream_complete(COURSES.name):
             return
         assert self.connector is not None
-        candidates = await self.engine._in_db(self._inactive_not_seen)
+        candidates = await self._in_db(self._inactive_not_seen)
         for remote_id in candidates:
             try:
                 dto = await self.connector.client.get_json(f"/api/v2/courses/{remote_id}")
             except NotFound:
-                await self.engine._in_db(partial(self._mark_course_gone, remote_id=remote_id))
+                await self._in_db(partial(self._mark_course_gone, remote_id=remote_id))
                 continue
             except ConnectorError as exc:
                 await self._fail_stream(COURSES.name, f"courses could not be re-checked: {exc}")
                 return
-            await self.engine._in_db(partial(self._write_course, dto=dto))
+            await self._in_db(partial(self._write_course, dto=dto))
 
     def _write_course(self, session: Session, dto: dict[str, Any]) -> None:
         self._count(courses_page(session, self._context(), [dto]))
@@ -475,7 +499,7 @@ class _Run:
                 self.state.deletions_done.append(stream)
                 self._save(session)
 
-            await self.engine._in_db(mark)
+            await self._in_db(mark)
 
     async def _record_end(self, state: str, error: str | None) -> SyncOutcome:
         now = self.engine.clock()
@@ -531,7 +555,7 @@ class _Run:
             )
             return str(entry.id)
 
-        outcome.log_id = await self.engine._in_db(finish)
+        outcome.log_id = await self.engine._in_db(finish)  # not owned: the end is recorded even then
         if self.full and state in ("SUCCEEDED", "PARTIALLY_FAILED"):
             await asyncio.to_thread(refresh_statistics, self.engine.db)
         return outcome

@@ -5,16 +5,17 @@ One function per stream; each returns the upsert counts per model so the run can
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from lmsbridge.connectors.learning360 import mapping
 from lmsbridge.ids import record_id
-from lmsbridge.store.upsert import UpsertCounts, fetch_existing, upsert_records
+from lmsbridge.store.upsert import UpsertCounts, compared_columns, fetch_existing, upsert_records
 from lmsbridge.unified.records import MappedRecord
 
 Dto = dict[str, Any]
@@ -28,8 +29,13 @@ class PageContext:
     providers: mapping.ProviderIndex
 
 
-def _upsert(session: Session, ctx: PageContext, records: Sequence[MappedRecord]) -> UpsertCounts:
-    return upsert_records(session, ctx.integration_id, records, ctx.run_id, ctx.now)
+def _upsert(
+    session: Session,
+    ctx: PageContext,
+    records: Sequence[MappedRecord],
+    existing: Mapping[str, Row[Any]] | None = None,
+) -> UpsertCounts:
+    return upsert_records(session, ctx.integration_id, records, ctx.run_id, ctx.now, existing)
 
 
 def users_page(session: Session, ctx: PageContext, items: list[Dto]) -> dict[str, UpsertCounts]:
@@ -57,7 +63,7 @@ def courses_page(session: Session, ctx: PageContext, items: list[Dto]) -> dict[s
         revisions.append(revision)
     return {
         "course_providers": _upsert(session, ctx, mapping.synthetic_providers(items, ctx.providers)),
-        "courses": _upsert(session, ctx, courses),
+        "courses": _upsert(session, ctx, courses, stored),
         "course_revisions": _upsert(session, ctx, revisions),
     }
 
@@ -73,14 +79,16 @@ def stats_page(session: Session, ctx: PageContext, items: list[Dto]) -> dict[str
         pair: record_id(ctx.integration_id, "course_progressions", mapping.progression_remote_id(*pair))
         for pair in groups
     }
-    stored = fetch_existing(session, "course_progressions", ids.values(), ["remote_data"])
+    # one query serves the merge (remote_data) and the upsert's comparison
+    columns = ["remote_data", *compared_columns("course_progressions")]
+    stored = fetch_existing(session, "course_progressions", ids.values(), columns)
     records = []
     for pair, attempts in groups.items():
         old = stored.get(ids[pair])
         existing = mapping.attempts_from_remote_data(old.remote_data) if old is not None else []
         merged = mapping.merge_attempts(existing, attempts, replace=False)
         records.append(mapping.progression_from_attempts(pair[0], pair[1], merged))
-    return {"course_progressions": _upsert(session, ctx, records)}
+    return {"course_progressions": _upsert(session, ctx, records, stored)}
 
 
 PAGE_HANDLERS: dict[str, Callable[[Session, PageContext, list[Dto]], dict[str, UpsertCounts]]] = {

@@ -237,7 +237,11 @@ def attempts_from_remote_data(remote_data: Mapping[str, Any] | None) -> list[dic
 
 def progression_status(attempts: Sequence[Dto]) -> ProgressionStatus:
     """COMPLETED if any attempt completed, else IN_PROGRESS if any progressed, else ENROLLED."""
-    if any(parse_datetime(a.get("completedAt")) for a in attempts):
+    return _status(attempts, any(parse_datetime(a.get("completedAt")) for a in attempts))
+
+
+def _status(attempts: Sequence[Dto], any_completed: bool) -> ProgressionStatus:
+    if any_completed:
         return "COMPLETED"
     if any(isinstance(a.get("progress"), int | float) and a["progress"] > 0 for a in attempts):
         return "IN_PROGRESS"
@@ -263,7 +267,8 @@ def progression_from_attempts(
         # one revision per course (revision remote id = course id)
         course_revision_remote_id=course_id,
         course_remote_id=course_id,
-        status=progression_status(ordered),
+        # the completion dates are parsed once, for the status and completed_at
+        status=_status(ordered, bool(completed)),
         # no enrollment date exists; the first activity of the first attempt stands in
         enrolled_at=min(started) if started else None,
         completed_at=max(completed) if completed else None,
