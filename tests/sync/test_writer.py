@@ -4,6 +4,7 @@ checkpoint, a failing page rolls back alone, other work commits what is pending 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -133,3 +134,35 @@ async def test_close_commits_what_is_pending(db: Engine) -> None:
     await writer.write("run", put("p1"), records=1, checkpoint=checkpoint("cp"))
     await writer.close()
     assert stored(db) == {"p1": "page", "cp": "checkpoint"}
+
+
+async def test_a_cancelled_call_holds_the_session_until_its_thread_ends(db: Engine) -> None:
+    # a thread cannot be stopped: if cancelling its caller released the writer, the next call would use
+    # the one session while the thread still does ("This transaction is closed")
+    writer = GroupedWriter(db, PATIENT)
+    started, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def blocked(session: Session) -> None:
+        started.set()
+        release.wait(timeout=60)
+        put("blocked")(session)
+        order.append("blocked")
+
+    def following(session: Session) -> None:
+        put("following")(session)
+        order.append("following")
+
+    first = asyncio.create_task(writer.run(blocked))
+    assert await asyncio.to_thread(started.wait, 60)
+    first.cancel()
+    second = asyncio.create_task(writer.run(following))
+    done, _ = await asyncio.wait([first, second], timeout=0.5)  # bounded check that nothing ran yet
+    assert done == set() and order == []
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    await second
+    assert order == ["blocked", "following"]
+    assert stored(db) == {"blocked": "page", "following": "page"}
+    await writer.close()

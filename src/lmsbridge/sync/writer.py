@@ -16,15 +16,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import ParamSpec, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from lmsbridge.store.engine import make_sessionmaker
-
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+P = ParamSpec("P")
 Checkpoint = Callable[[Session], None]
 
 
@@ -50,7 +49,7 @@ class GroupedWriter:
     """
 
     def __init__(self, db: Engine, policy: CommitPolicy) -> None:
-        self._sessions = make_sessionmaker(db)
+        self._db = db
         self.policy = policy
         self._lock = asyncio.Lock()
         self._session: Session | None = None
@@ -67,7 +66,7 @@ class GroupedWriter:
         With ``owner``, fails if that run's pages were lost."""
         async with self._lock:
             self._raise_if_lost(owner)
-            return await asyncio.to_thread(self._run_now, work)
+            return await _until_done(self._run_now, work)
 
     async def write(
         self,
@@ -82,7 +81,7 @@ class GroupedWriter:
         run's checkpoint) when the policy says so or ``commit()``, asked after the work, is true."""
         async with self._lock:
             self._raise_if_lost(owner)
-            result = await asyncio.to_thread(self._write_now, owner, work, records, checkpoint, commit)
+            result = await _until_done(self._write_now, owner, work, records, checkpoint, commit)
         if self._pending:
             self._arm_timer()
         return result
@@ -90,13 +89,14 @@ class GroupedWriter:
     async def close(self) -> None:
         """Commit what is pending and release the connection."""
         async with self._lock:
-            await asyncio.to_thread(self._close_now)
+            await _until_done(self._close_now)
 
     # ---- in the worker thread ---------------------------------------------------------------------
 
     def _session_now(self) -> Session:
         if self._session is None:
-            self._session = self._sessions()
+            # writer transactions begin IMMEDIATE on SQLite (the engine's "begin" hook)
+            self._session = Session(bind=self._db, expire_on_commit=False)
         return self._session
 
     def _run_now(self, work: Callable[[Session], T]) -> T:
@@ -200,9 +200,21 @@ class GroupedWriter:
                 self._arm_timer()
                 return
             try:
-                await asyncio.to_thread(self._commit_pending)
+                await _until_done(self._commit_pending)
             except Exception:  # recorded for the runs whose pages were lost: they raise on their next call
                 log.exception("a group commit of sync pages failed")
+
+
+async def _until_done(work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``work`` in a worker thread, holding the caller (and so the writer's lock) until the thread ends,
+    even when the caller is cancelled: a thread cannot be stopped, and releasing the lock early would let
+    the next piece of work use the one session while this thread still does."""
+    thread = asyncio.ensure_future(asyncio.to_thread(work, *args, **kwargs))
+    try:
+        return await asyncio.shield(thread)
+    except asyncio.CancelledError:
+        await asyncio.wait([thread])
+        raise
 
 
 def _group_survived(session: Session) -> bool:
