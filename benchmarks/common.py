@@ -230,12 +230,24 @@ def fresh_store(backend: str, sb: Sandbox) -> Iterator[Store]:
 
     tmp = Path(tempfile.mkdtemp(prefix="lmsbridge-bench-"))
     dbname = ""
+    # LMSBRIDGE_BENCH_KEEP=NAME keeps the store for later runs (`fig6_read_api.py --url`, `profile_*.py
+    # --url`): ./stores/NAME_<tenant>.db, or the PostgreSQL database name_<tenant>
+    keep = os.environ.get("LMSBRIDGE_BENCH_KEEP", "")
+    keep = f"{keep}_{sb.tenant.name}".lower() if keep else ""
     try:
-        if backend == "sqlite":
+        if backend == "sqlite" and keep:
+            kept = Path("stores") / f"{keep}.db"
+            kept.parent.mkdir(exist_ok=True)
+            kept.unlink(missing_ok=True)
+            url = f"sqlite:///{kept.resolve()}"
+            print(f"keeping the store: {url}", flush=True)
+        elif backend == "sqlite":
             url = f"sqlite:///{tmp / 'lmsbridge.db'}"
         elif backend == "postgres":
-            dbname = f"lmsbridge_bench_{secrets.token_hex(4)}"
+            dbname = keep or f"lmsbridge_bench_{secrets.token_hex(4)}"
             with _pg_admin() as conn:
+                if keep:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
                 conn.execute(f'CREATE DATABASE "{dbname}"')
             url = (
                 POSTGRES_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
@@ -259,7 +271,7 @@ def fresh_store(backend: str, sb: Sandbox) -> Iterator[Store]:
             engine.dispose()
         yield Store(backend, url, key, integration_id, {"tmp": tmp})
     finally:
-        if dbname:
+        if dbname and not keep:
             with _pg_admin() as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
         shutil.rmtree(tmp, ignore_errors=True)

@@ -49,6 +49,7 @@ def main() -> None:
                         str(args.seconds),
                         "-o",
                         str(out),
+                        "--subprocesses",
                         "--pid",
                         str(api.proc.pid),
                     ],
