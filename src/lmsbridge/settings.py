@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     # a verified API key is trusted this long without a database lookup (0: look up every request);
     # a revoked key keeps working in a running server for at most this long
     api_key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    # threads per API process that run list requests (api/read_pool.py): CPU-bound work under one GIL
+    api_read_threads: int = Field(default=2, ge=1, le=64)
 
     # Sync schedule (hours), as Kombo's defaults: FULL every 10 h, DELTA every 3 h.
     full_sync_interval_hours: float = 10.0

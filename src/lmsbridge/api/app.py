@@ -16,6 +16,7 @@ from lmsbridge.api.deps import AppContext
 from lmsbridge.api.error_handlers import install_error_handling
 from lmsbridge.api.key_cache import VerifiedKeys
 from lmsbridge.api.openapi import build_openapi
+from lmsbridge.api.read_pool import ReadPool
 from lmsbridge.api.routes import features, general, integrations, lms, logs, passthrough, syncs
 from lmsbridge.api.routes.actions import close_action_services
 from lmsbridge.api.routes.actions import router as actions_router
@@ -43,6 +44,7 @@ def create_app(settings: Settings, *, engine: Engine | None = None, background: 
         engine=db,
         cursors=CursorCodec(derive_cursor_key(load_or_create_key(settings))),
         verified_keys=VerifiedKeys(settings.api_key_cache_seconds),
+        reads=ReadPool(settings.api_read_threads),
     )
 
     @asynccontextmanager

@@ -16,6 +16,7 @@ from lmsbridge.api.cursors import CursorCodec
 from lmsbridge.api.errors import ApiError
 from lmsbridge.api.key_cache import VerifiedKeys
 from lmsbridge.api.params import reject_nul
+from lmsbridge.api.read_pool import ReadPool
 from lmsbridge.settings import Settings
 from lmsbridge.store import api_keys
 from lmsbridge.store.engine import session_scope
@@ -31,6 +32,7 @@ class AppContext:
     engine: Engine
     cursors: CursorCodec
     verified_keys: VerifiedKeys
+    reads: ReadPool
 
     def log_url(self, log_id: str) -> str:
         return f"{self.settings.public_base_url.rstrip('/')}/v1/logs/{log_id}"
@@ -94,8 +96,7 @@ def load_integration(session: Session, integration_id: str) -> Integration:
     return integration
 
 
-def header_integration(
-    session: ReadSession,
+async def header_integration_id(
     x_integration_id: Annotated[
         str,
         Header(
@@ -104,8 +105,17 @@ def header_integration(
             examples=["360learning:HWUTwvyx2wLoSUHphiWVrp28"],
         ),
     ],
-) -> Integration:
-    integration = load_integration(session, x_integration_id.strip())
+) -> str:
+    """The header's integration id, not yet looked up: routes that run their work in one thread hop
+    (``ReadPool``) load it there with ``readable_integration``."""
+    return x_integration_id.strip()
+
+
+HeaderIntegrationId = Annotated[str, Depends(header_integration_id)]
+
+
+def readable_integration(session: Session, integration_id: str) -> Integration:
+    integration = load_integration(session, integration_id)
     require_readable(integration)
     return integration
 
@@ -141,7 +151,6 @@ def require_readable(integration: Integration) -> None:
     )
 
 
-HeaderIntegration = Annotated[Integration, Depends(header_integration)]
 PathIntegration = Annotated[Integration, Depends(path_integration)]
 # loaded in the request's write session, so the route changes it in the same transaction
 PathIntegrationForUpdate = Annotated[Integration, Depends(path_integration_for_update)]

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any, TypeVar, cast
 
 import orjson
 from pydantic import BaseModel
-from sqlalchemy import RowMapping
 
 from lmsbridge.store.queries import CourseItem
 from lmsbridge.store.schema import CourseRevision, Integration, Skill, User
@@ -96,54 +94,10 @@ def course(item: CourseItem) -> wire.Course:
     )
 
 
-def course_progression(row: RowMapping) -> dict[str, Any]:
-    """A ``queries.list_course_progressions`` row as the wire's ``CourseProgression`` (field for field the
-    pydantic model, which documents it): built as plain data because this is the hottest read path, and
-    ``remote_data`` is the stored JSON text embedded as is."""
-    return {
-        "id": row["id"],
-        "remote_id": row["remote_id"],
-        "user_id": row["user_id"],
-        "course_revision_id": row["course_revision_id"],
-        "status": row["status"],
-        "enrolled_at": timestamp(row["enrolled_at"]),
-        "completed_at": timestamp(row["completed_at"]),
-        "changed_at": timestamp(row["changed_at"]),
-        "remote_deleted_at": timestamp(row["remote_deleted_at"]),
-        "remote_data": stored_json(row["remote_data_json"]),
-        "user": {
-            "id": row["user_id"],
-            "remote_id": row["user_remote_id"],
-            "first_name": row["user_first_name"],
-            "last_name": row["user_last_name"],
-            "work_email": row["user_work_email"],
-        },
-        "course_revision": {
-            "id": row["course_revision_id"],
-            "remote_id": row["revision_remote_id"],
-            "title": row["revision_title"],
-            "course": (
-                {"id": row["course_id"], "remote_id": row["course_remote_id"]}
-                if row["course_remote_id"] is not None
-                else None
-            ),
-        },
-    }
-
-
-def timestamp(value: datetime | str | None) -> str | None:
-    """``wire.format_timestamp`` for plain-data responses, from a datetime or from SQLite's stored text
-    (``YYYY-MM-DD HH:MM:SS[.ffffff]``, naive UTC: ``queries.stored_text``)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return f"{value[:10]}T{value[11:19]}.{value[20:23].ljust(3, '0')}Z"
-    return wire.format_timestamp(value)
-
-
-def stored_json(text: str | None) -> orjson.Fragment | None:
-    """JSON text from the store, embedded in a response without decoding it (the store wrote it)."""
-    return None if text is None else orjson.Fragment(text)
+def stored_json(text: str) -> orjson.Fragment:
+    """JSON text the database rendered (``queries.list_course_progressions``), embedded in a response as
+    is."""
+    return orjson.Fragment(text)
 
 
 def as_json(to_wire: Callable[[ItemT], BaseModel]) -> Callable[[ItemT], orjson.Fragment]:

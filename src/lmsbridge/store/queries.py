@@ -14,21 +14,8 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import (
-    ColumnElement,
-    RowMapping,
-    Select,
-    String,
-    Text,
-    and_,
-    false,
-    select,
-    type_coerce,
-)
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy import ColumnElement, Select, and_, false, select
 from sqlalchemy.orm import Session, load_only
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
 
 from lmsbridge.store.schema import (
     Course,
@@ -39,6 +26,7 @@ from lmsbridge.store.schema import (
     Skill,
     User,
 )
+from lmsbridge.store.sql_json import EmbeddedJson, JsonObject, JsonText, WireTimestamp, json_or_null
 
 RowT = TypeVar("RowT", bound=RecordColumns)
 ItemT = TypeVar("ItemT")
@@ -166,42 +154,17 @@ def list_courses(
     return PageOf(items=items, next_after=page.next_after)
 
 
-class JsonText(FunctionElement[str]):
-    """A JSON column's stored text, never decoded: as is on SQLite (where it is text already, and a CAST
-    copies every value), ``CAST(… AS TEXT)`` elsewhere (psycopg would decode json into objects)."""
-
-    type = Text()
-    inherit_cache = True
-
-
-@compiles(JsonText)
-def _json_text(element: JsonText, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"CAST({compiler.process(element.clauses, **kw)} AS TEXT)"
-
-
-@compiles(JsonText, "sqlite")
-def _json_text_sqlite(element: JsonText, compiler: SQLCompiler, **kw: Any) -> str:
-    return compiler.process(element.clauses, **kw)
-
-
-def stored_text(column: Any) -> Any:
-    """``column`` as the database hands it over, without the ORM's conversion (``UTCDateTime``): SQLite
-    gives its stored text, PostgreSQL still a datetime (the driver types it). ``serialize.timestamp``
-    formats both; converting through datetime objects cost more than the rest of a row's rendering."""
-    return type_coerce(column, String).label(column.key)
-
-
 def list_course_progressions(
     session: Session, integration_id: str, filters: ListFilters, after: str | None, limit: int
-) -> PageOf[RowMapping]:
-    """One Core query per page (the ORM's row loading cost more than the query): the page of
-    progressions, each with the few fields the wire shows of its user, revision and course, and
-    ``remote_data`` as the stored JSON text (served as is, never decoded).
+) -> PageOf[str]:
+    """A page of progressions, each as the JSON text of the wire's ``CourseProgression`` (field for field
+    the pydantic model, which documents it), rendered by the database: this is the hottest read path.
 
-    The page is a subquery LEFT JOINed to the rest: the left side of a LEFT JOIN stays the outer loop,
-    so SQLite always walks the page's index (with inner joins its planner may drive from ``lms_users``).
-    The wire shape nests a non-null user and revision, so a progression whose references do not resolve
-    (yet) is left out; its page is then shorter (the per-model tests report such rows)."""
+    One query: the page is a subquery LEFT JOINed to the user, revision and course the wire nests a few
+    fields of (the left side of a LEFT JOIN stays the outer loop, so SQLite always walks the page's
+    index; with inner joins its planner may drive from ``lms_users``). The wire nests a non-null user and
+    revision, so a progression whose references do not resolve (yet) is left out; its page is then
+    shorter (the per-model tests report such rows)."""
     cp_table, user_table = CourseProgression.__table__, User.__table__
     revision_table, course_table = CourseRevision.__table__, Course.__table__
     cp, user, revision, course = cp_table.c, user_table.c, revision_table.c, course_table.c
@@ -210,36 +173,45 @@ def list_course_progressions(
         where.append(cp.user_id.in_(filters.user_ids))
     if filters.course_ids is not None:
         where.append(cp.course_id.in_(filters.course_ids))
-    page = (
-        select(
-            cp.id,
-            cp.remote_id,
-            cp.user_id,
-            cp.course_revision_id,
-            cp.status,
-            stored_text(cp.enrolled_at),
-            stored_text(cp.completed_at),
-            stored_text(cp.changed_at),
-            stored_text(cp.remote_deleted_at),
-            JsonText(cp.remote_data).label("remote_data_json"),
-        )
-        .where(and_(*where))
-        .order_by(cp.id)
-        .limit(limit + 1)
-        .subquery("page")
+    shown = (cp.id, cp.remote_id, cp.user_id, cp.course_revision_id, cp.status, cp.remote_data)
+    timestamps = (cp.enrolled_at, cp.completed_at, cp.changed_at, cp.remote_deleted_at)
+    page = select(*shown, *timestamps).where(and_(*where)).order_by(cp.id).limit(limit + 1).subquery("page")
+    item = JsonObject(
+        {
+            "id": page.c.id,
+            "remote_id": page.c.remote_id,
+            "user_id": page.c.user_id,
+            "course_revision_id": page.c.course_revision_id,
+            "status": page.c.status,
+            "enrolled_at": WireTimestamp(page.c.enrolled_at),
+            "completed_at": WireTimestamp(page.c.completed_at),
+            "changed_at": WireTimestamp(page.c.changed_at),
+            "remote_deleted_at": WireTimestamp(page.c.remote_deleted_at),
+            "remote_data": EmbeddedJson(page.c.remote_data),
+            "user": JsonObject(
+                {
+                    "id": user.id,
+                    "remote_id": user.remote_id,
+                    "first_name": user.first_name,
+                    "last_name": user.last_name,
+                    "work_email": user.work_email,
+                }
+            ),
+            "course_revision": JsonObject(
+                {
+                    "id": revision.id,
+                    "remote_id": revision.remote_id,
+                    "title": revision.title,
+                    "course": json_or_null(
+                        course.remote_id.is_not(None),
+                        JsonObject({"id": revision.course_id, "remote_id": course.remote_id}),
+                    ),
+                }
+            ),
+        }
     )
     query = select(
-        page,
-        user.id.label("user_found"),
-        user.remote_id.label("user_remote_id"),
-        user.first_name.label("user_first_name"),
-        user.last_name.label("user_last_name"),
-        user.work_email.label("user_work_email"),
-        revision.id.label("revision_found"),
-        revision.remote_id.label("revision_remote_id"),
-        revision.title.label("revision_title"),
-        revision.course_id.label("course_id"),
-        course.remote_id.label("course_remote_id"),
+        page.c.id, JsonText(item), and_(user.id.is_not(None), revision.id.is_not(None))
     ).select_from(
         page.outerjoin(user_table, and_(user.integration_id == integration_id, user.id == page.c.user_id))
         .outerjoin(
@@ -251,12 +223,9 @@ def list_course_progressions(
         )
     )
     # sorted here: an ORDER BY on the joined rows made SQLite sort them in a temporary B-tree
-    rows = sorted(session.execute(query).mappings(), key=itemgetter("id"))
-    next_after = rows[limit - 1]["id"] if len(rows) > limit else None
-    items = [
-        row for row in rows[:limit] if row["user_found"] is not None and row["revision_found"] is not None
-    ]
-    return PageOf(items=items, next_after=next_after)
+    rows = sorted(session.execute(query).all(), key=itemgetter(0))
+    next_after = rows[limit - 1][0] if len(rows) > limit else None
+    return PageOf(items=[text for _, text, complete in rows[:limit] if complete], next_after=next_after)
 
 
 def _by_id(

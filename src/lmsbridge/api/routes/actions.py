@@ -11,7 +11,6 @@ from datetime import UTC, date, datetime
 from datetime import time as dtime
 from typing import Annotated, Any, Literal
 
-import orjson
 from fastapi import APIRouter, Body, Depends, Header, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
@@ -396,9 +395,8 @@ def _progression_wire(session: Session, integration_id: str, progression_id: str
     page = queries.list_course_progressions(session, integration_id, filters, None, 1)
     if not page.items:
         raise ActionError("PLATFORM.UNKNOWN_ERROR", f"progression {progression_id} could not be read back")
-    # the list endpoint's plain-data rendering, validated into the model the action's response nests
-    rendered = orjson.dumps(serialize.course_progression(page.items[0]))
-    return wire.CourseProgression.model_validate_json(rendered)
+    # the list endpoint's rendering, validated into the model the action's response nests
+    return wire.CourseProgression.model_validate_json(page.items[0])
 
 
 def _logged_progression(

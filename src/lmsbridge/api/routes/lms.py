@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
-from typing import Annotated, Any, TypeVar, cast
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Annotated, Any, Generic, TypeVar, cast
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
@@ -12,12 +13,19 @@ from sqlalchemy.orm import Session
 
 from lmsbridge.api import serialize
 from lmsbridge.api.cursors import InvalidCursorError
-from lmsbridge.api.deps import ContextDep, HeaderIntegration, ReadSession, current_api_key
+from lmsbridge.api.deps import (
+    AppContext,
+    ContextDep,
+    HeaderIntegrationId,
+    current_api_key,
+    readable_integration,
+)
 from lmsbridge.api.errors import ApiError, input_invalid
 from lmsbridge.api.params import CommonListParams, common_list_params, parse_list
 from lmsbridge.api.responses import data_response
 from lmsbridge.features.availability import require_model
 from lmsbridge.store import queries
+from lmsbridge.store.engine import session_scope
 from lmsbridge.store.schema import Integration
 from lmsbridge.unified import wire
 from lmsbridge.unified.coverage import model_available, unsupported_filters
@@ -61,38 +69,49 @@ def _filters(
     return filters, fingerprint
 
 
-def _list(
-    ctx: ContextDep,
-    session: Session,
-    integration: Integration,
-    *,
-    endpoint: str,
-    model: str,
-    params: CommonListParams,
-    query: Callable[[Session, str, queries.ListFilters, str | None, int], queries.PageOf[ItemT]],
-    to_wire: Callable[[ItemT], Any],
-    extra: dict[str, tuple[str, ...] | None] | None = None,
-) -> Response:
-    if not model_available(integration.tool, model):
-        raise ApiError(
-            "INTEGRATION.MODEL_NOT_AVAILABLE",
-            f'The "{model}" model is not available for {integration.tool} integrations.',
-        )
-    require_model(integration, model)  # features: a model whose 360Learning scope is missing
-    filters, fingerprint = _filters(integration, model, params, **(extra or {}))
-    after = None
-    if params.cursor is not None:
-        try:
-            after = ctx.cursors.decode(params.cursor, endpoint, integration.id, fingerprint)
-        except InvalidCursorError as exc:
-            raise input_invalid(f"Invalid cursor: {exc}") from exc
-    page = query(session, integration.id, filters, after, params.page_size)
+@dataclass(frozen=True)
+class ListRequest(Generic[ItemT]):
+    """One list endpoint's request: what to read and how to render it."""
+
+    endpoint: str
+    model: str
+    params: CommonListParams
+    query: Callable[[Session, str, queries.ListFilters, str | None, int], queries.PageOf[ItemT]]
+    to_wire: Callable[[ItemT], Any]
+    extra: dict[str, tuple[str, ...] | None] = field(default_factory=dict)
+
+
+async def _list(ctx: AppContext, integration_id: str, request: ListRequest[Any]) -> Response:
+    # the whole read in one worker-thread hop (a sync route with sync dependencies took four)
+    return await ctx.reads.run(partial(_read_page, ctx, integration_id, request))
+
+
+def _read_page(ctx: AppContext, integration_id: str, request: ListRequest[ItemT]) -> Response:
+    with session_scope(ctx.engine, readonly=True) as session:
+        integration = readable_integration(session, integration_id)
+        if not model_available(integration.tool, request.model):
+            raise ApiError(
+                "INTEGRATION.MODEL_NOT_AVAILABLE",
+                f'The "{request.model}" model is not available for {integration.tool} integrations.',
+            )
+        require_model(integration, request.model)  # features: a model whose 360Learning scope is missing
+        filters, fingerprint = _filters(integration, request.model, request.params, **request.extra)
+        after = None
+        if request.params.cursor is not None:
+            try:
+                after = ctx.cursors.decode(
+                    request.params.cursor, request.endpoint, integration.id, fingerprint
+                )
+            except InvalidCursorError as exc:
+                raise input_invalid(f"Invalid cursor: {exc}") from exc
+        page = request.query(session, integration.id, filters, after, request.params.page_size)
+        results = [request.to_wire(item) for item in page.items]
     next_cursor = (
-        ctx.cursors.encode(endpoint, integration.id, fingerprint, page.next_after)
+        ctx.cursors.encode(request.endpoint, integration_id, fingerprint, page.next_after)
         if page.next_after is not None
         else None
     )
-    return data_response({"next": next_cursor, "results": [to_wire(item) for item in page.items]})
+    return data_response({"next": next_cursor, "results": results})
 
 
 @router.get(
@@ -102,26 +121,26 @@ def _list(
     description="Retrieve all users from the LMS system." + _AND_OR + _OWN_CHANGES,
     response_model=wire.GetLmsUsersPositiveResponse,
 )
-def get_users(
+async def get_users(
     ctx: ContextDep,
-    session: ReadSession,
-    integration: HeaderIntegration,
+    integration_id: HeaderIntegrationId,
     params: ListParams,
     work_emails: Annotated[
         str | None,
         Query(description="Filter by a comma-separated list of work emails (any of them, case-insensitive)."),
     ] = None,
 ) -> Response:
-    return _list(
+    return await _list(
         ctx,
-        session,
-        integration,
-        endpoint="lms/users",
-        model="lms_users",
-        params=params,
-        query=queries.list_users,
-        to_wire=serialize.as_json(serialize.user),
-        extra={"work_emails": parse_list("work_emails", work_emails, lower=True)},
+        integration_id,
+        ListRequest(
+            endpoint="lms/users",
+            model="lms_users",
+            params=params,
+            query=queries.list_users,
+            to_wire=serialize.as_json(serialize.user),
+            extra={"work_emails": parse_list("work_emails", work_emails, lower=True)},
+        ),
     )
 
 
@@ -135,18 +154,17 @@ def get_users(
     "changed) changed; `provider` and `skill_assignments` changes do not count.",
     response_model=wire.GetLmsCoursesPositiveResponse,
 )
-def get_courses(
-    ctx: ContextDep, session: ReadSession, integration: HeaderIntegration, params: ListParams
-) -> Response:
-    return _list(
+async def get_courses(ctx: ContextDep, integration_id: HeaderIntegrationId, params: ListParams) -> Response:
+    return await _list(
         ctx,
-        session,
-        integration,
-        endpoint="lms/courses",
-        model="lms_courses",
-        params=params,
-        query=queries.list_courses,
-        to_wire=serialize.as_json(serialize.course),
+        integration_id,
+        ListRequest(
+            endpoint="lms/courses",
+            model="lms_courses",
+            params=params,
+            query=queries.list_courses,
+            to_wire=serialize.as_json(serialize.course),
+        ),
     )
 
 
@@ -160,10 +178,9 @@ def get_courses(
     "`course_revision`).",
     response_model=wire.GetLmsCourseProgressionsPositiveResponse,
 )
-def get_course_progressions(
+async def get_course_progressions(
     ctx: ContextDep,
-    session: ReadSession,
-    integration: HeaderIntegration,
+    integration_id: HeaderIntegrationId,
     params: ListParams,
     user_ids: Annotated[
         str | None,
@@ -174,19 +191,20 @@ def get_course_progressions(
         Query(description="Filter by a comma-separated list of course IDs (progressions in any of them)."),
     ] = None,
 ) -> Response:
-    return _list(
+    return await _list(
         ctx,
-        session,
-        integration,
-        endpoint="lms/course-progressions",
-        model="lms_course_progressions",
-        params=params,
-        query=queries.list_course_progressions,
-        to_wire=serialize.course_progression,
-        extra={
-            "user_ids": parse_list("user_ids", user_ids),
-            "course_ids": parse_list("course_ids", course_ids),
-        },
+        integration_id,
+        ListRequest(
+            endpoint="lms/course-progressions",
+            model="lms_course_progressions",
+            params=params,
+            query=queries.list_course_progressions,
+            to_wire=serialize.stored_json,
+            extra={
+                "user_ids": parse_list("user_ids", user_ids),
+                "course_ids": parse_list("course_ids", course_ids),
+            },
+        ),
     )
 
 
@@ -197,16 +215,15 @@ def get_course_progressions(
     description="Retrieve all skills." + _AND_OR + _OWN_CHANGES,
     response_model=wire.GetLmsSkillsPositiveResponse,
 )
-def get_skills(
-    ctx: ContextDep, session: ReadSession, integration: HeaderIntegration, params: ListParams
-) -> Response:
-    return _list(
+async def get_skills(ctx: ContextDep, integration_id: HeaderIntegrationId, params: ListParams) -> Response:
+    return await _list(
         ctx,
-        session,
-        integration,
-        endpoint="lms/skills",
-        model="lms_skills",
-        params=params,
-        query=queries.list_skills,
-        to_wire=serialize.as_json(serialize.skill),
+        integration_id,
+        ListRequest(
+            endpoint="lms/skills",
+            model="lms_skills",
+            params=params,
+            query=queries.list_skills,
+            to_wire=serialize.as_json(serialize.skill),
+        ),
     )
