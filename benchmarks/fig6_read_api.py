@@ -103,7 +103,7 @@ def measure(bench: Bench, tenant: TenantSize, backends: list[str], duration_s: f
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tenant", default="L")
+    parser.add_argument("--tenant", default="L", help="the tenant to sync, or that the --url store holds")
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--url", help="measure this existing store instead of syncing a fresh one")
@@ -112,7 +112,8 @@ if __name__ == "__main__":
     if args.url:
         store = existing_store(args.url, args.analyze)
         try:
-            measure_store(store, "existing (analyzed)" if args.analyze else "existing", args.duration)
+            label = f"{args.tenant.upper()} (kept{', analyzed' if args.analyze else ''})"
+            measure_store(store, label, args.duration)
         finally:
             shutil.rmtree(store.extra["tmp"], ignore_errors=True)
         raise SystemExit(0)

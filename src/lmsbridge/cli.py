@@ -164,6 +164,7 @@ def serve(
     # the worker processes build their settings from the environment: pass this command's overrides on
     for name, value in (ctx.obj or {}).items():
         os.environ[f"LMSBRIDGE_{name.upper()}"] = str(value)
+    os.environ["LMSBRIDGE_API_WORKERS"] = str(workers)  # each worker knows it is one of several
     uvicorn.run("lmsbridge.api.app:create_worker_app", factory=True, host=host, port=port, workers=workers)
 
 

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     api_key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
     # threads per API process that run list requests (api/read_pool.py): CPU-bound work under one GIL
     api_read_threads: int = Field(default=2, ge=1, le=64)
+    # with several API processes, a keep-alive connection serves about this many requests before it is
+    # closed, so clients spread over the processes again (api/connection_recycling.py); 0: never
+    api_requests_per_connection: int = Field(default=30, ge=0, le=1_000_000)
 
     # Sync schedule (hours), as Kombo's defaults: FULL every 10 h, DELTA every 3 h.
     full_sync_interval_hours: float = 10.0

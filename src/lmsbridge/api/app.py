@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 
 from lmsbridge import __version__
+from lmsbridge.api.connection_recycling import RecycleConnections
 from lmsbridge.api.cursors import CursorCodec, derive_cursor_key
 from lmsbridge.api.deps import AppContext
 from lmsbridge.api.error_handlers import install_error_handling
@@ -74,6 +75,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None, background: 
     )
     app.state.ctx = ctx
     install_error_handling(app)
+    if settings.api_workers > 1 and settings.api_requests_per_connection:
+        app.add_middleware(RecycleConnections, requests_per_connection=settings.api_requests_per_connection)
     v1 = APIRouter(prefix="/v1")
     v1.include_router(lms.router)
     v1.include_router(actions_router)  # write actions (issue 5)
