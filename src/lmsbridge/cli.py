@@ -168,6 +168,44 @@ def serve(
     uvicorn.run("lmsbridge.api.app:create_worker_app", factory=True, host=host, port=port, workers=workers)
 
 
+@app.command()
+def worker(ctx: typer.Context) -> None:
+    """Run the background services only (scheduled and forced syncs, action tasks, webhook deliveries),
+    no API. Next to `serve`, a sync then never shares a process (and its CPU) with API requests."""
+    settings = _settings(ctx)
+    with _database(settings):  # migrated, or a one-line error
+        pass
+    from lmsbridge.runtime import claim_background_services
+
+    if not claim_background_services(settings):
+        _fail("another lmsbridge process already runs the background services of this data directory")
+    import asyncio
+
+    asyncio.run(_run_background(settings))
+
+
+async def _run_background(settings: Settings) -> None:
+    import asyncio
+    import signal
+
+    from lmsbridge.runtime import Runtime
+    from lmsbridge.store.engine import make_engine
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    engine = make_engine(settings.resolved_database_url)
+    runtime = Runtime(settings, engine)
+    try:
+        await runtime.start()
+        err.print("lmsbridge worker: running syncs, actions and webhook deliveries (Ctrl-C to stop)")
+        await stop.wait()
+    finally:
+        await runtime.stop()  # what runs is resumed by the next process that claims the services
+        engine.dispose()
+
+
 def _run_api(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
