@@ -439,8 +439,11 @@ class Api:
 
 
 @contextlib.contextmanager
-def api_server(store: Store, workers: int = API_WORKERS) -> Iterator[Api]:
-    """`lmsbridge serve --workers N` over the store, with a fresh API key, on a free loopback port."""
+def api_server(
+    store: Store, workers: int = API_WORKERS, settings: dict[str, str] | None = None
+) -> Iterator[Api]:
+    """`lmsbridge serve --workers N` over the store, with a fresh API key, on a free loopback port;
+    ``settings``: extra LMSBRIDGE_* environment variables."""
     from lmsbridge.store.api_keys import create_api_key
     from lmsbridge.store.engine import make_engine, session_scope
 
@@ -458,6 +461,7 @@ def api_server(store: Store, workers: int = API_WORKERS) -> Iterator[Api]:
         "LMSBRIDGE_DATA_DIR": str(tmp / "data"),
         "LMSBRIDGE_ENCRYPTION_KEY": store.key.decode(),
         "LMSBRIDGE_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        **(settings or {}),
     }
     lmsbridge = str(Path(PYTHON).parent / "lmsbridge")
     log = open(tmp / "api.log", "w")  # noqa: SIM115 - closed below
