@@ -10,10 +10,12 @@ from typing import Any
 import httpx
 import pytest
 from api_support import ApiEnv, KomboContract
+from sqlalchemy import update
 
 from factories import BASE_TIME, progression, seed_tenant, upsert
 from lmsbridge.store import queries
 from lmsbridge.store.engine import session_scope
+from lmsbridge.store.schema import CourseRevision, User
 from lmsbridge.unified import coverage
 from lmsbridge.unified.wire import format_timestamp
 
@@ -142,6 +144,31 @@ def test_course_progression_items_carry_the_stored_values_exactly(api: ApiEnv, k
             "course": {"id": tenant.id_of(c), "remote_id": c.remote_id},
         },
     }
+
+
+def test_course_progression_text_the_database_renders_survives_any_character(
+    api: ApiEnv, kombo: KomboContract
+) -> None:
+    """The page's JSON is rendered by the database (store/sql_json.py): names and titles with quotes,
+    backslashes, control characters and non-BMP characters come back exactly; no remote_data is null."""
+    integration_id = api.integration()
+    tenant = seed_tenant(api.engine, integration_id, users=1, courses=1, enrollments_per_user=0)
+    [u], [c], [r] = tenant.users, tenant.courses, tenant.revisions
+    stored = progression(u.remote_id, c.remote_id, status="ENROLLED", remote_data=None)
+    upsert(api.engine, integration_id, [stored], now=BASE_TIME)
+    name = 'Zoë "Z" \\ back\\slash\n\ttab \u0001 😀 </script>'
+    title = 'Cours d\'été: «JSON» "quoted" \\n'
+    with session_scope(api.engine) as session:
+        user = update(User).where(User.id == tenant.id_of(u))
+        session.execute(user.values(first_name=name, last_name=""))
+        session.execute(
+            update(CourseRevision).where(CourseRevision.id == tenant.id_of(r)).values(title=title)
+        )
+    body = kombo.check("GetLmsCourseProgressions", api.get("/v1/lms/course-progressions", integration_id))
+    [item] = body["data"]["results"]
+    assert item["remote_data"] is None
+    assert item["user"]["first_name"] == name and item["user"]["last_name"] == ""
+    assert item["course_revision"]["title"] == title
 
 
 def test_skills_success_for_a_tool_that_covers_them(
