@@ -14,7 +14,7 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, false, select
+from sqlalchemy import ColumnElement, Select, and_, false, select, text
 from sqlalchemy.orm import Session, load_only
 
 from lmsbridge.store.schema import (
@@ -222,6 +222,10 @@ def list_course_progressions(
             course_table, and_(course.integration_id == integration_id, course.id == revision.course_id)
         )
     )
+    if session.get_bind().dialect.name == "postgresql":
+        # PostgreSQL's planner hashed the whole revisions table for a 251-row page (its costs assume
+        # index lookups read the disk): 20 ms a page on L instead of 10 ms with lookups by primary key
+        session.execute(text("SET LOCAL enable_hashjoin = off"))
     # sorted here: an ORDER BY on the joined rows made SQLite sort them in a temporary B-tree
     rows = sorted(session.execute(query).all(), key=itemgetter(0))
     next_after = rows[limit - 1][0] if len(rows) > limit else None
