@@ -1,4 +1,6 @@
 """Prints the latest entry of every figure in results.json as Markdown (for benchmarks/README.md).
+Entries marked ``experiment`` (side-by-side runs under settings the entry alone does not show) are left
+out.
 
 .venv/bin/python benchmarks/report.py [--since 2026-11-27T09:50]
 """
@@ -20,7 +22,7 @@ def main() -> None:
     args = parser.parse_args()
     latest: dict[str, dict[str, Any]] = {}
     for entry in json.loads(RESULTS.read_text()):
-        if entry["date"] >= args.since:
+        if entry["date"] >= args.since and "experiment" not in entry:
             latest[entry["name"]] = entry
     for entry in sorted(latest.values(), key=lambda e: (e["figure"], e["date"])):
         verdict = {True: "**met**", False: "**missed**", None: "—"}[entry["goal_met"]]
