@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
+import signal
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -179,15 +181,10 @@ def worker(ctx: typer.Context) -> None:
 
     if not claim_background_services(settings):
         _fail("another lmsbridge process already runs the background services of this data directory")
-    import asyncio
-
     asyncio.run(_run_background(settings))
 
 
 async def _run_background(settings: Settings) -> None:
-    import asyncio
-    import signal
-
     from lmsbridge.runtime import Runtime
     from lmsbridge.store.engine import make_engine
 
@@ -296,8 +293,6 @@ def integrations_test(
     models: Annotated[bool, typer.Option("--models", help="Also run the per-model tests.")] = False,
 ) -> None:
     """Run the scope test (and with --models the per-model tests) of an integration now."""
-    import asyncio
-
     from lmsbridge.crypto import SecretBox
     from lmsbridge.features.on_demand import check_integration
 
@@ -357,8 +352,6 @@ def integrations_add(
 ) -> None:
     """Connect a tenant: verify the credentials, store them encrypted, run the scope test and queue (or,
     with --sync, run) the first FULL sync."""
-    import asyncio
-
     from lmsbridge.connect import ConnectError, connect_integration
     from lmsbridge.crypto import SecretBox
 
@@ -410,8 +403,6 @@ def sync(
 
 
 def _sync_in_foreground(settings: Settings, engine: Engine, integration_id: str, kind: str) -> None:
-    import asyncio
-
     from lmsbridge.cli_progress import RichSyncProgress
     from lmsbridge.runtime import Runtime
     from lmsbridge.store.engine import session_scope
@@ -505,7 +496,6 @@ def demo(
 ) -> None:
     """A full local demo: a simulated 360Learning tenant (the sandbox), a fresh store with an API key and
     an integration, the first FULL sync with progress bars, then the API with ready-to-paste curl commands."""
-    import asyncio
     import shutil
 
     from lmsbridge.connect import ConnectError, connect_integration
