@@ -321,8 +321,10 @@ class SyncResult:
     state: str
     error: str | None
     wall_s: float
-    cpu_s: float  # user + system of the syncing process
+    cpu_s: float  # user + system of the syncing process and its page-preparation helper
+    helper_cpu_s: float  # the helper's share of cpu_s
     peak_rss_mb: float
+    helper_peak_rss_mb: float
     records_fetched: int
     api_calls_client: int
     sandbox_calls: int
@@ -370,6 +372,8 @@ def run_sync(
     args += ["--type", sync_type]
     if reads_per_second is not None:
         args += ["--reads-per-second", str(reads_per_second)]
+    if os.environ.get("LMSBRIDGE_BENCH_NO_HELPER"):  # side-by-side runs: pages prepared in the sync
+        args.append("--no-helper")
     env = {**os.environ, "LMSBRIDGE_BENCH_KEY": store.key.decode()}
     proc = spawn(args, stdout=subprocess.PIPE, text=True, env=env)
     try:
@@ -388,7 +392,9 @@ def run_sync(
         error=child["error"],
         wall_s=child["wall_s"],
         cpu_s=child["cpu_s"],
+        helper_cpu_s=child["helper_cpu_s"],
         peak_rss_mb=child["peak_rss_mb"],
+        helper_peak_rss_mb=child["helper_peak_rss_mb"],
         records_fetched=child["records_fetched"],
         api_calls_client=child["api_calls"],
         sandbox_calls=int(counters["total_calls"]),

@@ -26,6 +26,7 @@ def measure(bench: Bench, tenants: list[TenantSize], backends: list[str]) -> Non
                 "wall_s": result.wall_s,
                 "records_per_s": round(result.records_per_s),
                 "sync_cpu_s": result.cpu_s,
+                "helper_cpu_s": result.helper_cpu_s,
                 "sync_cpu_s_per_1000_records": round(1000 * result.cpu_s / result.records_fetched, 4),
                 "sandbox_cpu_s": round(result.sandbox_cpu_s, 2),
                 "sandbox_cpu_share_of_wall": round(result.sandbox_cpu_share, 3),

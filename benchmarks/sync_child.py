@@ -36,23 +36,32 @@ class CountingProgress(NoProgress):
 async def main(args: argparse.Namespace) -> dict[str, object]:
     db = make_engine(args.url)
     box = SecretBox(os.environ["LMSBRIDGE_BENCH_KEY"].encode())
-    options = SyncOptions(reads_per_second=args.reads_per_second)
+    options = SyncOptions(reads_per_second=args.reads_per_second, prepare_in_helper=not args.no_helper)
     engine = SyncEngine(db, box, options=options)
     progress = CountingProgress()
-    cpu0, wall0 = time.process_time(), time.perf_counter()
+    cpu0, helper_cpu0, wall0 = time.process_time(), _children_cpu(), time.perf_counter()
     outcome = await engine.run_new(args.integration, args.type, progress=progress)
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    # the page-preparation helper (sync/preparer.py) has exited by now: its CPU and RSS are on record
+    helper_cpu = _children_cpu() - helper_cpu0
     db.dispose()
     return {
         "state": outcome.state,
         "error": outcome.error,
         "wall_s": round(wall, 3),
-        "cpu_s": round(cpu, 3),
+        "cpu_s": round(cpu + helper_cpu, 3),
+        "helper_cpu_s": round(helper_cpu, 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "helper_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
         "records_fetched": progress.records,
         "pages": progress.pages,
         "api_calls": outcome.api_calls,
     }
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 if __name__ == "__main__":
@@ -61,4 +70,5 @@ if __name__ == "__main__":
     parser.add_argument("--integration", required=True)
     parser.add_argument("--type", default="FULL", choices=["FULL", "DELTA"])
     parser.add_argument("--reads-per-second", type=float, default=None)
+    parser.add_argument("--no-helper", action="store_true", help="prepare pages in the syncing process")
     print(json.dumps(asyncio.run(main(parser.parse_args()))), flush=True)

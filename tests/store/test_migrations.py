@@ -6,9 +6,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from lmsbridge.store.engine import make_engine
+from factories import BASE_TIME, make_integration, progression, upsert, user
+from lmsbridge.ids import random_id
+from lmsbridge.store.engine import make_engine, session_scope
 from lmsbridge.store.migrate import current_revision, head_revision, upgrade_database
-from lmsbridge.store.schema import Base
+from lmsbridge.store.schema import Base, CourseProgression, User
 
 
 def test_migrated_schema_matches_metadata(database_url: str) -> None:
@@ -48,5 +50,29 @@ def test_sqlite_pragmas_and_parent_directory(tmp_path) -> None:
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+    finally:
+        engine.dispose()
+
+
+def test_dropping_the_remote_id_constraint_keeps_every_record(database_url: str) -> None:
+    """0003 rebuilds the record tables on SQLite: the rows must come through unchanged."""
+    engine = make_engine(database_url)
+    try:
+        upgrade_database(engine, "0002")
+        integration_id = make_integration(engine)
+        upsert(engine, integration_id, [user(n) for n in range(1, 4)], sync_run_id=random_id(), now=BASE_TIME)
+        upsert(engine, integration_id, [progression("u00001", "c1")], sync_run_id=random_id(), now=BASE_TIME)
+
+        def snapshot() -> list[tuple[object, ...]]:
+            with session_scope(engine, readonly=True) as session:
+                rows = [*session.query(User).order_by(User.id), *session.query(CourseProgression)]
+                return [tuple(getattr(r, c.key) for c in r.__table__.columns) for r in rows]
+
+        before = snapshot()
+        assert upgrade_database(engine) == head_revision()
+        assert snapshot() == before and len(before) == 4
+        with engine.connect() as conn:
+            unique = inspect(conn).get_unique_constraints("lms_users")
+        assert unique == []
     finally:
         engine.dispose()

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Engine
+from sqlalchemy.dialects import sqlite
 
 from factories import BASE_TIME, course, make_integration, progression, revision, upsert, user
 from lmsbridge.crypto import SecretBox
 from lmsbridge.ids import random_id, record_id
 from lmsbridge.store.engine import session_scope
-from lmsbridge.store.upsert import UpsertCounts, fetch_existing, upsert_records
+from lmsbridge.store.schema import UTCDateTime
+from lmsbridge.store.upsert import UpsertCounts, _sqlite_datetime, fetch_existing, upsert_records
 
 T0 = BASE_TIME
 T1 = T0 + timedelta(hours=1)
@@ -188,3 +192,16 @@ def test_stored_hash_equals_hash_of_stored_row(engine: Engine, integration_id: s
     for record in records:
         row = _rows(engine, record.model, integration_id, [record.remote_id])[record.remote_id]
         assert row.content_hash == spec_for(record.model).hash_row(row._mapping), record.model
+
+
+@given(
+    st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1)),
+    st.sampled_from([UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30))]),
+)
+def test_sqlite_datetime_text_is_what_the_column_type_stores(moment: datetime, zone: tzinfo) -> None:
+    """The fast path for UTC datetimes writes the text the column type and sqlite3's adapter would."""
+    aware = moment.replace(tzinfo=zone)
+    dialect = sqlite.dialect()
+    naive = UTCDateTime().process_bind_param(aware, dialect)
+    assert naive is not None
+    assert _sqlite_datetime(UTCDateTime(), dialect, aware) == naive.isoformat(" ")

@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import ColumnElement, Select, and_, false, select, text
 from sqlalchemy.orm import Session, load_only
 
+from lmsbridge.ids import record_id
 from lmsbridge.store.schema import (
     Course,
     CourseProgression,
@@ -81,8 +82,8 @@ class PageOf(Generic[ItemT]):
     next_after: str | None
 
 
-def _common_where(  # model: an ORM class, or a table's columns (`Table.c`)
-    model: Any, integration_id: str, filters: ListFilters, after: str | None, changed_column: Any
+def _common_where(  # model: an ORM class, or a table's columns (`Table.c`); name: its record model
+    model: Any, name: str, integration_id: str, filters: ListFilters, after: str | None, changed_column: Any
 ) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = [model.integration_id == integration_id]
     if filters.match_nothing:
@@ -96,6 +97,8 @@ def _common_where(  # model: an ORM class, or a table's columns (`Table.c`)
     if filters.ids is not None:
         where.append(model.id.in_(filters.ids))
     if filters.remote_ids is not None:
+        # by primary key: a record's id is derived from its remote id (no index on remote_id)
+        where.append(model.id.in_([record_id(integration_id, name, r) for r in filters.remote_ids]))
         where.append(model.remote_id.in_(filters.remote_ids))
     return where
 
@@ -110,7 +113,7 @@ def _page(session: Session, stmt: Select[Any], model: type[RowT], limit: int) ->
 def list_users(
     session: Session, integration_id: str, filters: ListFilters, after: str | None, limit: int
 ) -> PageOf[User]:
-    where = _common_where(User, integration_id, filters, after, User.changed_at)
+    where = _common_where(User, "users", integration_id, filters, after, User.changed_at)
     if filters.work_emails is not None:
         where.append(User.work_email_lower.in_([email.lower() for email in filters.work_emails]))
     return _page(session, select(User).where(and_(*where)), User, limit)
@@ -119,7 +122,7 @@ def list_users(
 def list_skills(
     session: Session, integration_id: str, filters: ListFilters, after: str | None, limit: int
 ) -> PageOf[Skill]:
-    where = _common_where(Skill, integration_id, filters, after, Skill.changed_at)
+    where = _common_where(Skill, "skills", integration_id, filters, after, Skill.changed_at)
     return _page(session, select(Skill).where(and_(*where)), Skill, limit)
 
 
@@ -127,7 +130,7 @@ def list_courses(
     session: Session, integration_id: str, filters: ListFilters, after: str | None, limit: int
 ) -> PageOf[CourseItem]:
     # updated_after on courses follows nested revisions (spec table): tree_changed_at covers both
-    where = _common_where(Course, integration_id, filters, after, Course.tree_changed_at)
+    where = _common_where(Course, "courses", integration_id, filters, after, Course.tree_changed_at)
     page = _page(session, select(Course).where(and_(*where)), Course, limit)
     courses = page.items
     revisions_by_course: dict[str, list[CourseRevision]] = {course.id: [] for course in courses}
@@ -168,7 +171,7 @@ def list_course_progressions(
     cp_table, user_table = CourseProgression.__table__, User.__table__
     revision_table, course_table = CourseRevision.__table__, Course.__table__
     cp, user, revision, course = cp_table.c, user_table.c, revision_table.c, course_table.c
-    where = _common_where(cp, integration_id, filters, after, cp.changed_at)
+    where = _common_where(cp, "course_progressions", integration_id, filters, after, cp.changed_at)
     if filters.user_ids is not None:
         where.append(cp.user_id.in_(filters.user_ids))
     if filters.course_ids is not None:

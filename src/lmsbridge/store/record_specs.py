@@ -5,13 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
-
-from sqlalchemy import Table
+from typing import TYPE_CHECKING, Any
 
 from lmsbridge.ids import record_id
 from lmsbridge.store.hashing import content_hash
-from lmsbridge.store.schema import RECORD_TABLES
 from lmsbridge.unified.records import (
     CourseProgressionRecord,
     CourseProviderRecord,
@@ -21,6 +18,9 @@ from lmsbridge.unified.records import (
     SkillRecord,
     UserRecord,
 )
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
 
 # Part of every record's content besides the model's own columns (a deletion is a content change).
 COMMON_CONTENT = ("remote_created_at", "remote_deleted_at")
@@ -37,6 +37,9 @@ class RecordSpec:
 
     @property
     def table(self) -> Table:
+        # imported here: page preparation (sync/prepare_worker.py) uses the specs without SQLAlchemy
+        from lmsbridge.store.schema import RECORD_TABLES
+
         return RECORD_TABLES[self.model].__table__  # type: ignore[attr-defined, no-any-return]
 
     @property

@@ -115,8 +115,9 @@ class RecordColumns:
 
 
 def _record_indexes(table: str) -> tuple[Any, ...]:
+    # no UNIQUE (integration_id, remote_id): the id is derived from both (lmsbridge/ids.py), so the primary
+    # key enforces it, and a sync would pay one more index write per record for nothing
     return (
-        UniqueConstraint("integration_id", "remote_id", name=f"uq_{table}_remote"),
         # keyset pagination and updated_after both walk (integration, changed_at, id)
         Index(f"ix_{table}_changed", "integration_id", "changed_at", "id"),
         Index(f"ix_{table}_page", "integration_id", "id"),

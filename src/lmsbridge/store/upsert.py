@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache, partial
 from operator import itemgetter
 from typing import Any
@@ -17,9 +17,8 @@ from sqlalchemy import JSON, Dialect, Row, Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from lmsbridge.ids import record_id
-from lmsbridge.store.hashing import hash_with_json
 from lmsbridge.store.record_specs import RecordSpec, spec_for
+from lmsbridge.store.rows import PreparedRows, prepare_rows
 from lmsbridge.store.schema import UTCDateTime
 from lmsbridge.unified.records import MappedRecord
 
@@ -83,34 +82,27 @@ def upsert_records(
     webhook or an action writing a single record) leaves it untouched on existing rows. ``existing``:
     the stored rows of these records (``fetch_existing`` with at least ``compared_columns``), if read.
     """
-    if not records:
+    prepared = prepare_rows(integration_id, records)
+    if prepared is None:
         return UpsertCounts()
-    models = {r.model for r in records}
-    if len(models) != 1:
-        raise ValueError(f"one page holds one model, got {sorted(models)}")
-    spec = spec_for(models.pop())
+    return write_rows(session, integration_id, prepared, sync_run_id, now, existing)
+
+
+def write_rows(
+    session: Session,
+    integration_id: str,
+    prepared: PreparedRows,
+    sync_run_id: str | None,
+    now: datetime,
+    existing: Mapping[str, Row[Any]] | None = None,
+) -> UpsertCounts:
+    """``upsert_records`` for rows prepared already (``store.rows.prepare_rows``, maybe in another
+    process)."""
+    spec = spec_for(prepared.model)
     table = spec.table
-
-    # The last occurrence of a remote id wins (a page may repeat a record that moved while paging).
-    rows: dict[str, dict[str, Any]] = {}
-    data_json: dict[str, str] = {}
-    for record in records:
-        values = spec.values(integration_id, record)
-        digest, serialized = hash_with_json(
-            (*values, record.remote_created_at, record.remote_deleted_at),
-            record.remote_data,
-            spec.volatile_keys,
-        )
-        row = dict(zip(spec.columns, values, strict=True))
-        row["id"] = record_id(integration_id, spec.model, record.remote_id)
-        row["remote_id"] = record.remote_id
-        row["remote_data"] = record.remote_data
-        row["remote_created_at"] = record.remote_created_at
-        row["remote_deleted_at"] = record.remote_deleted_at
-        row["content_hash"] = digest
-        rows[row["id"]] = row
-        data_json[row["id"]] = serialized
-
+    rows, data_json = prepared.rows, prepared.data_json
+    if not rows:
+        return UpsertCounts()
     if existing is None:
         existing = fetch_existing(session, spec.model, list(rows), compared_columns(spec.model))
 
@@ -128,6 +120,10 @@ def upsert_records(
             changed.append(row)
         else:
             unchanged.append(row_id)
+    if session.get_bind().dialect.name != "sqlite":
+        # PostgreSQL's JSON column takes the decoded value (SQLite's paths bind data_json as is)
+        created = [{**row, "remote_data": prepared.remote_data(row["id"])} for row in created]
+        changed = [{**row, "remote_data": prepared.remote_data(row["id"])} for row in changed]
 
     if created:
         _insert(session, spec, integration_id, created, data_json, sync_run_id, now)
@@ -272,6 +268,8 @@ def _bind_processors(table: Table, dialect: Dialect) -> dict[str, Callable[[Any]
 def _sqlite_datetime(kind: UTCDateTime, dialect: Dialect, value: datetime) -> str | None:
     """The column type's bind processing, then what sqlite3's default datetime adapter stores
     (``isoformat(" ")``), in one call instead of two layers of callbacks."""
+    if value.tzinfo is UTC:  # what the mappings make: the same text without the "+00:00"
+        return value.isoformat(" ")[:-6]
     naive = kind.process_bind_param(value, dialect)
     return naive.isoformat(" ") if naive is not None else None
 

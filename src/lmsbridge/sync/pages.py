@@ -1,6 +1,8 @@
 """What one fetched page becomes in the store: map it (pure) and upsert it, in the caller's transaction.
 
-One function per stream; each returns the upsert counts per model so the run can record them.
+One function per stream; each returns the upsert counts per model so the run can record them. Users and
+stats pages arrive prepared (``sync/prepare.py``: mapped, hashed, maybe in another process); the others
+as decoded items, mapped here because their mapping reads the store.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from sqlalchemy.orm import Session
 
 from lmsbridge.connectors.learning360 import mapping
 from lmsbridge.ids import record_id
-from lmsbridge.store.upsert import UpsertCounts, compared_columns, fetch_existing, upsert_records
+from lmsbridge.store.rows import PreparedRows, prepare_rows
+from lmsbridge.store.upsert import UpsertCounts, compared_columns, fetch_existing, upsert_records, write_rows
+from lmsbridge.sync.prepare import PreparedStats
 from lmsbridge.unified.records import MappedRecord
 
 Dto = dict[str, Any]
@@ -38,8 +42,19 @@ def _upsert(
     return upsert_records(session, ctx.integration_id, records, ctx.run_id, ctx.now, existing)
 
 
-def users_page(session: Session, ctx: PageContext, items: list[Dto]) -> dict[str, UpsertCounts]:
-    return {"users": _upsert(session, ctx, [mapping.user_record(dto) for dto in items])}
+def _write(
+    session: Session,
+    ctx: PageContext,
+    prepared: PreparedRows | None,
+    existing: Mapping[str, Row[Any]] | None = None,
+) -> UpsertCounts:
+    if prepared is None:
+        return UpsertCounts()
+    return write_rows(session, ctx.integration_id, prepared, ctx.run_id, ctx.now, existing)
+
+
+def users_page(session: Session, ctx: PageContext, prepared: PreparedRows | None) -> dict[str, UpsertCounts]:
+    return {"users": _write(session, ctx, prepared)}
 
 
 def integrations_page(session: Session, ctx: PageContext, items: list[Dto]) -> dict[str, UpsertCounts]:
@@ -68,30 +83,36 @@ def courses_page(session: Session, ctx: PageContext, items: list[Dto]) -> dict[s
     }
 
 
-def stats_page(session: Session, ctx: PageContext, items: list[Dto]) -> dict[str, UpsertCounts]:
+def stats_page(session: Session, ctx: PageContext, prepared: PreparedStats) -> dict[str, UpsertCounts]:
     """Attempts fold into one progression per (user, course); a pair's attempts arrive on different
     pages (the list is ordered by attempt, not by pair), so each page merges into what is stored, by
     attempt ``_id``. Writing a pair's partial attempt list first would change (and move ``changed_at``
     of) records that did not change. The price: an attempt that 360Learning drops while its pair keeps
-    others stays in ``remote_data`` (docs/sync.md); a pair that disappears entirely is marked deleted."""
-    groups = mapping.group_attempts(items)
-    ids = {
-        pair: record_id(ctx.integration_id, "course_progressions", mapping.progression_remote_id(*pair))
-        for pair in groups
-    }
+    others stays in ``remote_data`` (docs/sync.md); a pair that disappears entirely is marked deleted.
+
+    The page comes prepared from its own attempts; a pair is mapped again here only when the store
+    holds attempts of it that the page does not (it spans pages, or a delta run brings new attempts)."""
+    if prepared.rows is None:
+        return {"course_progressions": UpsertCounts()}
     # one query serves the merge (remote_data) and the upsert's comparison
     columns = ["remote_data", *compared_columns("course_progressions")]
-    stored = fetch_existing(session, "course_progressions", ids.values(), columns)
-    records = []
-    for pair, attempts in groups.items():
-        old = stored.get(ids[pair])
-        existing = mapping.attempts_from_remote_data(old.remote_data) if old is not None else []
-        merged = mapping.merge_attempts(existing, attempts, replace=False)
-        records.append(mapping.progression_from_attempts(pair[0], pair[1], merged))
-    return {"course_progressions": _upsert(session, ctx, records, stored)}
+    stored = fetch_existing(session, "course_progressions", prepared.rows.rows, columns)
+    merged = []
+    for row_id, old in stored.items():
+        existing = mapping.attempts_from_remote_data(old.remote_data)
+        if {str(a["_id"]) for a in existing} <= prepared.attempt_ids[row_id]:
+            continue  # the page's attempts are the whole pair: prepared as it will be stored
+        page_attempts = prepared.rows.remote_data(row_id)[mapping.STATS_KEY]
+        attempts = mapping.merge_attempts(existing, page_attempts, replace=False)
+        merged.append(mapping.progression_from_attempts(*prepared.pairs[row_id], attempts))
+    rows = prepared.rows
+    if remapped := prepare_rows(ctx.integration_id, merged):
+        rows = rows.updated(remapped)
+    return {"course_progressions": _write(session, ctx, rows, stored)}
 
 
-PAGE_HANDLERS: dict[str, Callable[[Session, PageContext, list[Dto]], dict[str, UpsertCounts]]] = {
+# stream → write of one page: its decoded items, or what sync/prepare.py made of them (PAGE_PREPARERS)
+PAGE_HANDLERS: dict[str, Callable[[Session, PageContext, Any], dict[str, UpsertCounts]]] = {
     "users": users_page,
     "integrations": integrations_page,
     "courses": courses_page,

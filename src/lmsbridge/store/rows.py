@@ -1,0 +1,72 @@
+"""A page of mapped records as the rows ``store.upsert.write_rows`` writes: pure, no database.
+
+Kept apart from the writing so the work can run in another process (``sync/prepare_worker.py``): ids,
+content hashes and JSON text are most of a page's Python cost. Imports nothing of SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from lmsbridge.ids import record_id
+from lmsbridge.store.hashing import hash_with_json
+from lmsbridge.store.record_specs import spec_for
+from lmsbridge.unified.records import MappedRecord
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedRows:
+    """Rows of one model by record id: the mapped columns, ``id``, ``remote_id``, the two remote dates and
+    ``content_hash``. ``remote_data`` is only in ``data_json``, as the JSON text the hash was computed
+    from (what is stored), so a page crosses a process boundary once."""
+
+    model: str
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    data_json: dict[str, str] = field(default_factory=dict)
+
+    def remote_data(self, row_id: str) -> Any:
+        """The decoded ``remote_data`` of a row (orjson refuses integers beyond 64 bits; json does not)."""
+        text = self.data_json[row_id]
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return json.loads(text)
+
+    def updated(self, other: PreparedRows) -> PreparedRows:
+        """These rows with ``other``'s (same model) in place of or added to them."""
+        if other.model != self.model:
+            raise ValueError(f"cannot combine {self.model} rows with {other.model} rows")
+        return PreparedRows(self.model, {**self.rows, **other.rows}, {**self.data_json, **other.data_json})
+
+
+def prepare_rows(integration_id: str, records: Sequence[MappedRecord]) -> PreparedRows | None:
+    """The rows of one page of records of one model (None for no records). The last occurrence of a
+    remote id wins: a page may repeat a record that moved while paging."""
+    if not records:
+        return None
+    models = {r.model for r in records}
+    if len(models) != 1:
+        raise ValueError(f"one page holds one model, got {sorted(models)}")
+    spec = spec_for(models.pop())
+    prepared = PreparedRows(spec.model)
+    for record in records:
+        values = spec.values(integration_id, record)
+        digest, serialized = hash_with_json(
+            (*values, record.remote_created_at, record.remote_deleted_at),
+            record.remote_data,
+            spec.volatile_keys,
+        )
+        row = dict(zip(spec.columns, values, strict=True))
+        row["id"] = row_id = record_id(integration_id, spec.model, record.remote_id)
+        row["remote_id"] = record.remote_id
+        row["remote_created_at"] = record.remote_created_at
+        row["remote_deleted_at"] = record.remote_deleted_at
+        row["content_hash"] = digest
+        prepared.rows[row_id] = row
+        prepared.data_json[row_id] = serialized
+    return prepared

@@ -1,0 +1,105 @@
+"""Where a sync prepares its pages (``sync/prepare.py``): in a helper process of its own, so that mapping
+and hashing (most of a page's Python) run on another core while the sync's process fetches and writes.
+
+One helper per preparer, started at the first large page and stopped by ``close()`` (the end of a run).
+Small pages are prepared in place: a round trip costs more than they do. If the helper dies, pages are
+prepared in place from then on (logged once): a sync never fails for want of a second core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pickle
+import sys
+from typing import Any
+
+from lmsbridge.sync.prepare import PAGE_PREPARERS
+from lmsbridge.sync.prepare_worker import HEADER, frame
+
+log = logging.getLogger(__name__)
+
+# pages with fewer items are prepared in the sync's process
+MIN_ITEMS_FOR_HELPER = 100
+WORKER_MODULE = "lmsbridge.sync.prepare_worker"
+
+
+class PagePreparer:
+    """``prepare(stream, integration_id, items)``: what the stream's page handler takes (the items
+    themselves for streams that are not prepared)."""
+
+    def __init__(self, *, use_helper: bool = True) -> None:
+        self.use_helper = use_helper
+        self._helper: asyncio.subprocess.Process | None = None
+        self._lock = asyncio.Lock()
+
+    async def prepare(self, stream: str, integration_id: str, items: list[dict[str, Any]]) -> Any:
+        prepare = PAGE_PREPARERS.get(stream)
+        if prepare is None:
+            return items
+        if not self.use_helper or len(items) < MIN_ITEMS_FOR_HELPER:
+            return prepare(integration_id, items)
+        request = pickle.dumps((stream, integration_id, items), protocol=pickle.HIGHEST_PROTOCOL)
+        async with self._lock:
+            try:
+                answer = await self._round_trip(request)
+            except (OSError, EOFError, asyncio.IncompleteReadError) as exc:
+                await self._give_up(exc)
+                return prepare(integration_id, items)
+            except asyncio.CancelledError:
+                # its answer would be read as the next request's: the next request starts a new helper
+                self._kill()
+                raise
+        ok, value = pickle.loads(answer)
+        if not ok:
+            raise value
+        return value
+
+    async def _round_trip(self, request: bytes) -> bytes:
+        helper = await self._started()
+        assert helper.stdin is not None and helper.stdout is not None
+        helper.stdin.write(frame(request))
+        await helper.stdin.drain()
+        (size,) = HEADER.unpack(await helper.stdout.readexactly(HEADER.size))
+        return await helper.stdout.readexactly(size)
+
+    async def _started(self) -> asyncio.subprocess.Process:
+        if self._helper is None:
+            self._helper = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                WORKER_MODULE,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+            )
+        return self._helper
+
+    async def _give_up(self, cause: BaseException) -> None:
+        code = self._helper.returncode if self._helper is not None else None
+        log.warning(
+            "the page-preparation process failed (%r, exit code %s): preparing pages in place", cause, code
+        )
+        self.use_helper = False
+        await self._stop()
+
+    def _kill(self) -> None:
+        helper, self._helper = self._helper, None
+        if helper is not None and helper.returncode is None:
+            helper.kill()
+
+    async def close(self) -> None:
+        """Stop the helper (it exits when its input closes) and wait for it."""
+        async with self._lock:
+            await self._stop()
+
+    async def _stop(self) -> None:
+        helper, self._helper = self._helper, None
+        if helper is None:
+            return
+        if helper.stdin is not None:
+            helper.stdin.close()
+        try:
+            await asyncio.wait_for(helper.wait(), timeout=10)
+        except TimeoutError:
+            helper.kill()
+            await helper.wait()
