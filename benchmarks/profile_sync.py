@@ -46,6 +46,9 @@ def main() -> None:
     parser.add_argument("--tenant", default="S")
     parser.add_argument("--backend", default="sqlite")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument(
+        "--gil", action="store_true", help="sample only the thread holding the GIL (Python work, not waits)"
+    )
     args = parser.parse_args()
     py_spy = shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy")
     out = Path(tempfile.mkdtemp(prefix="lmsbridge-profile-")) / "sync.collapsed"
@@ -54,7 +57,18 @@ def main() -> None:
         child = [PYTHON, str(Path(__file__).parent / "sync_child.py"), "--url", store.url]
         child += ["--integration", store.integration_id, "--reads-per-second", str(UNLIMITED)]
         subprocess.run(
-            [py_spy, "record", "--format", "raw", "-r", "200", "-o", str(out), "--", *child],
+            [
+                py_spy,
+                "record",
+                "--format",
+                "raw",
+                "-r",
+                "200",
+                *(["--gil"] if args.gil else []),
+                "-o",
+                str(out),
+            ]
+            + ["--", *child],
             env=env,
             check=True,
         )

@@ -14,6 +14,7 @@ from factories import BASE_TIME, course, make_integration, progression, revision
 from lmsbridge.crypto import SecretBox
 from lmsbridge.ids import random_id, record_id
 from lmsbridge.store.engine import session_scope
+from lmsbridge.store.rows import sqlite_datetime_text
 from lmsbridge.store.schema import UTCDateTime
 from lmsbridge.store.upsert import UpsertCounts, _sqlite_datetime, fetch_existing, upsert_records
 
@@ -199,9 +200,14 @@ def test_stored_hash_equals_hash_of_stored_row(engine: Engine, integration_id: s
     st.sampled_from([UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30))]),
 )
 def test_sqlite_datetime_text_is_what_the_column_type_stores(moment: datetime, zone: tzinfo) -> None:
-    """The fast path for UTC datetimes writes the text the column type and sqlite3's adapter would."""
+    """Datetimes written as text (by the sync's helper, or the SQLite insert path) are what the column
+    type and sqlite3's adapter would store."""
     aware = moment.replace(tzinfo=zone)
     dialect = sqlite.dialect()
     naive = UTCDateTime().process_bind_param(aware, dialect)
     assert naive is not None
+    assert sqlite_datetime_text(aware) == naive.isoformat(" ")
     assert _sqlite_datetime(UTCDateTime(), dialect, aware) == naive.isoformat(" ")
+    assert _sqlite_datetime(UTCDateTime(), dialect, naive.isoformat(" ")) == naive.isoformat(" ")
+    with pytest.raises(ValueError, match="naive datetime"):
+        _sqlite_datetime(UTCDateTime(), dialect, moment)

@@ -9,14 +9,17 @@ import logging
 import subprocess
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
 from sync_support import SyncSetup
 
+from factories import make_integration
 from lmsbridge.connectors.learning360 import mapping
-from lmsbridge.store.engine import session_scope
+from lmsbridge.store.engine import make_engine, session_scope
+from lmsbridge.store.migrate import upgrade_database
 from lmsbridge.store.schema import CourseProgression
 from lmsbridge.sync.pages import PageContext, stats_page
 from lmsbridge.sync.prepare import prepare_stats, prepare_users
@@ -141,10 +144,12 @@ def test_the_helper_imports_no_database_code() -> None:
 # ---- stats pages merge with the store only where they must ------------------------------------------
 
 
-def _write_stats(engine: Engine, integration_id: str, items: list[dict[str, Any]]) -> None:
+def _write_stats(
+    engine: Engine, integration_id: str, items: list[dict[str, Any]], *, sqlite_datetimes: bool = False
+) -> None:
     ctx = PageContext(integration_id, "run-1", datetime(2026, 3, 1, tzinfo=UTC), mapping.ProviderIndex())
     with session_scope(engine) as session:
-        stats_page(session, ctx, prepare_stats(integration_id, items))
+        stats_page(session, ctx, prepare_stats(integration_id, items, sqlite_datetimes=sqlite_datetimes))
 
 
 def _stored_attempts(engine: Engine, integration_id: str) -> dict[str, list[tuple[str, int]]]:
@@ -171,3 +176,34 @@ def test_a_pair_across_pages_keeps_every_attempt(setup: SyncSetup) -> None:
     stored = _stored_attempts(engine, integration_id)
     assert stored[pair] == [("a00001", 50), ("a00003", 80)]
     assert stored["u0002:c002"] == [("a00002", 40)]
+
+
+def test_rows_prepared_with_sqlite_text_store_the_same_values(tmp_path: Path) -> None:
+    items = _stats_items(60)
+    as_objects, as_text = (
+        prepare_stats(INTEGRATION, items),
+        prepare_stats(INTEGRATION, items, sqlite_datetimes=True),
+    )
+    assert as_objects.rows is not None and as_text.rows is not None
+    # hashed before the conversion: the same record has the same hash either way
+    assert {i: r["content_hash"] for i, r in as_objects.rows.rows.items()} == {
+        i: r["content_hash"] for i, r in as_text.rows.rows.items()
+    }
+
+    db = make_engine(f"sqlite:///{tmp_path / 'text.db'}")
+    try:
+        upgrade_database(db)
+        plain, text = make_integration(db), make_integration(db)
+        _write_stats(db, plain, items)
+        _write_stats(db, text, items, sqlite_datetimes=True)
+        with db.connect() as conn:  # the stored text itself
+            stored = conn.exec_driver_sql(
+                "SELECT integration_id, remote_id, status, enrolled_at, completed_at, changed_at"
+                " FROM lms_course_progressions ORDER BY remote_id"
+            ).all()
+    finally:
+        db.dispose()
+    written_plain = [row[1:] for row in stored if row[0] == plain]
+    assert written_plain == [row[1:] for row in stored if row[0] == text]
+    assert len(written_plain) == len(as_text.rows.rows)
+    assert any(completed is not None for *_, completed, _ in written_plain)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -44,9 +45,22 @@ class PreparedRows:
         return PreparedRows(self.model, {**self.rows, **other.rows}, {**self.data_json, **other.data_json})
 
 
-def prepare_rows(integration_id: str, records: Sequence[MappedRecord]) -> PreparedRows | None:
+def sqlite_datetime_text(value: datetime) -> str:
+    """An aware datetime as SQLite stores it here: UTC without offset, ``isoformat(" ")`` (what the
+    ``UTCDateTime`` column type and sqlite3's adapter make of it)."""
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ")[:-6]  # without the "+00:00"
+
+
+def prepare_rows(
+    integration_id: str, records: Sequence[MappedRecord], *, sqlite_datetimes: bool = False
+) -> PreparedRows | None:
     """The rows of one page of records of one model (None for no records). The last occurrence of a
-    remote id wins: a page may repeat a record that moved while paging."""
+    remote id wins: a page may repeat a record that moved while paging.
+
+    ``sqlite_datetimes``: datetimes as the text SQLite stores (after hashing, which sees datetimes), so
+    that this work is done where the rows are prepared, not where they are written."""
     if not records:
         return None
     models = {r.model for r in records}
@@ -67,6 +81,10 @@ def prepare_rows(integration_id: str, records: Sequence[MappedRecord]) -> Prepar
         row["remote_created_at"] = record.remote_created_at
         row["remote_deleted_at"] = record.remote_deleted_at
         row["content_hash"] = digest
+        if sqlite_datetimes:
+            for name, value in row.items():
+                if isinstance(value, datetime):
+                    row[name] = sqlite_datetime_text(value)
         prepared.rows[row_id] = row
         prepared.data_json[row_id] = serialized
     return prepared

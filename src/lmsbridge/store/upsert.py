@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache, partial
 from operator import itemgetter
 from typing import Any
@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from lmsbridge.store.record_specs import RecordSpec, spec_for
-from lmsbridge.store.rows import PreparedRows, prepare_rows
+from lmsbridge.store.rows import PreparedRows, prepare_rows, sqlite_datetime_text
 from lmsbridge.store.schema import UTCDateTime
 from lmsbridge.unified.records import MappedRecord
 
@@ -265,13 +265,14 @@ def _bind_processors(table: Table, dialect: Dialect) -> dict[str, Callable[[Any]
     return processors
 
 
-def _sqlite_datetime(kind: UTCDateTime, dialect: Dialect, value: datetime) -> str | None:
-    """The column type's bind processing, then what sqlite3's default datetime adapter stores
-    (``isoformat(" ")``), in one call instead of two layers of callbacks."""
-    if value.tzinfo is UTC:  # what the mappings make: the same text without the "+00:00"
-        return value.isoformat(" ")[:-6]
-    naive = kind.process_bind_param(value, dialect)
-    return naive.isoformat(" ") if naive is not None else None
+def _sqlite_datetime(kind: UTCDateTime, dialect: Dialect, value: datetime | str) -> str | None:
+    """What the column type's bind processing and sqlite3's default datetime adapter store, in one call;
+    text is such a value already (``prepare_rows(..., sqlite_datetimes=True)``)."""
+    if isinstance(value, str):
+        return value
+    if value.tzinfo is None:
+        kind.process_bind_param(value, dialect)  # raises its error for a naive datetime
+    return sqlite_datetime_text(value)
 
 
 def _update_changed(

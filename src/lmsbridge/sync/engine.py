@@ -200,7 +200,9 @@ class _Run:
         self.connector: Learning360Connector | None = None
         self.calls_before = int(run.api_calls or 0)
         self.providers = mapping.ProviderIndex.from_integrations(self.state.integrations or [])
-        self.preparer = PagePreparer(use_helper=engine.options.prepare_in_helper)
+        self.preparer = PagePreparer(
+            use_helper=engine.options.prepare_in_helper, sqlite_datetimes=engine.db.dialect.name == "sqlite"
+        )
 
     @property
     def full(self) -> bool:

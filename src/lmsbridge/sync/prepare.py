@@ -7,9 +7,8 @@ writer's. Imports nothing of SQLAlchemy: a preparation process stays small.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from lmsbridge.connectors.learning360 import mapping
 from lmsbridge.store.rows import PreparedRows, prepare_rows
@@ -28,16 +27,19 @@ class PreparedStats:
     attempt_ids: dict[str, frozenset[str]]
 
 
-def prepare_users(integration_id: str, items: list[Dto]) -> PreparedRows | None:
-    return prepare_rows(integration_id, [mapping.user_record(dto) for dto in items])
+def prepare_users(
+    integration_id: str, items: list[Dto], *, sqlite_datetimes: bool = False
+) -> PreparedRows | None:
+    records = [mapping.user_record(dto) for dto in items]
+    return prepare_rows(integration_id, records, sqlite_datetimes=sqlite_datetimes)
 
 
-def prepare_stats(integration_id: str, items: list[Dto]) -> PreparedStats:
+def prepare_stats(integration_id: str, items: list[Dto], *, sqlite_datetimes: bool = False) -> PreparedStats:
     records = []
     for (user_id, course_id), attempts in mapping.group_attempts(items).items():
         unique = mapping.merge_attempts((), attempts, replace=True)
         records.append(mapping.progression_from_attempts(user_id, course_id, unique))
-    rows = prepare_rows(integration_id, records)
+    rows = prepare_rows(integration_id, records, sqlite_datetimes=sqlite_datetimes)
     pairs: dict[str, tuple[str, str]] = {}
     attempt_ids: dict[str, frozenset[str]] = {}
     by_remote_id = {record.remote_id: record for record in records}
@@ -48,8 +50,12 @@ def prepare_stats(integration_id: str, items: list[Dto]) -> PreparedStats:
     return PreparedStats(rows, pairs, attempt_ids)
 
 
+class PagePreparation(Protocol):
+    def __call__(self, integration_id: str, items: list[Dto], *, sqlite_datetimes: bool = False) -> Any: ...
+
+
 # stream → preparation; pages of other streams reach their handler as decoded items
-PAGE_PREPARERS: dict[str, Callable[[str, list[Dto]], Any]] = {
+PAGE_PREPARERS: dict[str, PagePreparation] = {
     "users": prepare_users,
     "stats": prepare_stats,
 }

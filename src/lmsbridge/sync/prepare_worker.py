@@ -2,7 +2,8 @@
 ``sync/preparer.py``. It reads requests from stdin and writes answers to stdout until stdin closes (the
 sync ends, or its process dies).
 
-Frames: a 4-byte big-endian length, then a pickle. Request: ``(stream, integration_id, items)``;
+Frames: a 4-byte big-endian length, then a pickle. Request: ``(stream, integration_id, items,
+sqlite_datetimes)``;
 answer: ``(True, prepared)`` or ``(False, exception)``, the exception the same preparation would have
 raised in the sync's own process. Pickle is safe here: both ends are lmsbridge, over private pipes.
 """
@@ -39,9 +40,10 @@ def frame(payload: bytes) -> bytes:
 
 
 def answer(request: bytes) -> bytes:
-    stream, integration_id, items = pickle.loads(request)
+    stream, integration_id, items, sqlite_datetimes = pickle.loads(request)
     try:
-        result: tuple[bool, object] = (True, PAGE_PREPARERS[stream](integration_id, items))
+        prepared = PAGE_PREPARERS[stream](integration_id, items, sqlite_datetimes=sqlite_datetimes)
+        result: tuple[bool, object] = (True, prepared)
     except Exception as exc:  # sent back to be raised where the page is written
         result = (False, exc)
     try:

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import pickle
 import sys
+from functools import partial
 from typing import Any
 
 from lmsbridge.sync.prepare import PAGE_PREPARERS
@@ -28,8 +29,10 @@ class PagePreparer:
     """``prepare(stream, integration_id, items)``: what the stream's page handler takes (the items
     themselves for streams that are not prepared)."""
 
-    def __init__(self, *, use_helper: bool = True) -> None:
+    def __init__(self, *, use_helper: bool = True, sqlite_datetimes: bool = False) -> None:
         self.use_helper = use_helper
+        # rows for an SQLite store carry datetimes as its text (store/rows.py), made by the helper
+        self.sqlite_datetimes = sqlite_datetimes
         self._helper: asyncio.subprocess.Process | None = None
         self._lock = asyncio.Lock()
 
@@ -37,15 +40,17 @@ class PagePreparer:
         prepare = PAGE_PREPARERS.get(stream)
         if prepare is None:
             return items
+        in_place = partial(prepare, integration_id, items, sqlite_datetimes=self.sqlite_datetimes)
         if not self.use_helper or len(items) < MIN_ITEMS_FOR_HELPER:
-            return prepare(integration_id, items)
-        request = pickle.dumps((stream, integration_id, items), protocol=pickle.HIGHEST_PROTOCOL)
+            return in_place()
+        request = (stream, integration_id, items, self.sqlite_datetimes)
+        payload = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
         async with self._lock:
             try:
-                answer = await self._round_trip(request)
+                answer = await self._round_trip(payload)
             except (OSError, EOFError, asyncio.IncompleteReadError) as exc:
                 await self._give_up(exc)
-                return prepare(integration_id, items)
+                return in_place()
             except asyncio.CancelledError:
                 # its answer would be read as the next request's: the next request starts a new helper
                 self._kill()
