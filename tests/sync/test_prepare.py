@@ -184,10 +184,10 @@ def test_rows_prepared_with_sqlite_text_store_the_same_values(tmp_path: Path) ->
         prepare_stats(INTEGRATION, items),
         prepare_stats(INTEGRATION, items, sqlite_datetimes=True),
     )
-    assert as_objects.rows is not None and as_text.rows is not None
+    assert as_objects is not None and as_text is not None
     # hashed before the conversion: the same record has the same hash either way
-    assert {i: r["content_hash"] for i, r in as_objects.rows.rows.items()} == {
-        i: r["content_hash"] for i, r in as_text.rows.rows.items()
+    assert {i: r["content_hash"] for i, r in as_objects.rows.items()} == {
+        i: r["content_hash"] for i, r in as_text.rows.items()
     }
 
     db = make_engine(f"sqlite:///{tmp_path / 'text.db'}")
@@ -205,5 +205,5 @@ def test_rows_prepared_with_sqlite_text_store_the_same_values(tmp_path: Path) ->
         db.dispose()
     written_plain = [row[1:] for row in stored if row[0] == plain]
     assert written_plain == [row[1:] for row in stored if row[0] == text]
-    assert len(written_plain) == len(as_text.rows.rows)
+    assert len(written_plain) == len(as_text.rows)
     assert any(completed is not None for *_, completed, _ in written_plain)

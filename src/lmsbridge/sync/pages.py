@@ -19,7 +19,6 @@ from lmsbridge.connectors.learning360 import mapping
 from lmsbridge.ids import record_id
 from lmsbridge.store.rows import PreparedRows, prepare_rows
 from lmsbridge.store.upsert import UpsertCounts, compared_columns, fetch_existing, upsert_records, write_rows
-from lmsbridge.sync.prepare import PreparedStats
 from lmsbridge.unified.records import MappedRecord
 
 Dto = dict[str, Any]
@@ -83,32 +82,33 @@ def courses_page(session: Session, ctx: PageContext, items: list[Dto]) -> dict[s
     }
 
 
-def stats_page(session: Session, ctx: PageContext, prepared: PreparedStats) -> dict[str, UpsertCounts]:
+def stats_page(session: Session, ctx: PageContext, prepared: PreparedRows | None) -> dict[str, UpsertCounts]:
     """Attempts fold into one progression per (user, course); a pair's attempts arrive on different
     pages (the list is ordered by attempt, not by pair), so each page merges into what is stored, by
     attempt ``_id``. Writing a pair's partial attempt list first would change (and move ``changed_at``
     of) records that did not change. The price: an attempt that 360Learning drops while its pair keeps
     others stays in ``remote_data`` (docs/sync.md); a pair that disappears entirely is marked deleted.
 
-    The page comes prepared from its own attempts; a pair is mapped again here only when the store
-    holds attempts of it that the page does not (it spans pages, or a delta run brings new attempts)."""
-    if prepared.rows is None:
+    The page comes prepared from its own attempts (``sync/prepare.py``); a pair is mapped again here only
+    when the store holds attempts of it that the page does not (it spans pages, or a delta run brings
+    new attempts)."""
+    if prepared is None:
         return {"course_progressions": UpsertCounts()}
     # one query serves the merge (remote_data) and the upsert's comparison
     columns = ["remote_data", *compared_columns("course_progressions")]
-    stored = fetch_existing(session, "course_progressions", prepared.rows.rows, columns)
+    stored = fetch_existing(session, "course_progressions", prepared.rows, columns)
     merged = []
     for row_id, old in stored.items():
         existing = mapping.attempts_from_remote_data(old.remote_data)
-        if {str(a["_id"]) for a in existing} <= prepared.attempt_ids[row_id]:
-            continue  # the page's attempts are the whole pair: prepared as it will be stored
-        page_attempts = prepared.rows.remote_data(row_id)[mapping.STATS_KEY]
+        page_attempts = prepared.remote_data(row_id)[mapping.STATS_KEY]
+        if {str(a["_id"]) for a in existing} <= {str(a["_id"]) for a in page_attempts}:
+            continue  # the page holds the whole pair: prepared as it is to be stored
         attempts = mapping.merge_attempts(existing, page_attempts, replace=False)
-        merged.append(mapping.progression_from_attempts(*prepared.pairs[row_id], attempts))
-    rows = prepared.rows
+        pair = mapping.split_progression_remote_id(prepared.rows[row_id]["remote_id"])
+        merged.append(mapping.progression_from_attempts(*pair, attempts))
     if remapped := prepare_rows(ctx.integration_id, merged):
-        rows = rows.updated(remapped)
-    return {"course_progressions": _write(session, ctx, rows, stored)}
+        prepared = prepared.updated(remapped)
+    return {"course_progressions": _write(session, ctx, prepared, stored)}
 
 
 # stream → write of one page: its decoded items, or what sync/prepare.py made of them (PAGE_PREPARERS)
