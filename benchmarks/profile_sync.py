@@ -56,19 +56,9 @@ def main() -> None:
         env = {**os.environ, "LMSBRIDGE_BENCH_KEY": store.key.decode()}
         child = [PYTHON, str(Path(__file__).parent / "sync_child.py"), "--url", store.url]
         child += ["--integration", store.integration_id, "--reads-per-second", str(UNLIMITED)]
+        gil = ["--gil"] if args.gil else []
         subprocess.run(
-            [
-                py_spy,
-                "record",
-                "--format",
-                "raw",
-                "-r",
-                "200",
-                *(["--gil"] if args.gil else []),
-                "-o",
-                str(out),
-            ]
-            + ["--", *child],
+            [py_spy, "record", "--format", "raw", "-r", "200", *gil, "-o", str(out), "--", *child],
             env=env,
             check=True,
         )
