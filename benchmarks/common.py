@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -349,6 +350,30 @@ class SyncResult:
         return out
 
 
+class ChildrenPeakRss:
+    """The largest RSS any child of a process had, sampled every 0.1 s in a thread (the sync's
+    page-preparation helper). getrusage cannot tell: a child's ru_maxrss includes the parent's RSS at the
+    moment it was forked."""
+
+    def __init__(self, pid: int) -> None:
+        self.peak_bytes = 0
+        self._parent = psutil.Process(pid)
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.1):
+            with contextlib.suppress(psutil.Error):
+                for child in self._parent.children():
+                    with contextlib.suppress(psutil.Error):
+                        self.peak_bytes = max(self.peak_bytes, child.memory_info().rss)
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+
 def run_sync(
     sb: Sandbox,
     store: Store,
@@ -376,9 +401,11 @@ def run_sync(
         args.append("--no-helper")
     env = {**os.environ, "LMSBRIDGE_BENCH_KEY": store.key.decode()}
     proc = spawn(args, stdout=subprocess.PIPE, text=True, env=env)
+    helper_rss = ChildrenPeakRss(proc.pid)
     try:
         out, _ = proc.communicate(timeout=timeout)
     finally:
+        helper_rss.stop()
         release(proc)
     if proc.returncode != 0:
         raise RuntimeError(f"sync child failed with exit code {proc.returncode}")
@@ -394,7 +421,7 @@ def run_sync(
         cpu_s=child["cpu_s"],
         helper_cpu_s=child["helper_cpu_s"],
         peak_rss_mb=child["peak_rss_mb"],
-        helper_peak_rss_mb=child["helper_peak_rss_mb"],
+        helper_peak_rss_mb=round(helper_rss.peak_bytes / 2**20, 1),
         records_fetched=child["records_fetched"],
         api_calls_client=child["api_calls"],
         sandbox_calls=int(counters["total_calls"]),

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 from sandbox_clients import FAST_OPTIONS, FAST_RETRY, PAGE_SIZES, config_for
 
@@ -19,7 +20,7 @@ from lmsbridge.connectors.errors import (
     RemoteError,
     RetriesExhausted,
 )
-from lmsbridge.connectors.learning360.client import Learning360Client, next_link
+from lmsbridge.connectors.learning360.client import ApiResponse, Learning360Client, next_link
 from lmsbridge.connectors.learning360.config import ClientOptions, RetryPolicy
 from lmsbridge.connectors.learning360.query import encode_filters
 from lmsbridge.sandbox.testing import RunningSandbox
@@ -262,6 +263,23 @@ def test_next_link_parsing() -> None:
     assert next_link('<https://h/x?p=1>; rel="prev", <https://h/x?p=3>; rel=next') == "https://h/x?p=3"
     assert next_link('<https://h/x?p=1>; rel="prev"') is None
     assert next_link(None) is None
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://h.example/api/v2/users?after=a%3D&x=[1]",
+        "/api/v2/courses/stats?courseId[in]=a&courseId[in]=b",
+        "?page=2",
+        "page 2?q=a b",
+        "/p/../q?x=%zz",
+        "/é?ü=1",
+    ],
+)
+def test_link_targets_resolve_as_httpx_joins_them(link: str, make_client: MakeClient) -> None:
+    answered = "https://h.example/api/v2/courses/stats?courseId%5Bin%5D=a&after=x"
+    response = ApiResponse(200, httpx.Headers(), [], answered)
+    assert make_client()._resolve_link(response, link) == str(httpx.URL(answered).join(link))
 
 
 async def test_token_is_never_sent_to_another_host(sandbox: RunningSandbox, make_client: MakeClient) -> None:

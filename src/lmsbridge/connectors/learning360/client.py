@@ -288,8 +288,8 @@ class Learning360Client:
 
     def _resolve_link(self, response: ApiResponse, link: str) -> str:
         """The Link target against the answered URL (what ``httpx.URL.join`` does), kept parsed for the
-        next call of the chain."""
-        target = httpx.URL(urljoin(response.url, str(httpx.URL(link))))
+        next call of the chain. Parsed once: a stats partition's URL is ~7 KB, ~0.5 ms a parse."""
+        target = httpx.URL(urljoin(response.url, link))
         if len(self._link_targets) >= MAX_LINK_TARGETS:  # chains that stopped leave theirs behind
             self._link_targets.clear()
         text = str(target)
