@@ -207,7 +207,7 @@ def test_sqlite_datetime_text_is_what_the_column_type_stores(moment: datetime, z
     naive = UTCDateTime().process_bind_param(aware, dialect)
     assert naive is not None
     assert sqlite_datetime_text(aware) == naive.isoformat(" ")
-    assert _sqlite_datetime(UTCDateTime(), dialect, aware) == naive.isoformat(" ")
-    assert _sqlite_datetime(UTCDateTime(), dialect, naive.isoformat(" ")) == naive.isoformat(" ")
+    assert _sqlite_datetime(aware) == naive.isoformat(" ")
+    assert _sqlite_datetime(naive.isoformat(" ")) == naive.isoformat(" ")
     with pytest.raises(ValueError, match="naive datetime"):
-        _sqlite_datetime(UTCDateTime(), dialect, moment)
+        _sqlite_datetime(moment)

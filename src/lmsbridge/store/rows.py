@@ -6,14 +6,12 @@ content hashes and JSON text are most of a page's Python cost. Imports nothing o
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
+from lmsbridge import json_text
 from lmsbridge.ids import record_id
 from lmsbridge.store.hashing import hash_with_json
 from lmsbridge.store.record_specs import spec_for
@@ -31,12 +29,8 @@ class PreparedRows:
     data_json: dict[str, str] = field(default_factory=dict)
 
     def remote_data(self, row_id: str) -> Any:
-        """The decoded ``remote_data`` of a row (orjson refuses integers beyond 64 bits; json does not)."""
-        text = self.data_json[row_id]
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            return json.loads(text)
+        """The decoded ``remote_data`` of a row."""
+        return json_text.loads(self.data_json[row_id])
 
     def updated(self, other: PreparedRows) -> PreparedRows:
         """These rows with ``other``'s (same model) in place of or added to them."""
@@ -48,6 +42,8 @@ class PreparedRows:
 def sqlite_datetime_text(value: datetime) -> str:
     """An aware datetime as SQLite stores it here: UTC without offset, ``isoformat(" ")`` (what the
     ``UTCDateTime`` column type and sqlite3's adapter make of it)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the store; use aware UTC datetimes")
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
     return value.isoformat(" ")[:-6]  # without the "+00:00"

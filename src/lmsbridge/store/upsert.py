@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache, partial
+from functools import cache
 from operator import itemgetter
 from typing import Any
 
@@ -259,20 +259,16 @@ def _bind_processors(table: Table, dialect: Dialect) -> dict[str, Callable[[Any]
             # remote_data arrives as JSON text already; other JSON columns do not exist on record tables
             processors[column.name] = None
         elif isinstance(column.type, UTCDateTime):
-            processors[column.name] = partial(_sqlite_datetime, column.type, dialect)
+            processors[column.name] = _sqlite_datetime
         else:
             processors[column.name] = column.type.bind_processor(dialect)
     return processors
 
 
-def _sqlite_datetime(kind: UTCDateTime, dialect: Dialect, value: datetime | str) -> str | None:
+def _sqlite_datetime(value: datetime | str) -> str:
     """What the column type's bind processing and sqlite3's default datetime adapter store, in one call;
     text is such a value already (``prepare_rows(..., sqlite_datetimes=True)``)."""
-    if isinstance(value, str):
-        return value
-    if value.tzinfo is None:
-        kind.process_bind_param(value, dialect)  # raises its error for a naive datetime
-    return sqlite_datetime_text(value)
+    return value if isinstance(value, str) else sqlite_datetime_text(value)
 
 
 def _update_changed(

@@ -15,6 +15,7 @@ import sys
 from functools import partial
 from typing import Any
 
+from lmsbridge.sync import prepare_worker
 from lmsbridge.sync.prepare import PAGE_PREPARERS
 from lmsbridge.sync.prepare_worker import HEADER, frame
 
@@ -22,7 +23,6 @@ log = logging.getLogger(__name__)
 
 # pages with fewer items are prepared in the sync's process
 MIN_ITEMS_FOR_HELPER = 100
-WORKER_MODULE = "lmsbridge.sync.prepare_worker"
 
 
 class PagePreparer:
@@ -73,7 +73,7 @@ class PagePreparer:
             self._helper = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                WORKER_MODULE,
+                prepare_worker.__name__,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
             )

@@ -8,7 +8,6 @@ exchange → classification; transient failures are retried by the single tenaci
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import time
@@ -18,7 +17,6 @@ from typing import Any, TypeVar
 from urllib.parse import urljoin
 
 import httpx
-import orjson
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -30,6 +28,7 @@ from tenacity import (
 )
 from tenacity.wait import wait_base
 
+from lmsbridge import json_text
 from lmsbridge.connectors.base import Page
 from lmsbridge.connectors.errors import (
     AuthenticationFailed,
@@ -138,15 +137,6 @@ def next_link(header: str | None) -> str | None:
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return url.scheme, url.host, url.port
-
-
-def _loads(content: bytes) -> Any:
-    """orjson for speed (pages are the sync's input); the stdlib for what orjson refuses but JSON
-    parsers commonly accept (integers beyond 64 bits, NaN), so no body decodes differently than before."""
-    try:
-        return orjson.loads(content)
-    except orjson.JSONDecodeError:
-        return json.loads(content)
 
 
 def error_code(body: Any) -> str | None:
@@ -449,7 +439,7 @@ class Learning360Client:
         if not response.content:
             return None
         try:
-            return _loads(response.content)
+            return json_text.loads(response.content)
         except ValueError as exc:
             if response.status_code < 300 or response.status_code >= 500:
                 # a truncated or garbled success body: fetch again
