@@ -3,6 +3,7 @@
 
     .venv/bin/python benchmarks/profile_api.py [--tenant S] [--backend sqlite] [--seconds 15]
     .venv/bin/python benchmarks/profile_api.py --url sqlite:////path/to/kept.db   # an existing store
+    .venv/bin/python benchmarks/profile_api.py --url … --page-size 1 --gil   # a request's fixed cost
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--url", help="profile over this existing store instead of syncing a fresh one")
+    parser.add_argument("--page-size", type=int, default=250, help="1 shows the fixed cost of a request")
+    parser.add_argument("--gil", action="store_true", help="sample only the thread holding the GIL")
     args = parser.parse_args()
     py_spy = shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy")
     out = Path(tempfile.mkdtemp(prefix="lmsbridge-profile-")) / "api.collapsed"
@@ -35,7 +38,9 @@ def main() -> None:
             store, _ = bench.synced_store(TENANTS[args.tenant.upper()], args.backend)
         mark_readable(store)
         with api_server(store) as api:
-            loadgen = start_load(api, store.integration_id, duration_s=args.seconds + 5)
+            loadgen = start_load(
+                api, store.integration_id, duration_s=args.seconds + 5, page_size=args.page_size
+            )
             try:
                 subprocess.run(
                     [
@@ -52,6 +57,7 @@ def main() -> None:
                         "--subprocesses",
                         "--pid",
                         str(api.proc.pid),
+                        *(["--gil"] if args.gil else []),
                     ],
                     check=True,
                 )

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # with several API processes, a keep-alive connection serves about this many requests before it is
     # closed, so clients spread over the processes again (api/connection_recycling.py); 0: never
     api_requests_per_connection: int = Field(default=30, ge=0, le=1_000_000)
+    # SQLite: the list endpoints read the store through a memory map of this many MiB (0: off; SQLite
+    # caps it at its build's maximum, 2 GiB in common builds); store/engine.py sqlite_read_engine
+    sqlite_read_mmap_mb: int = Field(default=2048, ge=0, le=1_048_576)
 
     # Sync schedule (hours), as Kombo's defaults: FULL every 10 h, DELTA every 3 h.
     full_sync_interval_hours: float = 10.0

@@ -26,7 +26,7 @@ from lmsbridge.api.routes.webhooks import router as webhooks_router
 from lmsbridge.crypto import load_or_create_key
 from lmsbridge.runtime import Runtime, claim_background_services
 from lmsbridge.settings import Settings
-from lmsbridge.store.engine import make_engine
+from lmsbridge.store.engine import make_engine, sqlite_read_engine
 
 logger = logging.getLogger(__name__)
 
@@ -40,9 +40,11 @@ def create_app(settings: Settings, *, engine: Engine | None = None, background: 
     """
     owned = engine is None
     db = engine if engine is not None else make_engine(settings.resolved_database_url)
+    mapped_reads = sqlite_read_engine(db, settings.sqlite_read_mmap_mb * 2**20)
     ctx = AppContext(
         settings=settings,
         engine=db,
+        read_engine=mapped_reads or db,
         cursors=CursorCodec(derive_cursor_key(load_or_create_key(settings))),
         verified_keys=VerifiedKeys(settings.api_key_cache_seconds),
         reads=ReadPool(settings.api_read_threads),
@@ -62,6 +64,8 @@ def create_app(settings: Settings, *, engine: Engine | None = None, background: 
                 await runtime.stop()
         await close_connector_cache(_app)  # features: passthrough's live connectors
         await close_action_services(_app)  # actions: their live connectors
+        if mapped_reads is not None:
+            mapped_reads.dispose()
         if owned:
             db.dispose()
 
