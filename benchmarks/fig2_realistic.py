@@ -45,6 +45,7 @@ def sequential_fetch(sb: Sandbox) -> tuple[int, float]:
 
 def measure(bench: Bench, tenants: list[TenantSize], sequential: set[str]) -> None:
     per_page_s: float | None = None
+    seq_s: float | None
     for tenant in sorted(tenants, key=lambda t: t.users):
         sb = bench.sandbox(tenant)
         sb.realistic()
@@ -57,8 +58,12 @@ def measure(bench: Bench, tenants: list[TenantSize], sequential: set[str]) -> No
                 seq_kind = "measured"
             else:
                 seq_calls = result.sandbox_calls
-                seq_s = seq_calls * per_page_s if per_page_s else float("nan")
-                seq_kind = "estimated (calls × mean page time of the measured sequential fetch)"
+                seq_s = seq_calls * per_page_s if per_page_s else None
+                seq_kind = (
+                    "estimated (calls × mean page time of the measured sequential fetch)"
+                    if per_page_s
+                    else "not measured (no sequential fetch in this run: see --sequential)"
+                )
         finally:
             sb.local()
         if result.state != "SUCCEEDED" or not result.sandbox_calls:
@@ -78,10 +83,10 @@ def measure(bench: Bench, tenants: list[TenantSize], sequential: set[str]) -> No
                 "http_429": result.sandbox_429,
                 "bound_s": round(bound_s, 2),
                 "wall_over_bound": round(result.wall_s / bound_s, 3),
-                "sequential_s": round(seq_s, 1),
+                "sequential_s": round(seq_s, 1) if seq_s is not None else None,
                 "sequential_calls": seq_calls,
                 "sequential_kind": seq_kind,
-                "speedup_vs_sequential": round(seq_s / result.wall_s, 1),
+                "speedup_vs_sequential": round(seq_s / result.wall_s, 1) if seq_s is not None else None,
                 "sync_cpu_s": result.cpu_s,
                 "sandbox_cpu_share_of_wall": round(result.sandbox_cpu_share, 3),
             },

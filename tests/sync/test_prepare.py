@@ -185,6 +185,9 @@ def test_rows_prepared_with_sqlite_text_store_the_same_values(tmp_path: Path) ->
         prepare_stats(INTEGRATION, items, sqlite_datetimes=True),
     )
     assert as_objects is not None and as_text is not None
+    # the writer then skips converting the rows' datetimes (only its own constants are converted)
+    assert as_text.sqlite_datetimes and not as_objects.sqlite_datetimes
+    assert not as_text.updated(as_objects).sqlite_datetimes  # mixed rows: converted as needed
     # hashed before the conversion: the same record has the same hash either way
     assert {i: r["content_hash"] for i, r in as_objects.rows.items()} == {
         i: r["content_hash"] for i, r in as_text.rows.items()
@@ -198,7 +201,8 @@ def test_rows_prepared_with_sqlite_text_store_the_same_values(tmp_path: Path) ->
         _write_stats(db, text, items, sqlite_datetimes=True)
         with db.connect() as conn:  # the stored text itself
             stored = conn.exec_driver_sql(
-                "SELECT integration_id, remote_id, status, enrolled_at, completed_at, changed_at"
+                "SELECT integration_id, remote_id, status, remote_created_at, remote_deleted_at,"
+                " first_seen_at, enrolled_at, completed_at, changed_at"
                 " FROM lms_course_progressions ORDER BY remote_id"
             ).all()
     finally:

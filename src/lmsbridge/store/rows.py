@@ -27,6 +27,8 @@ class PreparedRows:
     model: str
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     data_json: dict[str, str] = field(default_factory=dict)
+    # every datetime in ``rows`` is SQLite's text already (``prepare_rows(..., sqlite_datetimes=True)``)
+    sqlite_datetimes: bool = False
 
     def remote_data(self, row_id: str) -> Any:
         """The decoded ``remote_data`` of a row."""
@@ -36,7 +38,12 @@ class PreparedRows:
         """These rows with ``other``'s (same model) in place of or added to them."""
         if other.model != self.model:
             raise ValueError(f"cannot combine {self.model} rows with {other.model} rows")
-        return PreparedRows(self.model, {**self.rows, **other.rows}, {**self.data_json, **other.data_json})
+        return PreparedRows(
+            self.model,
+            {**self.rows, **other.rows},
+            {**self.data_json, **other.data_json},
+            self.sqlite_datetimes and other.sqlite_datetimes,
+        )
 
 
 def sqlite_datetime_text(value: datetime) -> str:
@@ -63,7 +70,7 @@ def prepare_rows(
     if len(models) != 1:
         raise ValueError(f"one page holds one model, got {sorted(models)}")
     spec = spec_for(models.pop())
-    prepared = PreparedRows(spec.model)
+    prepared = PreparedRows(spec.model, sqlite_datetimes=sqlite_datetimes)
     for record in records:
         values = spec.values(integration_id, record)
         digest, serialized = hash_with_json(

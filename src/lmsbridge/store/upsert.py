@@ -126,7 +126,9 @@ def write_rows(
         changed = [{**row, "remote_data": prepared.remote_data(row["id"])} for row in changed]
 
     if created:
-        _insert(session, spec, integration_id, created, data_json, sync_run_id, now)
+        _insert(
+            session, spec, integration_id, created, data_json, sync_run_id, now, prepared.sqlite_datetimes
+        )
     if changed:
         _update_changed(session, spec, changed, existing, data_json, sync_run_id, now)
     if unchanged and sync_run_id is not None:
@@ -156,6 +158,7 @@ def _insert(
     data_json: dict[str, str],
     sync_run_id: str | None,
     now: datetime,
+    sqlite_datetimes: bool,
 ) -> None:
     constants: dict[str, Any] = {
         "integration_id": integration_id,
@@ -168,7 +171,7 @@ def _insert(
         constants["tree_changed_at"] = now
     dialect = session.get_bind().dialect
     if dialect.name == "sqlite":
-        _sqlite_insert(session, spec.table, dialect, rows, data_json, constants)
+        _sqlite_insert(session, spec.table, dialect, rows, data_json, constants, sqlite_datetimes)
         return
     table = spec.table
     insert = postgresql.insert(table)
@@ -191,12 +194,14 @@ def _sqlite_insert(
     rows: list[dict[str, Any]],
     data_json: dict[str, str],
     constants: dict[str, Any],
+    sqlite_datetimes: bool,
 ) -> None:
     """The hot path of a first sync: one pre-compiled INSERT run with plain tuples through the driver.
 
     Values go through the same SQLAlchemy type processors as any other write (so stored datetimes
-    compare correctly), but constants are converted once per page and remote_data is the JSON text
-    already produced for the content hash.
+    compare correctly), but constants are converted once per page, rows whose datetimes are SQLite's
+    text already (``sqlite_datetimes``) not at all, and remote_data is the JSON text already produced
+    for the content hash.
     """
     converters = _bind_processors(table, dialect)
     fixed_names = tuple(constants)
@@ -204,7 +209,10 @@ def _sqlite_insert(
     sql, per_row = _sqlite_insert_sql(table, fixed_names)
     # id order: neighbouring keys share B-tree pages, fewer pages are dirtied per transaction
     ordered = sorted(rows, key=lambda row: row["id"])
-    values = _driver_values(ordered, per_row, converters)
+    row_converters = (
+        _bind_processors(table, dialect, datetimes_as_text=True) if sqlite_datetimes else converters
+    )
+    values = _driver_values(ordered, per_row, row_converters)
     params = [
         (*row_values, *fixed, data_json[row["id"]]) for row_values, row in zip(values, ordered, strict=True)
     ]
@@ -252,14 +260,18 @@ def _sqlite_insert_sql(table: Table, fixed: tuple[str, ...]) -> tuple[str, tuple
 
 
 @cache
-def _bind_processors(table: Table, dialect: Dialect) -> dict[str, Callable[[Any], Any] | None]:
+def _bind_processors(
+    table: Table, dialect: Dialect, datetimes_as_text: bool = False
+) -> dict[str, Callable[[Any], Any] | None]:
+    """Per column, what turns a value into the driver's (None: nothing to do); ``datetimes_as_text``:
+    the datetimes are SQLite's text already."""
     processors: dict[str, Callable[[Any], Any] | None] = {}
     for column in table.c:
         if isinstance(column.type, JSON):
             # remote_data arrives as JSON text already; other JSON columns do not exist on record tables
             processors[column.name] = None
         elif isinstance(column.type, UTCDateTime):
-            processors[column.name] = _sqlite_datetime
+            processors[column.name] = None if datetimes_as_text else _sqlite_datetime
         else:
             processors[column.name] = column.type.bind_processor(dialect)
     return processors
