@@ -1,0 +1,73 @@
+"""CPU per page of the course-progressions read path in one process, no HTTP: `list_course_progressions`
+in its own read transaction, walking pages from the start of a kept store (as figure 6's clients do),
+with SQLite reading through a memory map or not. Shows what the query path costs apart from the server
+(figure 6 measures both); `--page-size 1` shows the fixed cost of a page.
+
+    .venv/bin/python benchmarks/page_cost.py --url sqlite:////…/stores/<kept>_l.db [--pages 300]
+        [--page-size 250] [--variant none|user_ids|updated_after] [--mmap-mb 0,2048]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+
+from sqlalchemy import func, select
+
+from lmsbridge.store import queries
+from lmsbridge.store.engine import make_engine, session_scope
+from lmsbridge.store.schema import CourseProgression
+
+
+def walk(url: str, mmap_mb: int, variant: str, pages: int, page_size: int) -> tuple[float, int]:
+    """CPU ms per page, rows served."""
+    # without the keyword when 0: the script also runs older code (PYTHONPATH=<worktree>/src)
+    engine = make_engine(url, sqlite_mmap_bytes=mmap_mb * 2**20) if mmap_mb else make_engine(url)
+    try:
+        with session_scope(engine, readonly=True) as session:
+            integration_id = session.scalars(select(CourseProgression.integration_id).limit(1)).one()
+            users = list(session.scalars(select(CourseProgression.user_id).distinct().limit(20_000)))
+            low, high = session.execute(
+                select(func.min(CourseProgression.changed_at), func.max(CourseProgression.changed_at))
+            ).one()
+        rng = random.Random(1)
+        filters = queries.ListFilters()
+        if variant == "updated_after":
+            filters = queries.ListFilters(updated_after=low + (high - low) / 2)
+        after: str | None = None
+        served = 0
+        start = time.process_time()
+        for _ in range(pages):
+            if variant == "user_ids":  # a new walk of 10 users per page, as figure 6's parameter sets
+                filters, after = queries.ListFilters(user_ids=tuple(rng.sample(users, 10))), None
+            with session_scope(engine, readonly=True) as session:
+                page = queries.list_course_progressions(session, integration_id, filters, after, page_size)
+            served += len(page.items)
+            after = page.next_after
+        return (time.process_time() - start) / pages * 1000, served
+    finally:
+        engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--url", required=True, help="a kept SQLite store (LMSBRIDGE_BENCH_KEEP)")
+    parser.add_argument("--pages", type=int, default=300)
+    parser.add_argument("--page-size", type=int, default=250)
+    parser.add_argument("--variant", default="none", choices=["none", "user_ids", "updated_after"])
+    parser.add_argument("--mmap-mb", default="0,2048", help="memory-map sizes to compare, alternated")
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    for _ in range(args.repeat):
+        for mmap_mb in (int(value) for value in args.mmap_mb.split(",")):
+            ms, served = walk(args.url, mmap_mb, args.variant, args.pages, args.page_size)
+            print(
+                f"{args.variant}, page_size {args.page_size}, mmap {mmap_mb} MiB: {ms:.2f} CPU ms per page "
+                f"({args.pages} pages, {served} rows)",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
