@@ -54,6 +54,7 @@ from lmsbridge.store.upsert import UpsertCounts
 from lmsbridge.sync.pages import PAGE_HANDLERS, PageContext, courses_page
 from lmsbridge.sync.preparer import PagePreparer
 from lmsbridge.sync.progress import NoProgress, SyncProgress
+from lmsbridge.sync.read_ahead import read_ahead
 from lmsbridge.sync.state import ChainState, RunState
 from lmsbridge.sync.writer import CommitPolicy, GroupedWriter
 from lmsbridge.webhooks import outbox
@@ -392,35 +393,37 @@ class _Run:
         chain = chain_state.chain
         self.progress.chain_started(chain.stream, chain.key)
         handler = PAGE_HANDLERS[chain.stream]
-        pages = fetch_chain(self.connector.client, chain, resume_url=chain_state.next_url)
-        async for page in pages:
-            if chain.stream == INTEGRATIONS.name:
-                self._collect_integrations(page.items)
-            ctx = self._context()
-            prepared = await self.preparer.prepare(chain.stream, self.integration_id, page.items)
+        # the next page is fetched while this one is prepared and written (sync/read_ahead.py)
+        fetched = fetch_chain(self.connector.client, chain, resume_url=chain_state.next_url)
+        async with contextlib.aclosing(read_ahead(fetched)) as pages:
+            async for page in pages:
+                if chain.stream == INTEGRATIONS.name:
+                    self._collect_integrations(page.items)
+                ctx = self._context()
+                prepared = await self.preparer.prepare(chain.stream, self.integration_id, page.items)
 
-            # state is mutated only inside DB work (serialised by the engine's writer), so a checkpoint
-            # never sees another chain's half-made change; it is saved when the page's group commits
-            def write(
-                session: Session, ctx: PageContext = ctx, page: Page = page, prepared: Any = prepared
-            ) -> None:
-                self._count(handler(session, ctx, prepared))
-                key = REPLICATION_KEYS.get(chain.stream)
-                if key:
-                    self.state.advance_cursor(chain.stream, [str(i.get(key) or "") for i in page.items])
-                chain_state.next_url = page.next_url
-                chain_state.pages += 1
-                chain_state.done = page.next_url is None
+                # state is mutated only inside DB work (serialised by the engine's writer), so a checkpoint
+                # never sees another chain's half-made change; it is saved when the page's group commits
+                def write(
+                    session: Session, ctx: PageContext = ctx, page: Page = page, prepared: Any = prepared
+                ) -> None:
+                    self._count(handler(session, ctx, prepared))
+                    key = REPLICATION_KEYS.get(chain.stream)
+                    if key:
+                        self.state.advance_cursor(chain.stream, [str(i.get(key) or "") for i in page.items])
+                    chain_state.next_url = page.next_url
+                    chain_state.pages += 1
+                    chain_state.done = page.next_url is None
 
-            # the last page of a stream commits at once: a finished scan is durable before the run moves on
-            await self.engine.writer().write(
-                self.run_id,
-                write,
-                records=len(page.items),
-                checkpoint=self._save,
-                commit=partial(self._stream_scanned, chain.stream),
-            )
-            self.progress.page_done(chain.stream, chain.key, len(page.items))
+                # the last page of a stream commits at once: a finished scan is durable before the run goes on
+                await self.engine.writer().write(
+                    self.run_id,
+                    write,
+                    records=len(page.items),
+                    checkpoint=self._save,
+                    commit=partial(self._stream_scanned, chain.stream),
+                )
+                self.progress.page_done(chain.stream, chain.key, len(page.items))
         if not chain_state.done:  # an empty chain yields no page
             await self._in_db(lambda s: self._mark_chain_done(s, chain_state))
         self.progress.chain_done(chain.stream, chain.key)

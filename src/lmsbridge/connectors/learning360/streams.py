@@ -8,7 +8,7 @@ engine checkpoints after every page and resumes a chain from its stored URL (``f
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -184,7 +184,7 @@ def delta_chains(stream: Stream, since: datetime | None) -> list[Chain]:
 
 async def fetch_chain(
     client: Learning360Client, chain: Chain, *, resume_url: str | None = None
-) -> AsyncIterator[Page]:
+) -> AsyncGenerator[Page, None]:
     """Pages of one chain; ``resume_url`` (a checkpointed ``Page.next_url``) continues where it stopped."""
     async for page in client.iter_pages(chain.path, chain.params, start_url=resume_url):
         yield page
