@@ -12,6 +12,7 @@ import argparse
 import random
 import shutil
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +23,15 @@ from common import SEED, TENANTS, Bench, Store, TenantSize, api_server, load, ma
 P99_MS, PAGES_PER_S = 60.0, 200.0
 
 
-def filter_sets(store: Store) -> dict[str, list[dict[str, str]]]:
-    """Query parameter sets per variant, drawn from what the store holds."""
+def store_sample(url: str) -> tuple[list[str], datetime]:
+    """What the variants' filters are drawn from: up to 20,000 users with progressions, and a moment
+    after which about half of the progressions changed."""
     from sqlalchemy import func, select
 
     from lmsbridge.store.engine import make_engine, session_scope
     from lmsbridge.store.schema import CourseProgression
 
-    engine = make_engine(store.url)
+    engine = make_engine(url)
     try:
         with session_scope(engine, readonly=True) as session:
             users = list(session.scalars(select(CourseProgression.user_id).distinct().limit(20_000)))
@@ -38,8 +40,13 @@ def filter_sets(store: Store) -> dict[str, list[dict[str, str]]]:
             ).one()
     finally:
         engine.dispose()
+    return users, low + (high - low) / 2
+
+
+def filter_sets(store: Store) -> dict[str, list[dict[str, str]]]:
+    """Query parameter sets per variant, drawn from what the store holds."""
+    users, middle = store_sample(store.url)
     rng = random.Random(SEED)
-    middle = low + (high - low) / 2  # about half of the progressions changed after it
     return {
         "no filter": [{}],
         "user_ids (10 per query)": [{"user_ids": ",".join(rng.sample(users, 10))} for _ in range(64)],

@@ -13,8 +13,9 @@ import argparse
 import random
 import time
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
+from fig6_read_api import store_sample
 from lmsbridge.store import queries
 from lmsbridge.store.engine import make_engine, session_scope
 from lmsbridge.store.schema import CourseProgression
@@ -27,14 +28,11 @@ def walk(url: str, mmap_mb: int, variant: str, pages: int, page_size: int) -> tu
     try:
         with session_scope(engine, readonly=True) as session:
             integration_id = session.scalars(select(CourseProgression.integration_id).limit(1)).one()
-            users = list(session.scalars(select(CourseProgression.user_id).distinct().limit(20_000)))
-            low, high = session.execute(
-                select(func.min(CourseProgression.changed_at), func.max(CourseProgression.changed_at))
-            ).one()
+        users, middle = store_sample(url)
         rng = random.Random(1)
         filters = queries.ListFilters()
         if variant == "updated_after":
-            filters = queries.ListFilters(updated_after=low + (high - low) / 2)
+            filters = queries.ListFilters(updated_after=middle)
         after: str | None = None
         served = 0
         start = time.process_time()

@@ -130,13 +130,18 @@ def _common_where(  # model: an ORM class, or a table's columns (`Table.c`)
 
 
 def _list_where(
-    model: Any, name: str, integration_id: str, filters: ListFilters, after: str | None, limit: int
+    model: Any,
+    name: str,
+    changed_column: Any,
+    integration_id: str,
+    filters: ListFilters,
+    after: str | None,
+    limit: int,
 ) -> tuple[list[ColumnElement[bool]], dict[str, Any]]:
     """``_common_where`` for this request, and the values to bind."""
     values = _bound_values(name, integration_id, filters, after, limit)
-    # updated_after on courses follows nested revisions (spec table): tree_changed_at covers both
-    changed = model.tree_changed_at if model is Course else model.changed_at
-    return _common_where(model, values, filters.include_deleted, filters.match_nothing, changed), values
+    where = _common_where(model, values, filters.include_deleted, filters.match_nothing, changed_column)
+    return where, values
 
 
 def _page(
@@ -151,7 +156,7 @@ def _page(
 def list_users(
     session: Session, integration_id: str, filters: ListFilters, after: str | None, limit: int
 ) -> PageOf[User]:
-    where, values = _list_where(User, "users", integration_id, filters, after, limit)
+    where, values = _list_where(User, "users", User.changed_at, integration_id, filters, after, limit)
     if "work_emails" in values:
         where.append(User.work_email_lower.in_(bindparam("work_emails", expanding=True)))
     return _page(session, select(User).where(and_(*where)), User, values, limit)
@@ -160,14 +165,16 @@ def list_users(
 def list_skills(
     session: Session, integration_id: str, filters: ListFilters, after: str | None, limit: int
 ) -> PageOf[Skill]:
-    where, values = _list_where(Skill, "skills", integration_id, filters, after, limit)
+    where, values = _list_where(Skill, "skills", Skill.changed_at, integration_id, filters, after, limit)
     return _page(session, select(Skill).where(and_(*where)), Skill, values, limit)
 
 
 def list_courses(
     session: Session, integration_id: str, filters: ListFilters, after: str | None, limit: int
 ) -> PageOf[CourseItem]:
-    where, values = _list_where(Course, "courses", integration_id, filters, after, limit)
+    # updated_after on courses follows nested revisions (spec table): tree_changed_at covers both
+    changed = Course.tree_changed_at
+    where, values = _list_where(Course, "courses", changed, integration_id, filters, after, limit)
     page = _page(session, select(Course).where(and_(*where)), Course, values, limit)
     courses = page.items
     revisions_by_course: dict[str, list[CourseRevision]] = {course.id: [] for course in courses}
