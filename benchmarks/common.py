@@ -324,6 +324,8 @@ class SyncResult:
     wall_s: float
     cpu_s: float  # user + system of the syncing process and its page-preparation helper
     helper_cpu_s: float  # the helper's share of cpu_s
+    loop_thread_cpu_s: float  # the syncing process's event-loop thread (fetch, decode, plan)
+    writer_threads_cpu_s: float  # its other threads: the database writer (and short-lived helpers)
     peak_rss_mb: float
     helper_peak_rss_mb: float
     records_fetched: int
@@ -336,6 +338,12 @@ class SyncResult:
     @property
     def records_per_s(self) -> float:
         return self.records_fetched / self.wall_s if self.wall_s else 0.0
+
+    @property
+    def cpu_floor_s(self) -> float:
+        """The wall time this machine's cores need at least for the CPU work of this sync, lmsbridge's
+        and the sandbox's: no concurrency goes below it."""
+        return (self.cpu_s + self.sandbox_cpu_s) / (os.cpu_count() or 1)
 
     @property
     def sandbox_cpu_share(self) -> float:
@@ -420,6 +428,8 @@ def run_sync(
         wall_s=child["wall_s"],
         cpu_s=child["cpu_s"],
         helper_cpu_s=child["helper_cpu_s"],
+        loop_thread_cpu_s=child["loop_thread_cpu_s"],
+        writer_threads_cpu_s=child["writer_threads_cpu_s"],
         peak_rss_mb=child["peak_rss_mb"],
         helper_peak_rss_mb=round(helper_rss.peak_bytes / 2**20, 1),
         records_fetched=child["records_fetched"],
@@ -554,9 +564,26 @@ def load(api: Api, integration_id: str, *, duration_s: float, **kwargs: Any) -> 
     summary = finish_load(
         start_load(api, integration_id, duration_s=duration_s, **kwargs), timeout=duration_s + 120
     )
+    server_cpu = api.cpu_seconds() - server_cpu
     summary["server_workers"] = api.workers
-    summary["server_cpu_share"] = round((api.cpu_seconds() - server_cpu) / summary["elapsed_s"], 3)
+    summary["server_cpu_share"] = round(server_cpu / summary["elapsed_s"], 3)
+    summary.update(closed_loop_floor(summary, server_cpu))
     return summary
+
+
+def closed_loop_floor(summary: dict[str, Any], server_cpu_s: float) -> dict[str, Any]:
+    """What this machine allows the load at best: the servers' CPU per page, the pages/s they would serve
+    with every core the load generator leaves them, and the mean latency that implies for the closed loop
+    of N clients (Little's law: mean latency = N ÷ pages/s; a p99 is never below the mean)."""
+    if not summary["requests"]:
+        return {}
+    per_page_s = server_cpu_s / summary["requests"]
+    capacity = ((os.cpu_count() or 1) - summary["loadgen_cpu_share"]) / per_page_s
+    return {
+        "server_cpu_ms_per_page": round(1000 * per_page_s, 2),
+        "capacity_pages_per_s": round(capacity, 1),
+        "mean_latency_floor_ms": round(1000 * summary["clients"] / capacity, 1),
+    }
 
 
 # ---- the report ------------------------------------------------------------------------------------

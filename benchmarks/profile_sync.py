@@ -1,7 +1,11 @@
 """Profiles one local FULL sync (latency 0, limits off) with py-spy (`pip install py-spy`): samples the
 syncing child process and prints the functions with the most inclusive and self time.
 
-    .venv/bin/python benchmarks/profile_sync.py [--tenant S] [--backend sqlite] [--top 25]
+    .venv/bin/python benchmarks/profile_sync.py [--tenant S] [--backend sqlite] [--top 25] [--gil]
+        [--helper]
+
+With ``--helper`` the helper's samples count too (each stack starts with its process), so shares are of
+both processes' samples together.
 """
 
 from __future__ import annotations
@@ -49,6 +53,9 @@ def main() -> None:
     parser.add_argument(
         "--gil", action="store_true", help="sample only the thread holding the GIL (Python work, not waits)"
     )
+    parser.add_argument(
+        "--helper", action="store_true", help="sample the page-preparation helper process too"
+    )
     args = parser.parse_args()
     py_spy = shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy")
     out = Path(tempfile.mkdtemp(prefix="lmsbridge-profile-")) / "sync.collapsed"
@@ -56,9 +63,9 @@ def main() -> None:
         env = {**os.environ, "LMSBRIDGE_BENCH_KEY": store.key.decode()}
         child = [PYTHON, str(Path(__file__).parent / "sync_child.py"), "--url", store.url]
         child += ["--integration", store.integration_id, "--reads-per-second", str(UNLIMITED)]
-        gil = ["--gil"] if args.gil else []
+        sampling = (["--gil"] if args.gil else []) + (["--subprocesses"] if args.helper else [])
         subprocess.run(
-            [py_spy, "record", "--format", "raw", "-r", "200", *gil, "-o", str(out), "--", *child],
+            [py_spy, "record", "--format", "raw", "-r", "200", *sampling, "-o", str(out), "--", *child],
             env=env,
             check=True,
         )

@@ -42,8 +42,11 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     engine = SyncEngine(db, box, options=options)
     progress = CountingProgress()
     cpu0, helper_cpu0, wall0 = time.process_time(), _children_cpu(), time.perf_counter()
+    loop_cpu0 = time.thread_time()
     outcome = await engine.run_new(args.integration, args.type, progress=progress)
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    # the event loop's own thread: fetching, decoding, planning; the rest of `cpu` is the writer's thread
+    loop_cpu = time.thread_time() - loop_cpu0
     # the page-preparation helper (sync/preparer.py) has exited by now: its CPU is on record (its peak
     # RSS is sampled by the parent, common.ChildrenPeakRss: a child's ru_maxrss includes ours at its fork)
     helper_cpu = _children_cpu() - helper_cpu0
@@ -54,6 +57,8 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         "wall_s": round(wall, 3),
         "cpu_s": round(cpu + helper_cpu, 3),
         "helper_cpu_s": round(helper_cpu, 3),
+        "loop_thread_cpu_s": round(loop_cpu, 3),
+        "writer_threads_cpu_s": round(cpu - loop_cpu, 3),
         "peak_rss_mb": round(_peak_rss_kib() / 1024, 1),
         "records_fetched": progress.records,
         "pages": progress.pages,
