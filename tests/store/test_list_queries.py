@@ -1,14 +1,17 @@
 """List queries bind every filter value: a progressions page's statement is built once per filter shape
-(``queries._progressions_query``) and must never carry one request's values into the next."""
+(``queries._progressions_query``) and must never carry one request's values into the next. The
+``user_ids``/``course_ids`` filters search indexes without integration_id (migration 0004) and must
+still answer one integration's rows only."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import orjson
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from factories import make_integration, new_box, seed_tenant
+from lmsbridge.ids import record_id
 from lmsbridge.store import queries
 from lmsbridge.store.engine import make_engine, session_scope, sqlite_read_engine
 from lmsbridge.store.migrate import upgrade_database
@@ -47,6 +50,65 @@ def test_one_statement_per_filter_shape_with_each_requests_values(engine: Engine
     assert _page(engine, first, queries.ListFilters(), after=ordered[0]) == set(ordered[1:])
     assert _page(engine, first, queries.ListFilters(), after=ordered[-2]) == {ordered[-1]}
     assert queries._progressions_query.cache_info().currsize == 3
+
+
+def test_user_and_course_filters_answer_one_integrations_rows(engine: Engine) -> None:
+    """Two integrations whose remote user and course ids are the same (seed_tenant's): a filter naming
+    the other integration's ids matches nothing here, naming this one's matches its rows only."""
+    box = new_box()
+    first, second = make_integration(engine, box), make_integration(engine, box)
+    a = seed_tenant(engine, first, users=3, courses=2)
+    b = seed_tenant(engine, second, users=3, courses=2)
+    for tenant, other in ((a, b), (b, a)):
+        integration_id = tenant.integration_id
+        for remote in ("u00001", "u00002"):
+            user_id = record_id(integration_id, "users", remote)
+            expected = {tenant.id_of(p) for p in tenant.progressions if p.user_remote_id == remote}
+            assert expected
+            assert _page(engine, integration_id, queries.ListFilters(user_ids=(user_id,))) == expected
+            foreign = record_id(other.integration_id, "users", remote)
+            assert _page(engine, integration_id, queries.ListFilters(user_ids=(foreign,))) == set()
+        course_id = record_id(integration_id, "courses", "c00001")
+        expected = {tenant.id_of(p) for p in tenant.progressions if p.course_remote_id == "c00001"}
+        assert expected
+        assert _page(engine, integration_id, queries.ListFilters(course_ids=(course_id,))) == expected
+        foreign = record_id(other.integration_id, "courses", "c00001")
+        assert _page(engine, integration_id, queries.ListFilters(course_ids=(foreign,))) == set()
+
+
+def test_sqlite_searches_the_reference_indexes_for_user_and_course_filters(tmp_path: Path) -> None:
+    """The page's own statement, as executed, searches the user or course index (a walk of every row of
+    the integration instead would cost an L store seconds a page)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    upgrade_database(engine)
+    try:
+        integration_id = make_integration(engine, new_box())
+        seed_tenant(engine, integration_id, users=4, courses=3)
+        executed: list[tuple[str, object]] = []
+
+        def capture(*args: object) -> None:  # before_cursor_execute(conn, cursor, statement, parameters, …)
+            statement, parameters = args[2], args[3]
+            assert isinstance(statement, str)
+            if "lms_course_progressions" in statement:
+                executed.append((statement, parameters))
+
+        event.listen(engine, "before_cursor_execute", capture)
+        user_id = record_id(integration_id, "users", "u00001")
+        course_id = record_id(integration_id, "courses", "c00001")
+        for filters, index in (
+            (queries.ListFilters(user_ids=(user_id,)), "ix_lms_course_progressions_user"),
+            (queries.ListFilters(course_ids=(course_id,)), "ix_lms_course_progressions_course"),
+        ):
+            executed.clear()
+            _page(engine, integration_id, filters)
+            ((statement, parameters),) = executed
+            with engine.connect() as conn:
+                plan = " | ".join(
+                    row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+                )
+            assert f"USING INDEX {index}" in plan, plan
+    finally:
+        engine.dispose()
 
 
 def test_reads_through_a_memory_map_see_every_commit(tmp_path: Path) -> None:
