@@ -350,6 +350,19 @@ class SyncResult:
         """Sandbox CPU seconds as a share of the sync's wall time (1.0 = one core busy)."""
         return self.sandbox_cpu_s / self.wall_s if self.wall_s else 0.0
 
+    def cpu_figures(self) -> dict[str, float]:
+        """Where the CPU went (figures 2 and 3 record these): the syncing process with its helper, the
+        helper alone, the process's event-loop thread and its writer's, the sandbox, and the floor."""
+        return {
+            "sync_cpu_s": self.cpu_s,
+            "helper_cpu_s": self.helper_cpu_s,
+            "loop_thread_cpu_s": self.loop_thread_cpu_s,
+            "writer_threads_cpu_s": self.writer_threads_cpu_s,
+            "sandbox_cpu_s": round(self.sandbox_cpu_s, 2),
+            "cpu_floor_s": round(self.cpu_floor_s, 2),
+            "sandbox_cpu_share_of_wall": round(self.sandbox_cpu_share, 3),
+        }
+
     def as_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)
         out["records_per_s"] = round(self.records_per_s)

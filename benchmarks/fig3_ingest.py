@@ -25,14 +25,8 @@ def measure(bench: Bench, tenants: list[TenantSize], backends: list[str]) -> Non
                 "stored_rows": stored_counts(store),
                 "wall_s": result.wall_s,
                 "records_per_s": round(result.records_per_s),
-                "sync_cpu_s": result.cpu_s,
-                "helper_cpu_s": result.helper_cpu_s,
-                "loop_thread_cpu_s": result.loop_thread_cpu_s,
-                "writer_threads_cpu_s": result.writer_threads_cpu_s,
-                "cpu_floor_s": round(result.cpu_floor_s, 2),
+                **result.cpu_figures(),
                 "sync_cpu_s_per_1000_records": round(1000 * result.cpu_s / result.records_fetched, 4),
-                "sandbox_cpu_s": round(result.sandbox_cpu_s, 2),
-                "sandbox_cpu_share_of_wall": round(result.sandbox_cpu_share, 3),
                 "calls": result.sandbox_calls,
             }
             gated = tenant.name == "M" and backend == "sqlite"
