@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import Engine, inspect, text
 
-from factories import BASE_TIME, make_integration, progression, upsert, user
+from factories import BASE_TIME, progression, upsert, user
 from lmsbridge.ids import random_id
 from lmsbridge.store.engine import make_engine, session_scope
 from lmsbridge.store.migrate import current_revision, head_revision, upgrade_database
@@ -59,7 +59,7 @@ def test_dropping_the_remote_id_constraint_keeps_every_record(database_url: str)
     engine = make_engine(database_url)
     try:
         upgrade_database(engine, "0002")
-        integration_id = make_integration(engine)
+        integration_id = _integration_as_of_0002(engine)
         upsert(engine, integration_id, [user(n) for n in range(1, 4)], sync_run_id=random_id(), now=BASE_TIME)
         upsert(engine, integration_id, [progression("u00001", "c1")], sync_run_id=random_id(), now=BASE_TIME)
 
@@ -76,3 +76,19 @@ def test_dropping_the_remote_id_constraint_keeps_every_record(database_url: str)
         assert unique == []
     finally:
         engine.dispose()
+
+
+def _integration_as_of_0002(engine: Engine) -> str:
+    """An integration row with the columns revision 0002 has (the ORM model has later ones)."""
+    integration_id = f"360learning:{random_id()}"
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO integrations (id, tool, status, enabled, base_url, credentials_encrypted,"
+                " settings, end_user, setup_status, qa_status, connector_state, created_at, updated_at)"
+                " VALUES (:id, '360learning', 'ACTIVE', true, 'https://app.360learning.test', 'x',"
+                " '{}', '{}', 'COMPLETED', 'PENDING', '{}', :now, :now)"
+            ),
+            {"id": integration_id, "now": BASE_TIME},
+        )
+    return integration_id

@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     Dialect,
     ForeignKey,
     Index,
@@ -73,6 +74,13 @@ class Integration(Base):
     connector_state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column()
+    # the schedule's failure policy: failed syncs back off, and after too many the schedule pauses
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_sync_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # the earliest time the schedule queues this integration's next sync (a failed one backs off)
+    next_sync_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    paused_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    pause_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class ApiKey(Base):
@@ -221,6 +229,21 @@ class SyncRun(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     warnings: Mapped[list[Any]] = mapped_column(JSON, default=list)
     log_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    # set to stop a queued or running run; the engine ends it as CANCELLED at its next page
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class RateBudget(Base):
+    """One shared request budget (a 360Learning company's reads or writes) as a GCRA schedule, so every
+    process and machine on one PostgreSQL database spends the same budget."""
+
+    __tablename__ = "rate_budgets"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # theoretical arrival time of the next request, seconds since the epoch (database clock)
+    tat: Mapped[float] = mapped_column(Float)
+    # > 1 while 360Learning answers 429: the budget's interval is stretched by this factor
+    slowdown: Mapped[float] = mapped_column(Float, default=1.0)
 
 
 class InteractionLog(Base):
