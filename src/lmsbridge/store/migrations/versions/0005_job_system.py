@@ -44,5 +44,6 @@ def downgrade() -> None:
     with op.batch_alter_table("sync_runs") as batch_op:
         batch_op.drop_column("cancel_requested_at")
     with op.batch_alter_table("integrations") as batch_op:
-        for column in ("pause_reason", "paused_at", "next_sync_at", "last_sync_error", "consecutive_failures"):
+        dropped = ("pause_reason", "paused_at", "next_sync_at", "last_sync_error", "consecutive_failures")
+        for column in dropped:
             batch_op.drop_column(column)
