@@ -1,0 +1,49 @@
+"""A real headless Chromium from Debian's packages, driven by Playwright (which never downloads a browser
+here). Tests that need it skip with the reason where Chromium is missing; under CI=true they fail."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from conftest import REPO_ROOT, skip_or_fail
+
+# The closed network refuses Chromium's background connections; these flags keep it from trying.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Screenshots of pages go here (a test run's artifacts, never into git: see .gitignore).
+ARTIFACTS_DIR = Path(os.environ.get("LMSBRIDGE_TEST_ARTIFACTS", REPO_ROOT / "test-artifacts"))
+
+
+def chromium_path() -> str | None:
+    return os.environ.get("LMSBRIDGE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    executable = chromium_path()
+    if executable is None:
+        skip_or_fail("Chromium is not installed (apt-get install chromium); the browser tests need it")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def screenshot_path(name: str) -> Path:
+    ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS_DIR / f"{name}.png"
