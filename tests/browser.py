@@ -28,7 +28,8 @@ ARTIFACTS_DIR = Path(os.environ.get("LMSBRIDGE_TEST_ARTIFACTS", REPO_ROOT / "tes
 
 
 def chromium_path() -> str | None:
-    return os.environ.get("LMSBRIDGE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    return os.environ.get("LMSBRIDGE_CHROMIUM") or found
 
 
 @pytest.fixture(scope="module")
