@@ -114,14 +114,31 @@ async def test_revoked_token_is_refreshed(sandbox: RunningSandbox, make_client: 
     assert sandbox.control.counters()["tokens_issued"] == 2
 
 
-async def test_second_401_after_refresh_fails(sandbox: RunningSandbox, make_client: MakeClient) -> None:
+async def test_token_refused_on_every_call_fails_after_the_retry_policy(
+    sandbox: RunningSandbox, make_client: MakeClient
+) -> None:
+    """Each round: the call, a 401, a fresh token, a 401 again; after the policy's attempts it is over."""
     sandbox.control.set_faults([{"kind": "revoke_tokens", "route": "GET /api/v2/users"}])
     client = make_client()
     with pytest.raises(AuthenticationFailed):
         await client.get_json(USERS)
     counters = sandbox.control.counters()
-    assert counters["calls"]["GET /api/v2/users"] == 2
-    assert counters["tokens_issued"] == 2
+    rounds = FAST_OPTIONS.retry.max_attempts
+    assert counters["calls"]["GET /api/v2/users"] == 2 * rounds
+    assert counters["tokens_issued"] == 2 * rounds
+
+
+async def test_a_few_token_revocations_do_not_end_a_call(
+    sandbox: RunningSandbox, make_client: MakeClient
+) -> None:
+    """A token revoked twice in a row (e.g. rotated by an admin) is fetched again after a pause."""
+    sandbox.control.set_faults([{"kind": "revoke_tokens", "route": "GET /api/v2/users", "count": 3}])
+    client = make_client()
+    users = await client.get_json(USERS)
+    assert isinstance(users, list) and users
+    counters = sandbox.control.counters()
+    assert counters["calls"]["GET /api/v2/users"] == 4  # three refused, then answered
+    assert counters["tokens_issued"] == 4
 
 
 async def test_wrong_secret_is_invalid_credentials_without_retries(sandbox: RunningSandbox) -> None:

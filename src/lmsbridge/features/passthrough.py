@@ -48,7 +48,9 @@ PASSTHROUGH_APIS: dict[tuple[str, str], PassthroughApi] = {
 
 # A transport failure is retried only as the connector's client would (idempotent methods, or a
 # connection that was never made), but with a budget that suits an interactive call.
-PASSTHROUGH_RETRY = RetryPolicy(max_attempts=3, max_seconds=15.0, initial_wait=0.2, max_wait=2.0)
+PASSTHROUGH_RETRY = RetryPolicy(
+    max_attempts=3, max_seconds=15.0, initial_wait=0.2, max_wait=2.0, throttled_max_seconds=15.0
+)
 
 MAX_PATH_LENGTH = 2048
 # Decoding more layers than this is no longer a plausible path but an attack on a decoder somewhere.

@@ -22,8 +22,6 @@ from tenacity import (
     RetryCallState,
     RetryError,
     retry_if_exception,
-    stop_after_attempt,
-    stop_before_delay,
     wait_random_exponential,
 )
 from tenacity.wait import wait_base
@@ -72,6 +70,10 @@ class _BadBody(_Transient):
     pass
 
 
+class _TokenRefused(_Transient):
+    """A fresh token was refused too (revoked meanwhile): fetched again after a pause, a few times."""
+
+
 # Transport failures that a new attempt can fix (timeouts, refused/dropped connections, truncated bodies).
 _RETRYABLE_TRANSPORT = (
     httpx.TimeoutException,
@@ -92,6 +94,25 @@ def _is_retryable(exc: BaseException) -> bool:
 
 def _is_retryable_unsent(exc: BaseException) -> bool:
     return isinstance(exc, (_Throttled, *_NOT_SENT))
+
+
+class _Stop:
+    """When to give up: 429s say "slower", not "broken" — the budget slows down and they are retried for
+    ``throttled_max_seconds``; any other failure counts toward ``max_attempts`` and ``max_seconds``.
+    One instance per call (it counts that call's failures)."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+        self.failures = 0
+
+    def __call__(self, state: RetryCallState) -> bool:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, _Throttled):
+            return state.seconds_since_start >= self.policy.throttled_max_seconds
+        self.failures += 1
+        return (
+            self.failures >= self.policy.max_attempts or state.seconds_since_start >= self.policy.max_seconds
+        )
 
 
 class _ThrottleFloor(wait_base):
@@ -179,7 +200,7 @@ def build_retrying(
     """
     return AsyncRetrying(
         retry=retry_if_exception(_is_retryable if idempotent else _is_retryable_unsent),
-        stop=stop_after_attempt(policy.max_attempts) | stop_before_delay(policy.max_seconds),
+        stop=_Stop(policy),
         wait=wait_random_exponential(multiplier=policy.initial_wait, max=policy.max_wait)
         + _ThrottleFloor(policy.throttle_wait),
         before_sleep=before_sleep,
@@ -352,6 +373,8 @@ class Learning360Client:
             return await retrying(run)
         except RetryError as exc:
             last = exc.last_attempt.exception() or exc
+            if isinstance(last, _TokenRefused):
+                raise AuthenticationFailed(str(last)) from last
             raise RetriesExhausted(exc.last_attempt.attempt_number, last) from last
         except (_Transient, *_RETRYABLE_TRANSPORT) as exc:
             # a transient failure the policy chose not to retry (a non-idempotent write): for a
@@ -429,7 +452,9 @@ class Learning360Client:
                 self._drop_token(token)
                 if not refreshed:
                     continue
-                raise AuthenticationFailed(f"{method} {path}: a fresh token was refused too")
+                raise _TokenRefused(f"{method} {path}: a fresh token was refused too")
+            if response.status_code == 429:
+                await self.budget.throttled(kind)
             data = self._decode(response)
             self._raise_for_status(response, data, method, path)
             return ApiResponse(response.status_code, response.headers, data, str(response.request.url))
@@ -452,7 +477,6 @@ class Learning360Client:
             return
         code = error_code(data)
         if status == 429:
-            self.budget.record_throttled()
             raise _Throttled(f"{method} {path}: 429 {code or ''}".strip())
         if status >= 500 and code != "bulkAPIDisabled":
             raise _ServerError(f"{method} {path}: {status}")

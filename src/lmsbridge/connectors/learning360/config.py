@@ -73,6 +73,8 @@ class RetryPolicy:
     max_wait: float = 20.0
     # 360Learning sends no Retry-After; its docs say "wait ~1 second" after a 429
     throttle_wait: float = 1.0
+    # 429s slow the company's budget down and are retried this long, however many (see client._Stop)
+    throttled_max_seconds: float = 900.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,7 +79,8 @@ class Learning360Connector(Connector):
             return cls(config)
         # connectors built from stored connections serve interactive paths (connect, scope and model
         # tests, passthrough): someone waits, so retries stop sooner than a sync's
-        retry = RetryPolicy(max_attempts=4, max_seconds=app_settings.remote_interactive_retry_seconds)
+        patience = app_settings.remote_interactive_retry_seconds
+        retry = RetryPolicy(max_attempts=4, max_seconds=patience, throttled_max_seconds=patience)
         return cls(
             config,
             options=ClientOptions.with_timeout(app_settings.remote_timeout_seconds, retry),
