@@ -98,6 +98,7 @@ def _database(settings: Settings) -> Iterator[Engine]:
     try:
         engine = make_engine(url)
         upgrade_database(engine)
+        _apply_job_schema(settings, engine)
         yield engine
     except (DBAPIError, OSError) as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
@@ -109,6 +110,13 @@ def _database(settings: Settings) -> Iterator[Engine]:
     finally:
         if engine is not None:
             engine.dispose()
+
+
+def _apply_job_schema(settings: Settings, engine: Engine) -> None:
+    from lmsbridge.jobs.system import apply_job_schema
+
+    if apply_job_schema(settings, engine):
+        err.print("created the job store's tables (Procrastinate) in the database")
 
 
 def _fixed(header: str) -> Column:
@@ -130,7 +138,8 @@ def _when(value: datetime | None) -> str:
 
 @app.command()
 def migrate(ctx: typer.Context) -> None:
-    """Apply the database migrations (also done by `serve` on start)."""
+    """Apply the database migrations and, on PostgreSQL, create the job store's tables (also done by
+    `serve` and `worker` on start)."""
     from lmsbridge.store.migrate import current_revision
 
     settings = _settings(ctx)
@@ -150,9 +159,20 @@ def serve(
             min=1, max=64, help="API processes (default: settings.api_workers); one also runs syncs."
         ),
     ] = None,
+    work: Annotated[
+        bool,
+        typer.Option(
+            "--work/--no-work",
+            help="PostgreSQL: these processes also run jobs (syncs, actions, webhooks); by default "
+            "`lmsbridge worker` processes do. On SQLite one serve process always does.",
+        ),
+    ] = False,
 ) -> None:
     """Migrate the database, then serve the API."""
     settings = _settings(ctx)
+    if work:
+        settings = settings.model_copy(update={"serve_works": True})
+        ctx.obj = {**(ctx.obj or {}), "serve_works": True}
     with _database(settings):
         pass
     host = host or settings.host
@@ -171,16 +191,24 @@ def serve(
 
 
 @app.command()
-def worker(ctx: typer.Context) -> None:
-    """Run the background services only (scheduled and forced syncs, action tasks, webhook deliveries),
-    no API. Next to `serve`, a sync then never shares a process (and its CPU) with API requests."""
+def worker(
+    ctx: typer.Context,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, max=256, help="Jobs run at once (default: LMSBRIDGE_WORKER_CONCURRENCY, 8)."),
+    ] = None,
+) -> None:
+    """Run jobs only (scheduled and forced syncs, action tasks, webhook deliveries), no API. On PostgreSQL
+    run as many as you like, on any machine; on SQLite one per data directory."""
     settings = _settings(ctx)
+    if concurrency is not None:
+        settings = settings.model_copy(update={"worker_concurrency": concurrency})
     with _database(settings):  # migrated, or a one-line error
         pass
     from lmsbridge.runtime import claim_background_services
 
-    if not claim_background_services(settings):
-        _fail("another lmsbridge process already runs the background services of this data directory")
+    if settings.is_sqlite and not claim_background_services(settings):
+        _fail("another lmsbridge process already runs the jobs of this data directory (SQLite: one does)")
     asyncio.run(_run_background(settings))
 
 
@@ -193,10 +221,13 @@ async def _run_background(settings: Settings) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     engine = make_engine(settings.resolved_database_url)
-    runtime = Runtime(settings, engine)
+    runtime = Runtime(settings, engine, work=True)
     try:
         await runtime.start()
-        err.print("lmsbridge worker: running syncs, actions and webhook deliveries (Ctrl-C to stop)")
+        err.print(
+            f"lmsbridge worker: running syncs, actions and webhook deliveries, {runtime.jobs.concurrency} "
+            f"at once, job store {runtime.jobs.backend} (Ctrl-C to stop)"
+        )
         await stop.wait()
     finally:
         await runtime.stop()  # what runs is resumed by the next process that claims the services
@@ -207,16 +238,19 @@ def _run_api(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
     # imported here: the CLI must work (migrate, api-keys) even while the API package is broken or absent
-    from lmsbridge.api.app import create_app
-    from lmsbridge.runtime import claim_background_services
+    from lmsbridge.api.app import create_app, serve_works
 
-    background = claim_background_services(settings)
-    if not background:
+    work = serve_works(settings)
+    if not work:
         err.print(
-            "another lmsbridge process runs the syncs, actions and webhooks of this data directory; "
-            "this one serves the API only"
+            "this process serves the API and queues work; "
+            + (
+                "another lmsbridge process runs the jobs of this data directory"
+                if settings.is_sqlite
+                else "`lmsbridge worker` processes run the jobs (or start serve with --work)"
+            )
         )
-    uvicorn.run(create_app(settings, background=background), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(settings, background=True, work=work), host=host, port=port, log_level="info")
 
 
 @api_keys_app.command("create")
@@ -411,7 +445,7 @@ def _sync_in_foreground(settings: Settings, engine: Engine, integration_id: str,
     with session_scope(engine, readonly=True) as session:
         if get_integration(session, integration_id) is None:
             raise CliError(f"no integration with id {integration_id!r} (see `lmsbridge integrations list`)")
-    runtime = Runtime(settings, engine, schedule=False)
+    runtime = Runtime(settings, engine, work=False)
 
     async def run() -> Any:
         with RichSyncProgress(err) as progress:

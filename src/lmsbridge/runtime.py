@@ -1,30 +1,50 @@
-"""The long-lived parts of one lmsbridge process, built once from settings and shared by the API app and
-the CLI: database engine, secret box, sync engine, job runner, action worker and webhook deliverer."""
+"""The long-lived parts of one lmsbridge process, built once from settings and shared by the API app, the
+worker and the CLI: database engine, secret box, sync engine, action runner, webhook deliverer, and the
+job system that runs them (``lmsbridge.jobs``)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
-from datetime import timedelta
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import IO
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
-from lmsbridge.actions.worker import ActionWorker
+from lmsbridge.actions.env import ActionOptions
+from lmsbridge.actions.runner import ActionRunner
+from lmsbridge.connectors.learning360.budget import BUDGETS
+from lmsbridge.connectors.learning360.config import ClientOptions
 from lmsbridge.crypto import SecretBox
 from lmsbridge.features.sync_hooks import feature_hooks
-from lmsbridge.jobs.local import LocalJobRunner
+from lmsbridge.jobs import dispatch, schedule
+from lmsbridge.jobs.dispatch import JobSpec
+from lmsbridge.jobs.system import JobSystem, apply_job_schema
 from lmsbridge.settings import Settings
+from lmsbridge.store import sync_runs
+from lmsbridge.store.rate_budgets import PostgresRateSchedule
+from lmsbridge.store.retention import anonymize_expired
+from lmsbridge.store.transact import transact_async
 from lmsbridge.sync.engine import SyncEngine, SyncOptions
 from lmsbridge.webhooks.delivery import WebhookDeliverer
+
+log = logging.getLogger(__name__)
 
 # Held open for the life of the process that won it: the OS releases the lock when that process ends.
 _background_lock: IO[bytes] | None = None
 
 
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 def claim_background_services(settings: Settings) -> bool:
-    """True in exactly one of several API worker processes sharing ``settings.data_dir``: that one runs
-    the background services. A worker that replaces a dead winner claims them again."""
+    """On SQLite, True in exactly one of several processes sharing ``settings.data_dir``: that one works
+    (its job store is in its memory). A process that replaces a dead winner claims the work again."""
     global _background_lock
     if _background_lock is not None:
         return True
@@ -39,15 +59,37 @@ def claim_background_services(settings: Settings) -> bool:
     return True
 
 
-class Runtime:
-    """``start()`` launches the background services (syncs on schedule, action tasks, webhook
-    deliveries) on the running event loop; ``stop()`` ends them. A stopped process loses nothing: runs,
-    tasks and deliveries are rows that the next start resumes."""
+def share_rate_budgets(settings: Settings) -> PostgresRateSchedule | None:
+    """On PostgreSQL, every process reserves 360Learning calls from the database (one budget per company
+    across processes and machines); on SQLite the process's own schedule is the only one."""
+    if settings.is_sqlite:
+        return None
+    schedule = PostgresRateSchedule(settings.resolved_database_url)
+    BUDGETS.share_through(schedule)
+    return schedule
 
-    def __init__(self, settings: Settings, db: Engine, *, schedule: bool = True) -> None:
+
+class Runtime:
+    """``start()`` opens the job system (and, with ``work=True``, runs jobs: syncs on schedule and on
+    demand, action tasks, webhook deliveries); ``stop()`` ends it. A stopped process loses nothing: runs,
+    tasks and deliveries are stored, and the next working process dispatches them again."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Engine,
+        *,
+        work: bool = True,
+        concurrency: int | None = None,
+        action_options: ActionOptions | None = None,
+        client_options: ClientOptions | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.settings = settings
         self.db = db
+        self.clock = clock
         self.box = SecretBox.from_settings(settings)
+        stale_after = timedelta(seconds=settings.worker_stalled_seconds)
         self.sync_engine = SyncEngine(
             db,
             self.box,
@@ -55,34 +97,106 @@ class Runtime:
                 reads_per_second=settings.remote_reads_per_second,
                 writes_per_second=settings.remote_writes_per_second,
                 public_base_url=settings.public_base_url,
+                stale_after=stale_after,
                 # scope test before every sync, per-model tests (QA) after every FULL sync
                 **feature_hooks(settings),
             ),
+            clock=clock,
         )
-        self.jobs = LocalJobRunner(
-            db,
-            self.sync_engine,
+        self.policy = schedule.SchedulePolicy(
             full_interval=timedelta(hours=settings.full_sync_interval_hours),
             delta_interval=timedelta(hours=settings.delta_sync_interval_hours),
-            schedule=schedule,
+            first_retry=timedelta(minutes=settings.sync_retry_first_minutes),
+            max_failures=settings.sync_max_consecutive_failures,
         )
-        self.actions = ActionWorker(db, self.box, settings)
-        self.webhooks = WebhookDeliverer(db, self.box, settings)
+        options = action_options or ActionOptions(stale_after_s=settings.worker_stalled_seconds)
+        self.actions = ActionRunner(
+            db, self.box, settings, options=options, client_options=client_options, clock=clock
+        )
+        self.deliverer = WebhookDeliverer(db, self.box, settings, clock=clock)
+        self.jobs = JobSystem(
+            settings,
+            context={"runtime": self},
+            due_jobs=self._due_jobs,
+            work=work,
+            concurrency=concurrency,
+        )
+        self._shared_budgets: PostgresRateSchedule | None = None
         self._started = False
+
+    @property
+    def works(self) -> bool:
+        return self.jobs.work
 
     async def start(self) -> None:
         if self._started:
             return
-        await self.webhooks.start()
-        await self.actions.start()
+        self._shared_budgets = share_rate_budgets(self.settings)
+        await asyncio.to_thread(apply_job_schema, self.settings, self.db)
         await self.jobs.start()
         self._started = True
+        log.info(
+            "background: job store %s, %s",
+            self.jobs.backend,
+            f"working ({self.jobs.concurrency} jobs at once)" if self.works else "queueing only",
+        )
 
     async def stop(self) -> None:
         if not self._started:
             return
-        # each service stops even if another one fails to
-        for service in (self.jobs, self.actions, self.webhooks):
+        # each part stops even if another one fails to
+        for close in (self.jobs.stop, self.actions.aclose, self.deliverer.aclose):
             with contextlib.suppress(Exception):
-                await service.stop()
+                await close()
+        if self._shared_budgets is not None:
+            BUDGETS.stop_sharing(self._shared_budgets)
+            self._shared_budgets.close()
         self._started = False
+
+    # ---- what the API and the CLI ask of the background -------------------------------------------
+
+    def wake(self) -> None:
+        """Stored work was just written by this process: dispatch it now rather than at the next poll."""
+        self.jobs.wake()
+
+    async def defer(self, spec: JobSpec) -> bool:
+        return await self.jobs.defer(spec)
+
+    # ---- what the jobs do (lmsbridge.jobs.tasks) ----------------------------------------------------
+
+    async def _due_jobs(self) -> list[JobSpec]:
+        now = self.clock()
+        stale_after = self.sync_engine.options.stale_after
+        return await transact_async(self.db, lambda s: dispatch.due_jobs(s, now, stale_after, self.actions))
+
+    async def run_sync(self, run_id: str) -> None:
+        try:
+            await self.sync_engine.execute(run_id)
+        except RuntimeError as exc:  # finished, or still running in a live process
+            log.info("sync %s not run: %s", run_id, exc)
+            return
+        await transact_async(self.db, lambda s: self._after_sync(s, run_id))
+        self.jobs.wake()  # its webhooks are due now
+
+    def _after_sync(self, session: Session, run_id: str) -> None:
+        run = sync_runs.get_run(session, run_id)
+        if run is not None:
+            schedule.record_outcome(session, run, self.clock(), self.policy)
+
+    async def run_stats_import(self, integration_id: str) -> None:
+        await self.actions.run_stats(integration_id)
+        # calls that came in meanwhile are dispatched at once (this job's lock ends with it)
+        self.jobs.wake()
+
+    async def queue_due_syncs(self) -> list[str]:
+        now = self.clock()
+        runs = await transact_async(self.db, lambda s: schedule.queue_due_syncs(s, now, self.policy))
+        for run in runs:
+            await self.jobs.defer(dispatch.sync_job(run.id, run.integration_id))
+        return [run.id for run in runs]
+
+    async def apply_retention(self) -> None:
+        now = self.clock()
+        anonymized = await transact_async(self.db, lambda s: anonymize_expired(s, now))
+        if anonymized:
+            log.info("retention: anonymized %d records deleted 14 days ago", anonymized)

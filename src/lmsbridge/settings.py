@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
@@ -54,6 +55,23 @@ class Settings(BaseSettings):
     # Sync schedule (hours), as Kombo's defaults: FULL every 10 h, DELTA every 3 h.
     full_sync_interval_hours: float = 10.0
     delta_sync_interval_hours: float = 3.0
+    # A failed sync is retried after this many minutes, doubling with each failure in a row (at most the
+    # regular interval); after this many failures in a row the schedule pauses until a forced sync or
+    # re-enabling resumes it.
+    sync_retry_first_minutes: float = Field(default=1.0, gt=0)
+    sync_max_consecutive_failures: int = Field(default=5, ge=1)
+
+    # The job system (lmsbridge/jobs): "auto" keeps jobs in PostgreSQL when the database is PostgreSQL
+    # (any number of `lmsbridge worker` processes and machines), in the working process's memory on SQLite.
+    job_backend: Literal["auto", "postgresql", "in-memory"] = "auto"
+    # PostgreSQL: `serve` processes also run jobs (on SQLite one of them always does); `serve --work`
+    serve_works: bool = False
+    # jobs one worker process runs at once (syncs, action tasks, webhook deliveries)
+    worker_concurrency: int = Field(default=8, ge=1, le=256)
+    # how often a worker looks for stored work and due jobs when nothing woke it
+    job_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    # a worker (or a sync run) without a heartbeat for this long is dead: its jobs are taken over
+    worker_stalled_seconds: float = Field(default=30.0, ge=1, le=3600)
 
     # 360Learning allows 50 reads/s and 10 writes/s per company; stay a little under.
     remote_reads_per_second: float = 45.0

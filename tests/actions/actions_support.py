@@ -17,10 +17,10 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, func, select
 
 from lmsbridge.actions.env import ActionOptions
-from lmsbridge.actions.worker import ActionWorker
 from lmsbridge.api.app import create_app
 from lmsbridge.connectors.learning360.config import ClientOptions, RetryPolicy
 from lmsbridge.crypto import SecretBox
+from lmsbridge.runtime import Runtime
 from lmsbridge.sandbox.testing import RunningSandbox
 from lmsbridge.settings import Settings
 from lmsbridge.store.api_keys import create_api_key
@@ -52,6 +52,8 @@ def make_settings(tmp_path: Path, database_url: str, key: bytes) -> Settings:
         database_url=database_url,
         encryption_key=key.decode(),
         public_base_url="http://127.0.0.1:9",
+        job_poll_seconds=0.05,
+        worker_stalled_seconds=FAST.stale_after_s,
     )
 
 
@@ -64,7 +66,7 @@ class ActionSetup:
     integration_id: str
     base_url: str
     api_key: str
-    workers: list[ActionWorker] = field(default_factory=list)
+    workers: list[Runtime] = field(default_factory=list)
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}", "X-Integration-Id": self.integration_id}
@@ -72,13 +74,14 @@ class ActionSetup:
     def client(self, timeout: float = 30, **kwargs: Any) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.base_url, headers=self.headers(), timeout=timeout, **kwargs)
 
-    def new_worker(self, options: ActionOptions = FAST) -> ActionWorker:
-        worker = ActionWorker(self.db, self.box, self.settings, options=options, client_options=CLIENT)
+    def new_worker(self, options: ActionOptions = FAST) -> Runtime:
+        """A working process's job system (the sync schedule's periodic tasks are never due here)."""
+        worker = Runtime(self.settings, self.db, action_options=options, client_options=CLIENT)
         self.workers.append(worker)
         return worker
 
     @asynccontextmanager
-    async def worker(self, options: ActionOptions = FAST) -> AsyncIterator[ActionWorker]:
+    async def worker(self, options: ActionOptions = FAST) -> AsyncIterator[Runtime]:
         worker = self.new_worker(options)
         await worker.start()
         try:

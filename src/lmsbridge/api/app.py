@@ -31,12 +31,15 @@ from lmsbridge.store.engine import make_engine, sqlite_read_engine
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, *, engine: Engine | None = None, background: bool = False) -> FastAPI:
+def create_app(
+    settings: Settings, *, engine: Engine | None = None, background: bool = False, work: bool = True
+) -> FastAPI:
     """The API over the store at ``settings``' database (already migrated; ``serve`` migrates first).
 
     Pass ``engine`` to share one with the caller (then the caller disposes it). ``background=True``
-    (what ``lmsbridge serve`` does) also runs the process's background services for its lifetime:
-    scheduled and forced syncs, action tasks, webhook deliveries (``lmsbridge.runtime``).
+    (what ``lmsbridge serve`` does) opens the job system for the app's lifetime (``lmsbridge.runtime``);
+    with ``work=True`` this process also runs jobs: scheduled and forced syncs, action tasks, webhook
+    deliveries.
     """
     owned = engine is None
     db = engine if engine is not None else make_engine(settings.resolved_database_url)
@@ -52,10 +55,9 @@ def create_app(settings: Settings, *, engine: Engine | None = None, background: 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        runtime = Runtime(settings, db) if background else None
+        runtime = Runtime(settings, db, work=work) if background else None
         if runtime is not None:
             _app.state.runtime = runtime
-            _app.state.action_worker = runtime.actions  # woken by the action routes
             await runtime.start()
         try:
             yield
@@ -98,10 +100,19 @@ def create_app(settings: Settings, *, engine: Engine | None = None, background: 
 
 def create_worker_app() -> FastAPI:
     """The app of one of ``lmsbridge serve --workers N``'s processes (uvicorn's factory; settings come from
-    the environment). One worker runs the background services; the others only answer requests (what
-    they queue is picked up by the background worker's polling: actions within 0.2 s, syncs within 5 s).
+    the environment). On SQLite one of them works (the job store is in its memory) and the others only
+    answer requests (what they store is dispatched by the working one within ``job_poll_seconds``); on
+    PostgreSQL they work when ``LMSBRIDGE_SERVE_WORKS`` says so (``serve --work``).
     """
     settings = Settings()
-    background = claim_background_services(settings)
-    logger.info("worker %d: %s", os.getpid(), "runs the background services" if background else "API only")
-    return create_app(settings, background=background)
+    work = serve_works(settings)
+    logger.info("API process %d: %s", os.getpid(), "works (runs jobs)" if work else "API only")
+    return create_app(settings, background=True, work=work)
+
+
+def serve_works(settings: Settings, requested: bool | None = None) -> bool:
+    """Whether a ``serve`` process runs jobs. On SQLite: the one that holds the data dir's lock (the job
+    store is in memory). On PostgreSQL only when asked (``serve --work``): workers do the work."""
+    if settings.is_sqlite:
+        return claim_background_services(settings)
+    return bool(requested if requested is not None else settings.serve_works)

@@ -156,3 +156,11 @@ def require_readable(integration: Integration) -> None:
 PathIntegration = Annotated[Integration, Depends(path_integration)]
 # loaded in the request's write session, so the route changes it in the same transaction
 PathIntegrationForUpdate = Annotated[Integration, Depends(path_integration_for_update)]
+
+
+def wake_background(request: Request) -> None:
+    """Work was just stored (a sync run, an action task): a job dispatcher in this process looks now;
+    elsewhere the working processes find it at their next poll."""
+    runtime = getattr(request.app.state, "runtime", None)
+    if runtime is not None:
+        runtime.wake()

@@ -25,6 +25,11 @@ UPDATABLE = frozenset(
         "connector_state",
         "settings",
         "end_user",
+        "consecutive_failures",
+        "last_sync_error",
+        "next_sync_at",
+        "paused_at",
+        "pause_reason",
     }
 )
 

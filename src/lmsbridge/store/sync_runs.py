@@ -1,4 +1,4 @@
-"""Sync runs: the queue of the local job runner (QUEUED → RUNNING → terminal) and each run's checkpoints."""
+"""Sync runs: QUEUED → RUNNING → a terminal state, each run's checkpoints, cancel requests."""
 
 from __future__ import annotations
 
@@ -92,8 +92,33 @@ def claimable(session: Session, stale_before: datetime, limit: int = 50) -> Sequ
     ).all()
 
 
-def heartbeat(session: Session, run_id: str, now: datetime) -> None:
+def heartbeat(session: Session, run_id: str, now: datetime) -> bool:
+    """The run is alive; returns whether someone asked to cancel it."""
     session.execute(update(SyncRun).where(SyncRun.id == run_id).values(heartbeat_at=now))
+    requested = session.scalar(select(SyncRun.cancel_requested_at).where(SyncRun.id == run_id))
+    return requested is not None
+
+
+def request_cancel(session: Session, run_id: str, now: datetime) -> SyncRun | None:
+    """Stop a run: a queued one is CANCELLED at once, a running one ends CANCELLED at its next heartbeat
+    (what it wrote stays). Returns the run (None when unknown); a finished run is left as it is."""
+    run = session.get(SyncRun, run_id)
+    if run is None or run.state not in ACTIVE_STATES:
+        return run
+    run.cancel_requested_at = now
+    if run.state == QUEUED:
+        run.state = "CANCELLED"
+        run.ended_at = now
+    session.flush()
+    return run
+
+
+def cancel_active(session: Session, integration_id: str, now: datetime) -> list[SyncRun]:
+    """Cancel the integration's queued or running syncs (disabling an integration does)."""
+    active = session.scalars(
+        select(SyncRun).where(SyncRun.integration_id == integration_id, SyncRun.state.in_(ACTIVE_STATES))
+    ).all()
+    return [run for run in active if request_cancel(session, run.id, now) is not None]
 
 
 def save_streams(session: Session, run_id: str, streams: dict[str, Any], api_calls: int) -> None:

@@ -66,8 +66,7 @@ T = TypeVar("T")
 STREAM_MODELS = {stream.name: stream.models for stream in STREAMS_BY_NAME.values()}
 # the field each stream's delta filters on (see streams.py); its greatest value seen is the next cursor
 REPLICATION_KEYS = {s.name: s.delta_filter for s in STREAMS_BY_NAME.values() if s.delta_filter}
-HEARTBEAT_SECONDS = 5.0
-# a RUNNING run without a heartbeat for this long belongs to a dead process
+# a RUNNING run without a heartbeat for this long belongs to a dead process (it beats 3 times as often)
 STALE_AFTER = timedelta(seconds=30)
 
 
@@ -217,7 +216,8 @@ class _Run:
         return self.calls_before + (self.connector.api_calls if self.connector else 0)
 
     async def execute(self) -> SyncOutcome:
-        heartbeat = asyncio.create_task(self._heartbeat())
+        self.cancelled = False
+        heartbeat = asyncio.create_task(self._heartbeat(asyncio.current_task()))
         state, error = "SUCCEEDED", None
         try:
             integration, connection = await self._in_db(self._load_integration)
@@ -234,6 +234,12 @@ class _Run:
                 await self._scan()
                 await self._finish_deletions()
             state = self._final_state()
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if not self.cancelled or current is None:
+                raise  # the process is stopping: the run stays RUNNING and is resumed elsewhere
+            current.uncancel()
+            state, error = "CANCELLED", "cancelled on request"
         except (InvalidCredentials, AuthenticationFailed) as exc:
             state, error = "AUTHENTICATION_FAILED", str(exc)
         except Exception as exc:  # a sync must always end in a terminal state, never stay RUNNING
@@ -267,13 +273,18 @@ class _Run:
         session.expunge(integration)
         return integration, connection
 
-    async def _heartbeat(self) -> None:
+    async def _heartbeat(self, main: asyncio.Task[Any] | None) -> None:
+        interval = self.engine.options.stale_after.total_seconds() / 3
         while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
-            await self.engine._in_db(self._beat)  # not owned: a lost group is the run's to report
+            await asyncio.sleep(interval)
+            # not owned: a lost group is the run's to report
+            if await self.engine._in_db(self._beat) and main is not None:
+                self.cancelled = True
+                main.cancel()
+                return
 
-    def _beat(self, session: Session) -> None:
-        sync_runs.heartbeat(session, self.run_id, self.engine.clock())
+    def _beat(self, session: Session) -> bool:
+        return sync_runs.heartbeat(session, self.run_id, self.engine.clock())
 
     # ---- planning -------------------------------------------------------------------------------
 

@@ -1,14 +1,14 @@
-"""The deliverer: claims due webhook deliveries, POSTs the signed event body, records the outcome.
+"""The deliverer: claims a due webhook delivery, POSTs the signed event body, records the outcome.
 
-Runs as its own asyncio task (never inside a sync or a request). Claims are conditional UPDATEs with a
-lease, so several processes can deliver from one database and a crashed process's claims come due again:
-delivery is at least once, with the event ``id`` stable so receivers can drop repeats.
+Each attempt is a job of the job system (never inside a sync or a request). The claim is a conditional
+UPDATE that pushes the next attempt out by a lease, so a delivery is attempted by one job at a time and a
+crashed job's claim comes due again: delivery is at least once, with the event ``id`` stable so
+receivers can drop repeats.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -99,8 +99,8 @@ class Attempt:
 
 
 class WebhookDeliverer:
-    """Sends the outbox. ``start()`` runs the loop (woken by ``wake()``, else every ``poll_seconds``);
-    ``deliver_due()`` does one complete pass (tests, CLI)."""
+    """Sends the outbox: ``deliver(id)`` is one job's attempt; ``deliver_due()`` does one complete pass
+    (the CLI's ``webhooks deliver``, tests)."""
 
     def __init__(
         self,
@@ -111,7 +111,6 @@ class WebhookDeliverer:
         http_timeout: float = 10.0,
         schedule: RetrySchedule | None = None,
         clock: Callable[[], datetime] = utcnow,
-        poll_seconds: float = 1.0,
         concurrency: int = 8,
         lease: timedelta | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -123,18 +122,12 @@ class WebhookDeliverer:
         self.http_timeout = http_timeout
         self.schedule = schedule or RetrySchedule()
         self.clock = clock
-        self.poll_seconds = poll_seconds
         self.concurrency = max(1, concurrency)
         # a claim older than this belongs to a dead (or hung) process and may be taken again
         self.lease = lease or timedelta(seconds=2 * http_timeout + 30)
         self._transport = transport
         self._rng = rng or random.Random()
         self._client: httpx.AsyncClient | None = None
-        self._wake = asyncio.Event()
-        self._inflight: set[asyncio.Task[None]] = set()
-        self._loop_task: asyncio.Task[None] | None = None
-
-    # ---- lifecycle ------------------------------------------------------------------------------
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -146,58 +139,21 @@ class WebhookDeliverer:
             )
         return self._client
 
-    async def start(self) -> None:
-        if self._loop_task is None:
-            self._loop_task = asyncio.create_task(self._loop(), name="webhook-deliverer")
-
-    async def stop(self, grace: float = 5.0) -> None:
-        """Stop claiming; let in-flight sends finish for ``grace`` seconds, then cancel them (their
-        claims expire and they are sent again later: nothing is lost)."""
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
-            self._loop_task = None
-        if self._inflight:
-            _, pending = await asyncio.wait(set(self._inflight), timeout=grace)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+    async def aclose(self) -> None:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
 
-    def wake(self) -> None:
-        """Look for due deliveries now (e.g. right after a transaction wrote events)."""
-        self._wake.set()
-
-    async def _loop(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                await self._fill()
-            except Exception:  # e.g. the database is briefly unreachable: try again on the next poll
-                log.exception("webhook deliverer could not claim deliveries")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
-
-    async def _fill(self) -> None:
-        free = self.concurrency - len(self._inflight)
-        if free <= 0:
-            return
-        claimed = await self._claim(free)
+    async def deliver(self, delivery_id: str) -> bool:
+        """One attempt of one delivery, if it is due; returns whether an attempt was made."""
+        now = self.clock()
+        max_attempts = self.schedule.max_attempts
+        claimed = await transact_async(
+            self.db, lambda s: claim_due(s, now, 1, self.lease, max_attempts, delivery_id=delivery_id)
+        )
         for job in claimed:
-            task = asyncio.create_task(self._attempt(job))
-            self._inflight.add(task)
-            task.add_done_callback(self._finished)
-        if len(claimed) == free:
-            self._wake.set()  # there may be more due: claim again as soon as a slot frees up
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._inflight.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("webhook delivery task failed", exc_info=task.exception())
-        self._wake.set()
+            await self._attempt(job)
+        return bool(claimed)
 
     async def deliver_due(self) -> int:
         """Attempt every delivery due now (at most ``concurrency`` at once); returns how many were tried."""
@@ -307,8 +263,26 @@ async def _read_some(response: httpx.Response, limit: int) -> str:
     return data[:limit].decode("utf-8", errors="replace")
 
 
+def due_ids(session: Session, now: datetime, limit: int = 500) -> list[str]:
+    """Deliveries due for an attempt, oldest first (the job system defers one job each)."""
+    return list(
+        session.scalars(
+            select(WebhookDelivery.id)
+            .where(WebhookDelivery.state == PENDING, WebhookDelivery.next_attempt_at <= now)
+            .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+            .limit(limit)
+        )
+    )
+
+
 def claim_due(
-    session: Session, now: datetime, limit: int, lease: timedelta, max_attempts: int | None = None
+    session: Session,
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+    max_attempts: int | None = None,
+    *,
+    delivery_id: str | None = None,
 ) -> list[Claimed]:
     """Claim up to ``limit`` due PENDING deliveries: each is taken by a conditional UPDATE (attempts
     +1, next attempt pushed out by ``lease``), so of several processes exactly one wins it.
@@ -327,11 +301,13 @@ def claim_due(
             .values(state=FAILED, next_attempt_at=None, last_error="gave up: the last attempt never finished")
             .execution_options(synchronize_session=False)
         )
+    query = select(WebhookDelivery.id, WebhookDelivery.attempts).where(
+        WebhookDelivery.state == PENDING, WebhookDelivery.next_attempt_at <= now
+    )
+    if delivery_id is not None:
+        query = query.where(WebhookDelivery.id == delivery_id)
     candidates = session.execute(
-        select(WebhookDelivery.id, WebhookDelivery.attempts)
-        .where(WebhookDelivery.state == PENDING, WebhookDelivery.next_attempt_at <= now)
-        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
-        .limit(limit)
+        query.order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(limit)
     ).all()
     won: dict[str, int] = {}
     for delivery_id, attempts in candidates:

@@ -23,7 +23,7 @@ from lmsbridge.actions.limits import ConcurrencyExceeded, InFlightLimiter
 from lmsbridge.actions.remote import DEFAULT_PROVIDER_NAME, RemoteAccess
 from lmsbridge.actions.store_writes import store_courses
 from lmsbridge.api import serialize
-from lmsbridge.api.deps import AppContext, ContextDep, current_api_key, require_readable
+from lmsbridge.api.deps import AppContext, ContextDep, current_api_key, require_readable, wake_background
 from lmsbridge.api.error_handlers import error_response
 from lmsbridge.api.errors import ApiError
 from lmsbridge.api.responses import json_response
@@ -194,12 +194,6 @@ async def close_action_services(app: Any) -> None:
         await found.remote.aclose()
 
 
-def _wake_worker(request: Request) -> None:
-    worker = getattr(request.app.state, "action_worker", None)
-    if worker is not None and hasattr(worker, "wake"):
-        worker.wake()
-
-
 def _api_error(exc: ActionError) -> ApiError:
     return ApiError(exc.code, exc.message, status=exc.status)
 
@@ -286,7 +280,7 @@ async def post_courses_bulk(
             return task.id
 
         task_id = await _in_db(ctx, submit)
-        _wake_worker(request)
+        wake_background(request)
         warnings = [
             Warning_(message="360Learning imports courses asynchronously; poll the task for the result.")
         ]
@@ -423,7 +417,7 @@ def _progression_reply(
 ) -> Response:
     """The action's answer: the progression at once, with a warning that says what happens next."""
     if queued:
-        _wake_worker(request)
+        wake_background(request)
         warning = progressions.ASYNC_WARNING.format(what=queued_what)
     else:
         warning = unchanged

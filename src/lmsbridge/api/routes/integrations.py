@@ -17,6 +17,7 @@ from lmsbridge.api.deps import (
 )
 from lmsbridge.api.responses import json_response
 from lmsbridge.api.routes.features import GetIntegrationWithTestsResponse, integration_details_with_tests
+from lmsbridge.jobs import schedule
 from lmsbridge.store import integrations as repo
 from lmsbridge.store import sync_runs
 from lmsbridge.unified import wire
@@ -48,7 +49,7 @@ def get_integration(integration: PathIntegration, session: ReadSession) -> Respo
     response_model=wire.EmptyPositiveResponse,
 )
 def delete_integration(integration: PathIntegrationForUpdate, session: WriteSession) -> Response:
-    outbox.record_integration_deleted(session, integration, datetime.now(UTC))  # webhooks (issue 7)
+    outbox.record_integration_deleted(session, integration, datetime.now(UTC))
     repo.delete_integration(session, integration.id)
     return json_response(_EMPTY)
 
@@ -64,7 +65,12 @@ def delete_integration(integration: PathIntegrationForUpdate, session: WriteSess
 def set_enabled(
     integration: PathIntegrationForUpdate, session: WriteSession, body: Annotated[wire.SetEnabledBody, Body()]
 ) -> Response:
-    before = outbox.state_snapshot(integration)  # webhooks (issue 7)
-    repo.set_enabled(session, integration.id, body.value)
-    outbox.record_state_change_since(session, integration, before, datetime.now(UTC))  # webhooks
+    before = outbox.state_snapshot(integration)
+    now = datetime.now(UTC)
+    repo.set_enabled(session, integration.id, body.value, now)
+    if body.value:
+        schedule.resume(integration, now)  # re-enabling resumes a paused schedule
+    else:
+        sync_runs.cancel_active(session, integration.id, now)  # as Kombo: disabling cancels its syncs
+    outbox.record_state_change_since(session, integration, before, now)
     return json_response(_EMPTY)

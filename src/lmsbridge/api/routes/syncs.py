@@ -9,23 +9,25 @@ from fastapi import APIRouter, Body, Depends, Header, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from lmsbridge.api.deps import ContextDep, ReadSession, WriteSession, current_api_key, load_integration
+from lmsbridge.api.deps import (
+    ContextDep,
+    ReadSession,
+    WriteSession,
+    current_api_key,
+    load_integration,
+    wake_background,
+)
 from lmsbridge.api.errors import ApiError
 from lmsbridge.api.responses import json_response
 from lmsbridge.api.routes.logs import EXTENSIONS_TAG
 from lmsbridge.connect import ConnectError, connect_integration
 from lmsbridge.crypto import SecretBox
+from lmsbridge.jobs import schedule
 from lmsbridge.store import sync_runs
 from lmsbridge.unified import wire
 from lmsbridge.unified.wire import Timestamp, WireModel
 
 router = APIRouter(dependencies=[Depends(current_api_key)])
-
-
-def _wake_jobs(request: Request) -> None:
-    runtime = getattr(request.app.state, "runtime", None)
-    if runtime is not None:
-        runtime.jobs.wake()
 
 
 @router.post(
@@ -47,9 +49,11 @@ def force_sync(
     if not integration.enabled:
         raise ApiError("INTEGRATION.INACTIVE", "The integration is disabled; enable it before syncing.")
     requested = (body or wire.ForceSyncBody()).type
-    run, already = sync_runs.enqueue(session, integration.id, requested, datetime.now(UTC))
+    now = datetime.now(UTC)
+    schedule.resume(integration, now)  # a forced sync also resumes a paused schedule
+    run, already = sync_runs.enqueue(session, integration.id, requested, now)
     session.commit()  # visible to the job runner before it is woken
-    _wake_jobs(request)
+    wake_background(request)
     data = wire.ForceSync(already_queued=already, sync_id=run.id, type=run.type)
     return json_response(wire.PostForceSyncPositiveResponse(data=data))
 
@@ -110,7 +114,7 @@ async def connect(request: Request, ctx: ContextDep, body: Annotated[ConnectBody
         )
     except ConnectError as exc:
         raise ApiError(exc.code, exc.message) from None
-    _wake_jobs(request)
+    wake_background(request)
     data = Connected(
         id=connected.integration_id,
         tool=body.tool,

@@ -150,6 +150,11 @@ class BudgetRegistry:
             for budget in self._budgets.values():
                 budget.schedule = schedule
 
+    def stop_sharing(self, schedule: RateSchedule) -> None:
+        """Back to a schedule of the process's own, if ``schedule`` is still the one in use."""
+        if self.schedule is schedule:
+            self.share_through(LocalRateSchedule())
+
     def get(
         self,
         key: str,

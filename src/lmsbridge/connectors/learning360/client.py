@@ -107,12 +107,11 @@ class _Stop:
 
     def __call__(self, state: RetryCallState) -> bool:
         error = state.outcome.exception() if state.outcome else None
+        elapsed = state.seconds_since_start or 0.0
         if isinstance(error, _Throttled):
-            return state.seconds_since_start >= self.policy.throttled_max_seconds
+            return elapsed >= self.policy.throttled_max_seconds
         self.failures += 1
-        return (
-            self.failures >= self.policy.max_attempts or state.seconds_since_start >= self.policy.max_seconds
-        )
+        return self.failures >= self.policy.max_attempts or elapsed >= self.policy.max_seconds
 
 
 class _ThrottleFloor(wait_base):

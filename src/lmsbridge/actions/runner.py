@@ -1,18 +1,17 @@
-"""``ActionWorker``: runs stored action tasks in the background. Course upserts run one task each;
-enroll/complete tasks of one integration are coalesced into one statistics import at a time.
+"""``ActionRunner``: what the job system calls to run stored action tasks. A course upsert is one job
+per task; the enroll/complete tasks of one integration are coalesced into one statistics import at a
+time (one job per integration, holding the integration's lock).
 
-Tasks are claimed with conditional UPDATEs (several workers never take the same task); a running task
-beats; a task whose worker died (stale heartbeat) is resumed from its ``remote_state``.
+A task is claimed with a conditional UPDATE before it runs; a RUNNING task whose job died (stale
+heartbeat) is claimed again by the next job and resumed from its ``remote_state``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -32,15 +31,13 @@ from lmsbridge.settings import Settings
 from lmsbridge.store.schema import ActionTask
 
 log = logging.getLogger(__name__)
-# how long stop() waits for each step (handlers, releasing tasks, closing connections)
-STOP_GRACE_S = 10.0
 
-__all__ = ["ActionOptions", "ActionWorker"]
+__all__ = ["ActionOptions", "ActionRunner"]
 
 
-class ActionWorker:
-    """Start with ``await worker.start()``, stop with ``await worker.stop()`` (claimed tasks go back to
-    PENDING with their remote state, so the next worker resumes them at once)."""
+class ActionRunner:
+    """Runs one upsert task or one integration's statistics import per call; ``aclose()`` releases its
+    360Learning clients."""
 
     def __init__(
         self,
@@ -60,114 +57,27 @@ class ActionWorker:
             public_base_url=settings.public_base_url if settings else "http://127.0.0.1:8000",
             clock=clock,
         )
-        self._loop_task: asyncio.Task[None] | None = None
-        self._heartbeat_task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
-        # running handler → the task ids it holds
-        self._running: dict[asyncio.Task[None], list[str]] = {}
-        self._stats_busy: set[str] = set()
 
     @property
     def options(self) -> ActionOptions:
         return self.env.options
 
-    async def start(self) -> None:
-        if self._loop_task is None:
-            self._wake = asyncio.Event()
-            self._loop_task = asyncio.create_task(self._loop(), name="action-worker")
-            self._heartbeat_task = asyncio.create_task(self._heartbeats(), name="action-heartbeats")
-
-    async def stop(self) -> None:
-        """Cancel everything and give the claimed tasks back. Every wait is bounded: a shutdown never
-        hangs on a handler or a connection that does not let go (its tasks are claimable again once
-        their heartbeat is stale)."""
-        background = [t for t in (self._loop_task, self._heartbeat_task) if t is not None]
-        self._loop_task = self._heartbeat_task = None
-        running, self._running = dict(self._running), {}
-        for task in (*background, *running):
-            task.cancel()
-        if background or running:
-            _, pending = await asyncio.wait({*background, *running}, timeout=STOP_GRACE_S)
-            if pending:
-                log.warning("%d action handlers did not stop within %s s", len(pending), STOP_GRACE_S)
-        held = [task_id for ids in running.values() for task_id in ids]
-        if held:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self.env.in_db(lambda s: tasks.release(s, held, self.env.clock())), STOP_GRACE_S
-                )
-        self._stats_busy.clear()
-        try:
-            await asyncio.wait_for(self.env.remote.aclose(), STOP_GRACE_S)
-        except TimeoutError:
-            log.warning("closing the action worker's connections took longer than %s s", STOP_GRACE_S)
-
-    def wake(self) -> None:
-        """Look for due tasks now (the API calls this after queueing one in the same process)."""
-        self._wake.set()
-
-    # ---- the loop ----------------------------------------------------------------------------------
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self._tick()
-            except Exception:  # the loop must survive a failed round (e.g. the database restarting)
-                log.exception("action worker round failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.options.tick_s)
-            self._wake.clear()
-
-    async def _heartbeats(self) -> None:
-        while True:
-            await asyncio.sleep(self.options.heartbeat_s)
-            held = [task_id for ids in self._running.values() for task_id in ids]
-            if held:
-                try:
-                    await self.env.in_db(partial(self._beat, held))
-                except Exception:
-                    log.exception("action task heartbeat failed")
-
-    def _beat(self, held: list[str], session: Session) -> None:
-        tasks.heartbeat(session, held, self.env.clock())
+    async def aclose(self) -> None:
+        await self.env.remote.aclose()
 
     def _stale_before(self, now: datetime) -> datetime:
         return now - timedelta(seconds=self.options.stale_after_s)
 
-    async def _tick(self) -> None:
-        await self._start_upserts()
-        await self._start_stats_batches()
+    # ---- what is due (the job system's dispatcher asks) ----------------------------------------
 
-    async def _start_upserts(self) -> None:
-        free = self.options.max_parallel_tasks - sum(
-            1 for handler in self._running if handler.get_name().startswith("task:")
-        )
-        if free <= 0:
-            return
-        now = self.env.clock()
-        stale = self._stale_before(now)
-        due = await self.env.in_db(lambda s: tasks.due_tasks(s, now, stale, [tasks.UPSERT], limit=free))
-        for task_id, *_ in due:
-            claimed = await self.env.in_db(lambda s, i=task_id: tasks.claim(s, [i], now, stale))  # type: ignore[misc]
-            for task in claimed:
-                self._spawn([task], lambda t=task: courses_upsert.run(t, self.env))  # type: ignore[misc]
+    def due_upserts(self, session: Session, now: datetime) -> list[str]:
+        due = tasks.due_tasks(session, now, self._stale_before(now), [tasks.UPSERT], limit=200)
+        return [task_id for task_id, *_ in due]
 
-    async def _start_stats_batches(self) -> None:
-        now = self.env.clock()
-        stale = self._stale_before(now)
-        ready = await self.env.in_db(lambda s: self._ready_integrations(s, now, stale))
-        for integration_id in ready:
-            if integration_id in self._stats_busy:
-                continue
-            claimed = await self.env.in_db(lambda s, i=integration_id: self._claim_stats(s, i, now, stale))  # type: ignore[misc]
-            if not claimed:
-                continue
-            self._stats_busy.add(integration_id)
-            self._spawn(claimed, lambda c=claimed: self._run_stats(c), stats_integration=integration_id)  # type: ignore[misc]
-
-    def _ready_integrations(self, session: Session, now: datetime, stale: datetime) -> list[str]:
+    def ready_integrations(self, session: Session, now: datetime) -> list[str]:
         """Integrations whose due enroll/complete calls form a batch now: the window passed without a
         new call, the oldest call waited the maximum, the import is full, or a task is being resumed."""
+        stale = self._stale_before(now)
         window = timedelta(seconds=self.options.batch_window_s)
         max_wait = timedelta(seconds=self.options.batch_max_wait_s)
         rows = session.execute(
@@ -191,6 +101,23 @@ class ActionWorker:
             ):
                 ready.append(integration_id)
         return ready
+
+    # ---- running (one job each) ---------------------------------------------------------------
+
+    async def run_upsert(self, task_id: str) -> None:
+        now = self.env.clock()
+        stale = self._stale_before(now)
+        claimed = await self.env.in_db(lambda s: tasks.claim(s, [task_id], now, stale))
+        for task in claimed:
+            await self._guard([task], lambda t=task: courses_upsert.run(t, self.env))  # type: ignore[misc]
+
+    async def run_stats(self, integration_id: str) -> None:
+        """One statistics import of the integration's due calls."""
+        now = self.env.clock()
+        stale = self._stale_before(now)
+        claimed = await self.env.in_db(lambda s: self._claim_stats(s, integration_id, now, stale))
+        if claimed:
+            await self._guard(claimed, lambda: stats_batch.run(claimed, self.env))
 
     def _claim_stats(
         self, session: Session, integration_id: str, now: datetime, stale: datetime
@@ -218,42 +145,17 @@ class ActionWorker:
             return keep
         return claimed
 
-    async def _run_stats(self, batch: list[ActionTask]) -> None:
-        await stats_batch.run(batch, self.env)
-
-    # ---- running handlers ------------------------------------------------------------------------------
-
-    def _spawn(
-        self,
-        claimed: Sequence[ActionTask],
-        work: Callable[[], Awaitable[None]],
-        *,
-        stats_integration: str | None = None,
-    ) -> None:
-        ids = [t.id for t in claimed]
-        name = f"stats:{stats_integration}" if stats_integration else f"task:{ids[0]}"
-        handler = asyncio.create_task(self._guard(claimed, work, stats_integration), name=name)
-        self._running[handler] = ids
-
-    async def _guard(
-        self,
-        claimed: Sequence[ActionTask],
-        work: Callable[[], Awaitable[None]],
-        stats_integration: str | None,
-    ) -> None:
+    async def _guard(self, claimed: Sequence[ActionTask], work: Callable[[], Awaitable[None]]) -> None:
         try:
             await work()
         except asyncio.CancelledError:
-            raise  # stop(): the tasks are released with their remote state
+            # the worker is stopping: give the tasks back with their remote state, so the next job
+            # resumes them at once instead of waiting for them to look abandoned
+            ids = [t.id for t in claimed]
+            await self.env.in_db(lambda s: tasks.release(s, ids, self.env.clock()))
+            raise
         except Exception as exc:
             await self._failed(claimed, exc)
-        finally:
-            current = asyncio.current_task()
-            if current is not None:
-                self._running.pop(current, None)
-            if stats_integration is not None:
-                self._stats_busy.discard(stats_integration)
-                self._wake.set()  # calls may have queued while this import ran
 
     async def _failed(self, claimed: Sequence[ActionTask], exc: Exception) -> None:
         ids = [t.id for t in claimed]
