@@ -25,9 +25,9 @@ from lmsbridge.jobs import dispatch, schedule
 from lmsbridge.jobs.dispatch import JobSpec
 from lmsbridge.jobs.system import JobSystem, apply_job_schema
 from lmsbridge.settings import Settings
-from lmsbridge.store import sync_runs
 from lmsbridge.store.rate_budgets import PostgresRateSchedule
 from lmsbridge.store.retention import anonymize_expired
+from lmsbridge.store.schema import SyncRun
 from lmsbridge.store.transact import transact_async
 from lmsbridge.sync.engine import SyncEngine, SyncOptions
 from lmsbridge.webhooks.delivery import WebhookDeliverer
@@ -98,6 +98,7 @@ class Runtime:
                 writes_per_second=settings.remote_writes_per_second,
                 public_base_url=settings.public_base_url,
                 stale_after=stale_after,
+                on_run_end=self._after_sync,
                 # scope test before every sync, per-model tests (QA) after every FULL sync
                 **feature_hooks(settings),
             ),
@@ -175,13 +176,12 @@ class Runtime:
         except RuntimeError as exc:  # finished, or still running in a live process
             log.info("sync %s not run: %s", run_id, exc)
             return
-        await transact_async(self.db, lambda s: self._after_sync(s, run_id))
         self.jobs.wake()  # its webhooks are due now
 
-    def _after_sync(self, session: Session, run_id: str) -> None:
-        run = sync_runs.get_run(session, run_id)
+    def _after_sync(self, session: Session, run_id: str, now: datetime) -> None:
+        run = session.get(SyncRun, run_id, populate_existing=True)
         if run is not None:
-            schedule.record_outcome(session, run, self.clock(), self.policy)
+            schedule.record_outcome(session, run, now, self.policy)
 
     async def run_stats_import(self, integration_id: str) -> None:
         await self.actions.run_stats(integration_id)

@@ -3,9 +3,7 @@ and helpers that read the sandbox's state and poll conditions with a deadline.""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +24,7 @@ from lmsbridge.settings import Settings
 from lmsbridge.store.api_keys import create_api_key
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.schema import ActionTask
+from waiting import eventually as eventually  # re-exported for the action tests
 
 T = TypeVar("T")
 
@@ -138,25 +137,6 @@ def new_api_key(db: Engine) -> str:
 
 def build_app(settings: Settings, db: Engine) -> FastAPI:
     return create_app(settings, engine=db)
-
-
-async def eventually(
-    check: Callable[[], Awaitable[T | None]] | Callable[[], T | None],
-    *,
-    within: float = 30.0,
-    what: str = "",
-) -> T:
-    """Poll ``check`` until it returns something truthy (never a fixed sleep as synchronisation)."""
-    deadline = time.monotonic() + within
-    while True:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value  # type: ignore[return-value]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}")
-        await asyncio.sleep(0.05)
 
 
 def new_key() -> bytes:

@@ -4,6 +4,7 @@ leave the writer's session to two threads)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -31,10 +32,11 @@ async def test_a_failing_page_write_fails_the_run_and_records_its_end(
         return stats_page(session, ctx, items)
 
     monkeypatch.setitem(PAGE_HANDLERS, "stats", failing_stats_page)
-    monkeypatch.setattr(sync_engine, "HEARTBEAT_SECONDS", 0)  # a beat in flight whenever the run ends
     setup.sandbox.control.configure(page_sizes={"stats": 25})
     setup.engine.options = sync_engine.SyncOptions(
-        ids_per_partition=7, commit_policy=CommitPolicy(max_records=10_000, max_seconds=3_600)
+        ids_per_partition=7,
+        commit_policy=CommitPolicy(max_records=10_000, max_seconds=3_600),
+        stale_after=timedelta(0),  # beats back to back: a beat in flight whenever the run ends
     )
 
     outcome = await setup.engine.run_new(setup.integration_id, "FULL")

@@ -152,6 +152,21 @@ def _live(table: Any) -> ColumnElement[bool]:
     return table.remote_deleted_at.is_(None)  # type: ignore[no-any-return]
 
 
+def _scanned_everything_allowed(run: SyncRun | None) -> bool:
+    """A FULL run that read every model its credential allows: all of them, or all but the streams it
+    skipped for a missing scope (those models answer an error naming the scope; the others are served)."""
+    if run is None:
+        return False
+    if run.state == "SUCCEEDED":
+        return True
+    failed = (run.streams or {}).get("failed") or {}
+    return (
+        run.state == "PARTIALLY_FAILED"
+        and bool(failed)
+        and all(str(message).startswith("missing scope") for message in failed.values())
+    )
+
+
 def _last_full_run(session: Session, integration_id: str) -> SyncRun | None:
     query = (
         select(SyncRun)
@@ -416,7 +431,7 @@ def store_model_tests(
     integration.qa_status = result.qa_status
     integration.updated_at = now
     last_full = _last_full_run(session, integration_id)
-    if result.qa_status == PASSED and last_full is not None and last_full.state == "SUCCEEDED":
+    if result.qa_status == PASSED and _scanned_everything_allowed(last_full):
         complete_setup(session, integration_id, now)  # QA is the last step of the setup
     session.flush()
     record_state_change_since(session, integration, before, now)  # webhooks: integration-state-changed

@@ -94,6 +94,8 @@ class SyncOptions:
     # FULL run. Set by the runtime (lmsbridge.features.sync_hooks.feature_hooks()); None = off.
     before_scan: BeforeScan | None = None
     after_full: AfterFull | None = None
+    # in the transaction that ends a run, after its state is written (the schedule's failure policy)
+    on_run_end: Callable[[Session, str, datetime], None] | None = None
     # page writes share a transaction until this many records or seconds (sync/writer.py)
     commit_policy: CommitPolicy = field(default_factory=CommitPolicy)
     # map and hash large pages in a helper process, on another core (sync/preparer.py)
@@ -560,6 +562,8 @@ class _Run:
                 warnings=self.warnings,
                 log_id=entry.id,
             )
+            if self.engine.options.on_run_end is not None:
+                self.engine.options.on_run_end(session, self.run_id, now)
             anonymize_expired(session, now)
             webhook_state_before = outbox.integration_snapshot(session, self.integration_id)  # webhooks
             if self.full and state == "SUCCEEDED" and self.engine.options.after_full is None:
