@@ -21,7 +21,8 @@ from lmsbridge.connectors.learning360.budget import BUDGETS
 from lmsbridge.connectors.learning360.config import ClientOptions
 from lmsbridge.crypto import SecretBox
 from lmsbridge.features.sync_hooks import feature_hooks
-from lmsbridge.jobs import dispatch, schedule
+from lmsbridge.jobs import dispatch
+from lmsbridge.jobs import schedule as sync_schedule
 from lmsbridge.jobs.dispatch import JobSpec
 from lmsbridge.jobs.system import JobSystem, apply_job_schema
 from lmsbridge.settings import Settings
@@ -80,6 +81,7 @@ class Runtime:
         db: Engine,
         *,
         work: bool = True,
+        schedule: bool = True,
         concurrency: int | None = None,
         action_options: ActionOptions | None = None,
         client_options: ClientOptions | None = None,
@@ -104,7 +106,7 @@ class Runtime:
             ),
             clock=clock,
         )
-        self.policy = schedule.SchedulePolicy(
+        self.policy = sync_schedule.SchedulePolicy(
             full_interval=timedelta(hours=settings.full_sync_interval_hours),
             delta_interval=timedelta(hours=settings.delta_sync_interval_hours),
             first_retry=timedelta(minutes=settings.sync_retry_first_minutes),
@@ -122,6 +124,8 @@ class Runtime:
             work=work,
             concurrency=concurrency,
         )
+        # False: the periodic schedule queues nothing (a foreground `lmsbridge sync`, tests)
+        self.schedules = schedule
         self._shared_budgets: PostgresRateSchedule | None = None
         self._started = False
 
@@ -181,7 +185,7 @@ class Runtime:
     def _after_sync(self, session: Session, run_id: str, now: datetime) -> None:
         run = session.get(SyncRun, run_id, populate_existing=True)
         if run is not None:
-            schedule.record_outcome(session, run, now, self.policy)
+            sync_schedule.record_outcome(session, run, now, self.policy)
 
     async def run_stats_import(self, integration_id: str) -> None:
         await self.actions.run_stats(integration_id)
@@ -189,8 +193,10 @@ class Runtime:
         self.jobs.wake()
 
     async def queue_due_syncs(self) -> list[str]:
+        if not self.schedules:
+            return []
         now = self.clock()
-        runs = await transact_async(self.db, lambda s: schedule.queue_due_syncs(s, now, self.policy))
+        runs = await transact_async(self.db, lambda s: sync_schedule.queue_due_syncs(s, now, self.policy))
         for run in runs:
             await self.jobs.defer(dispatch.sync_job(run.id, run.integration_id))
         return [run.id for run in runs]

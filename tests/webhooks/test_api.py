@@ -34,7 +34,7 @@ class Api:
         try:
             return await deliverer.deliver_due()
         finally:
-            await deliverer.stop()
+            await deliverer.aclose()
 
 
 @pytest.fixture

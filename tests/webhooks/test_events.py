@@ -37,7 +37,7 @@ async def _deliver(db: Engine, box: SecretBox, settings: Settings) -> int:
     try:
         return await deliverer.deliver_due()
     finally:
-        await deliverer.stop()
+        await deliverer.aclose()
 
 
 async def test_every_event_type_is_delivered_valid_and_signed(

@@ -50,7 +50,7 @@ async def _pass(settings: Settings, clock: ManualClock, **options: object) -> in
     try:
         return await deliverer.deliver_due()
     finally:
-        await deliverer.stop()
+        await deliverer.aclose()
         engine.dispose()
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, func, select
 from webhook_support import Receiver, WebhookSchemas, running_receiver, wait_until_async
 
 from lmsbridge.crypto import SecretBox
+from lmsbridge.runtime import Runtime
 from lmsbridge.sandbox.testing import RunningSandbox, running_sandbox
 from lmsbridge.settings import Settings
 from lmsbridge.store.engine import session_scope
@@ -78,7 +79,7 @@ async def test_sync_events(
         )
         integration_id = integration.id
     engine = SyncEngine(db, box, options=SyncOptions(public_base_url=settings.public_base_url))
-    deliverer = WebhookDeliverer(db, box, settings, poll_seconds=0.05)
+    deliverer = Runtime(settings.model_copy(update={"job_poll_seconds": 0.05}), db, schedule=False)
     await deliverer.start()
     try:
 
@@ -163,8 +164,9 @@ async def test_a_hanging_receiver_does_not_slow_a_sync(
             )
             integration_id = integration.id
             outbox.record_integration_created(session, integration, datetime.now(UTC))
-        # the deliverer shares the sync's event loop, as in `lmsbridge serve`
-        deliverer = WebhookDeliverer(db, box, settings, http_timeout=30.0, poll_seconds=0.05)
+        # the deliveries' jobs share the sync's event loop, as in `lmsbridge serve`
+        deliverer = Runtime(settings.model_copy(update={"job_poll_seconds": 0.05}), db, schedule=False)
+        deliverer.deliverer.http_timeout = 30.0  # the receiver holds its answer for the whole sync
         await deliverer.start()
         try:
             await wait_until_async(receiver.arrived.is_set, what="the receiver to be holding a request")
@@ -174,7 +176,7 @@ async def test_a_hanging_receiver_does_not_slow_a_sync(
             assert not hold.is_set() and receiver.received == []
         finally:
             hold.set()
-            await deliverer.stop(grace=10.0)
+            await deliverer.stop()
     with session_scope(db, readonly=True) as session:
         types = set(session.scalars(select(WebhookEvent.type)))
     assert {"integration-created", "data-changed", "sync-finished"} <= types
@@ -196,7 +198,7 @@ async def test_a_slow_receiver_times_out_and_is_retried_later(
             assert time.monotonic() - started < 5  # bounded by the timeout, not by the receiver
         finally:
             hold.set()
-            await deliverer.stop()
+            await deliverer.aclose()
     with session_scope(db, readonly=True) as session:
         row = session.scalars(select(WebhookDelivery)).one()
     assert row.state == "PENDING" and row.attempts == 1

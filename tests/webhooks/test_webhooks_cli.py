@@ -65,7 +65,7 @@ async def test_webhooks_cli(db: Engine, box: SecretBox, settings: Settings, rece
     try:
         assert await deliverer.deliver_due() == 1
     finally:
-        await deliverer.stop()
+        await deliverer.aclose()
     assert receiver.received[0].signature_valid(new_secret)
 
     code, out, _ = _cli(settings, "webhooks", "deliveries")

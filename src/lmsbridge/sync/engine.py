@@ -169,10 +169,19 @@ class SyncEngine:
     # ---- entry points ---------------------------------------------------------------------------
 
     async def run_new(self, integration_id: str, sync_type: str = "FULL", **kw: Any) -> SyncOutcome:
-        """Queue (or join the queued/running) sync of an integration and execute it now."""
+        """Queue (or join the queued/abandoned) sync of an integration and execute it now, here: the run
+        is claimed in the transaction that queues it, so no job system takes it meanwhile."""
         now = self.clock()
-        run, _ = await self._in_db(lambda s: sync_runs.enqueue(s, integration_id, sync_type, now))
-        return await self.execute(run.id, **kw)
+        stale_before = now - self.options.stale_after
+
+        def queue_and_claim(session: Session) -> SyncRun | None:
+            run, _ = sync_runs.enqueue(session, integration_id, sync_type, now)
+            return sync_runs.claim(session, run.id, now, stale_before)
+
+        run = await self._in_db(queue_and_claim)
+        if run is None:
+            raise RuntimeError(f"a sync of {integration_id} is running elsewhere")
+        return await self._execute_claimed(run, **kw)
 
     async def execute(self, run_id: str, *, progress: SyncProgress | None = None) -> SyncOutcome:
         """Claim and run a queued (or abandoned) run to its end. Returns the outcome."""
@@ -181,6 +190,9 @@ class SyncEngine:
         run = await self._in_db(lambda s: sync_runs.claim(s, run_id, now, stale_before))
         if run is None:
             raise RuntimeError(f"sync run {run_id} is not claimable (finished, or running elsewhere)")
+        return await self._execute_claimed(run, progress=progress)
+
+    async def _execute_claimed(self, run: SyncRun, *, progress: SyncProgress | None = None) -> SyncOutcome:
         try:
             return await _Run(self, run, progress or NoProgress()).execute()
         finally:
