@@ -90,6 +90,7 @@ def _safe_url(url: str) -> str:
 @contextmanager
 def _database(settings: Settings) -> Iterator[Engine]:
     """A migrated engine; every database failure becomes a one-line error."""
+    from lmsbridge.jobs.system import apply_job_schema
     from lmsbridge.store.engine import make_engine
     from lmsbridge.store.migrate import upgrade_database
 
@@ -98,7 +99,7 @@ def _database(settings: Settings) -> Iterator[Engine]:
     try:
         engine = make_engine(url)
         upgrade_database(engine)
-        _apply_job_schema(settings, engine)
+        apply_job_schema(settings, engine)
         yield engine
     except (DBAPIError, OSError) as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
@@ -110,13 +111,6 @@ def _database(settings: Settings) -> Iterator[Engine]:
     finally:
         if engine is not None:
             engine.dispose()
-
-
-def _apply_job_schema(settings: Settings, engine: Engine) -> None:
-    from lmsbridge.jobs.system import apply_job_schema
-
-    if apply_job_schema(settings, engine):
-        err.print("created the job store's tables (Procrastinate) in the database")
 
 
 def _fixed(header: str) -> Column:
@@ -140,12 +134,17 @@ def _when(value: datetime | None) -> str:
 def migrate(ctx: typer.Context) -> None:
     """Apply the database migrations and, on PostgreSQL, create the job store's tables (also done by
     `serve` and `worker` on start)."""
+    from lmsbridge.jobs.system import uses_procrastinate_store
     from lmsbridge.store.migrate import current_revision
 
     settings = _settings(ctx)
     with _database(settings) as engine:
         revision = current_revision(engine)
     out.print(f"database {_safe_url(settings.resolved_database_url)} is at revision {revision}")
+    if uses_procrastinate_store(settings):
+        out.print("job store: Procrastinate's tables are in this database (workers share them)")
+    else:
+        out.print("job store: in the memory of the process that runs the jobs (SQLite)")
 
 
 @app.command()
@@ -208,7 +207,10 @@ def worker(
     from lmsbridge.runtime import claim_background_services
 
     if settings.is_sqlite and not claim_background_services(settings):
-        _fail("another lmsbridge process already runs the jobs of this data directory (SQLite: one does)")
+        _fail(
+            "another lmsbridge process already runs the background services of this data directory "
+            "(on SQLite one process runs the jobs)"
+        )
     asyncio.run(_run_background(settings))
 
 
