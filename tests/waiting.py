@@ -27,3 +27,12 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or check}")
         await asyncio.sleep(0.05)
+
+
+def wait_until(condition: Callable[[], object], *, timeout: float = 60.0, what: str = "") -> None:
+    """``eventually`` for plain (non-async) tests and conditions."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        time.sleep(0.05)

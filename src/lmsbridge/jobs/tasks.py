@@ -42,12 +42,20 @@ async def run_webhook_delivery(context: JobContext, delivery_id: str) -> None:
 
 # Periodic tasks: deferred once per tick however many workers run (the job store dedupes each tick).
 @tasks.periodic(cron="* * * * *", periodic_id="schedule")
-@tasks.task(name="lmsbridge.schedule", queue="schedule", pass_context=True, queueing_lock="schedule")
+@tasks.task(
+    name="lmsbridge.schedule", queue="schedule", pass_context=True, queueing_lock="schedule", lock="schedule"
+)
 async def run_schedule(context: JobContext, timestamp: int) -> None:
     await _runtime(context).queue_due_syncs()
 
 
 @tasks.periodic(cron="23 * * * *", periodic_id="retention")
-@tasks.task(name="lmsbridge.retention", queue="schedule", pass_context=True, queueing_lock="retention")
+@tasks.task(
+    name="lmsbridge.retention",
+    queue="schedule",
+    pass_context=True,
+    queueing_lock="retention",
+    lock="retention",
+)
 async def run_retention(context: JobContext, timestamp: int) -> None:
     await _runtime(context).apply_retention()

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -209,9 +210,22 @@ class Skill(RecordColumns, Base):
     name: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+# at most one queued or running sync per integration, whoever queues it (API, schedule, CLI, any process)
+_ACTIVE_RUN = text("state IN ('QUEUED', 'RUNNING')")
+
+
 class SyncRun(Base):
     __tablename__ = "sync_runs"
-    __table_args__ = (Index("ix_sync_runs_integration", "integration_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_sync_runs_integration", "integration_id", "created_at"),
+        Index(
+            "ux_sync_runs_one_active",
+            "integration_id",
+            unique=True,
+            sqlite_where=_ACTIVE_RUN,
+            postgresql_where=_ACTIVE_RUN,
+        ),
+    )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     integration_id: Mapped[str] = mapped_column(ID, ForeignKey("integrations.id", ondelete="CASCADE"))

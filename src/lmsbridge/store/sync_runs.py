@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lmsbridge.ids import random_id
@@ -38,6 +39,18 @@ def enqueue(session: Session, integration_id: str, sync_type: str, now: datetime
     existing = active_run(session, integration_id)
     if existing is not None:
         return existing, True
+    try:
+        with session.begin_nested():  # another process may queue one at the same moment
+            run = _new_run(session, integration_id, sync_type, now)
+    except IntegrityError:
+        existing = active_run(session, integration_id)
+        if existing is None:
+            raise
+        return existing, True
+    return run, False
+
+
+def _new_run(session: Session, integration_id: str, sync_type: str, now: datetime) -> SyncRun:
     run = SyncRun(
         id=random_id(),
         integration_id=integration_id,
@@ -50,7 +63,7 @@ def enqueue(session: Session, integration_id: str, sync_type: str, now: datetime
     )
     session.add(run)
     session.flush()
-    return run, False
+    return run
 
 
 def claim(session: Session, run_id: str, now: datetime, stale_before: datetime) -> SyncRun | None:

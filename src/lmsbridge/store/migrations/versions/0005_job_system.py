@@ -1,5 +1,5 @@
-"""The job system: the schedule's failure policy on integrations, cancel requests on sync runs, shared
-rate budgets.
+"""The job system: the schedule's failure policy on integrations, cancel requests on sync runs, at most one
+active sync run per integration, shared rate budgets.
 
 Revision ID: 0005
 Revises: 0004
@@ -30,6 +30,15 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("pause_reason", sa.Text(), nullable=True))
     with op.batch_alter_table("sync_runs") as batch_op:
         batch_op.add_column(sa.Column("cancel_requested_at", sa.DateTime(timezone=True), nullable=True))
+    active = sa.text("state IN ('QUEUED', 'RUNNING')")
+    op.create_index(
+        "ux_sync_runs_one_active",
+        "sync_runs",
+        ["integration_id"],
+        unique=True,
+        sqlite_where=active,
+        postgresql_where=active,
+    )
     op.create_table(
         "rate_budgets",
         sa.Column("key", sa.String(length=200), nullable=False),
@@ -41,6 +50,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("rate_budgets")
+    op.drop_index("ux_sync_runs_one_active", table_name="sync_runs")
     with op.batch_alter_table("sync_runs") as batch_op:
         batch_op.drop_column("cancel_requested_at")
     with op.batch_alter_table("integrations") as batch_op:
