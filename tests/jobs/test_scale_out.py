@@ -4,26 +4,20 @@ due sync once however many workers run; one 360Learning budget per company acros
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
+from processes import workers
 from sqlalchemy import Engine, select, text
 
 from lmsbridge.crypto import SecretBox
-from lmsbridge.jobs.system import apply_job_schema
 from lmsbridge.sandbox.testing import RunningSandbox, running_sandbox
 from lmsbridge.settings import Settings
 from lmsbridge.store import sync_runs
-from lmsbridge.store.engine import make_engine, session_scope
+from lmsbridge.store.engine import session_scope
 from lmsbridge.store.integrations import create_integration
-from lmsbridge.store.migrate import upgrade_database
 from lmsbridge.store.schema import RECORD_TABLES, SyncRun
 from lmsbridge.sync.engine import SyncEngine, utcnow
 from waiting import wait_until
@@ -32,61 +26,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(600)]
 
 COMPANIES = 6
 TENANT = {"users": 40, "courses": 12, "attempts": 300}
-
-
-@pytest.fixture
-def store(postgres_url: str, tmp_path: Path) -> Iterator[tuple[Engine, Settings]]:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        database_url=postgres_url,
-        encryption_key=Fernet.generate_key().decode(),
-        job_poll_seconds=0.2,
-        worker_stalled_seconds=3.0,
-    )
-    db = make_engine(postgres_url)
-    upgrade_database(db)
-    apply_job_schema(settings, db)
-    yield db, settings
-    db.dispose()
-
-
-def _env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LMSBRIDGE_")}
-    env.update(
-        LMSBRIDGE_DATABASE_URL=settings.resolved_database_url,
-        LMSBRIDGE_ENCRYPTION_KEY=str(settings.encryption_key),
-        LMSBRIDGE_DATA_DIR=str(settings.data_dir),
-        LMSBRIDGE_JOB_POLL_SECONDS=str(settings.job_poll_seconds),
-        LMSBRIDGE_WORKER_STALLED_SECONDS=str(settings.worker_stalled_seconds),
-        LMSBRIDGE_ALLOW_PRIVATE_HOSTS="true",  # the sandboxes listen on loopback
-    )
-    return env
-
-
-@contextmanager
-def workers(settings: Settings, count: int, log_dir: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
-    processes: list[subprocess.Popen[bytes]] = []
-    try:
-        for n in range(count):
-            log = (log_dir / f"worker-{n}.log").open("wb")
-            processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "lmsbridge.cli", "worker", "--concurrency", "4"],
-                    env=_env(settings),
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-        yield processes
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
 
 def _connect(db: Engine, box: SecretBox, sandbox: RunningSandbox) -> str:
