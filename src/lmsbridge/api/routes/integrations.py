@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
 from lmsbridge.api.deps import (
     PathIntegration,
@@ -19,6 +20,7 @@ from lmsbridge.api.responses import json_response
 from lmsbridge.api.routes.features import GetIntegrationWithTestsResponse, integration_details_with_tests
 from lmsbridge.store import integrations as repo
 from lmsbridge.store import sync_runs
+from lmsbridge.store.schema import Integration
 from lmsbridge.unified import wire
 from lmsbridge.webhooks import outbox
 
@@ -48,9 +50,21 @@ def get_integration(integration: PathIntegration, session: ReadSession) -> Respo
     response_model=wire.EmptyPositiveResponse,
 )
 def delete_integration(integration: PathIntegrationForUpdate, session: WriteSession) -> Response:
+    remove_integration(session, integration)
+    return json_response(_EMPTY)
+
+
+def remove_integration(session: Session, integration: Integration) -> None:
+    """Delete with all data, announced by integration-deleted (the dashboard calls this too)."""
     outbox.record_integration_deleted(session, integration, datetime.now(UTC))  # webhooks (issue 7)
     repo.delete_integration(session, integration.id)
-    return json_response(_EMPTY)
+
+
+def change_enabled(session: Session, integration: Integration, value: bool) -> None:
+    """Enable or disable, announced by integration-state-changed (the dashboard calls this too)."""
+    before = outbox.state_snapshot(integration)  # webhooks (issue 7)
+    repo.set_enabled(session, integration.id, value)
+    outbox.record_state_change_since(session, integration, before, datetime.now(UTC))  # webhooks
 
 
 @router.put(
@@ -64,7 +78,5 @@ def delete_integration(integration: PathIntegrationForUpdate, session: WriteSess
 def set_enabled(
     integration: PathIntegrationForUpdate, session: WriteSession, body: Annotated[wire.SetEnabledBody, Body()]
 ) -> Response:
-    before = outbox.state_snapshot(integration)  # webhooks (issue 7)
-    repo.set_enabled(session, integration.id, body.value)
-    outbox.record_state_change_since(session, integration, before, datetime.now(UTC))  # webhooks
+    change_enabled(session, integration, body.value)
     return json_response(_EMPTY)

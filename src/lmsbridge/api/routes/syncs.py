@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from lmsbridge.api.deps import ContextDep, ReadSession, WriteSession, current_api_key, load_integration
 from lmsbridge.api.errors import ApiError
@@ -16,16 +17,31 @@ from lmsbridge.api.routes.logs import EXTENSIONS_TAG
 from lmsbridge.connect import ConnectError, connect_integration
 from lmsbridge.crypto import SecretBox
 from lmsbridge.store import sync_runs
+from lmsbridge.store.schema import Integration
 from lmsbridge.unified import wire
 from lmsbridge.unified.wire import Timestamp, WireModel
 
 router = APIRouter(dependencies=[Depends(current_api_key)])
 
 
-def _wake_jobs(request: Request) -> None:
+def wake_jobs(request: Request) -> None:
+    """Tell this process's job runner that a sync was queued (the dashboard and Connect page call it too)."""
     runtime = getattr(request.app.state, "runtime", None)
     if runtime is not None:
         runtime.jobs.wake()
+
+
+def queue_sync(
+    request: Request, session: Session, integration: Integration, sync_type: str
+) -> wire.ForceSync:
+    """What ``POST /v1/force-sync`` does once the integration is loaded; the dashboard calls it too, so a
+    change to the job system changes this one place."""
+    if not integration.enabled:
+        raise ApiError("INTEGRATION.INACTIVE", "The integration is disabled; enable it before syncing.")
+    run, already = sync_runs.enqueue(session, integration.id, sync_type, datetime.now(UTC))
+    session.commit()  # visible to the job runner before it is woken
+    wake_jobs(request)
+    return wire.ForceSync(already_queued=already, sync_id=run.id, type=run.type)
 
 
 @router.post(
@@ -44,13 +60,7 @@ def force_sync(
     body: Annotated[wire.ForceSyncBody | None, Body()] = None,
 ) -> Response:
     integration = load_integration(session, x_integration_id.strip())
-    if not integration.enabled:
-        raise ApiError("INTEGRATION.INACTIVE", "The integration is disabled; enable it before syncing.")
-    requested = (body or wire.ForceSyncBody()).type
-    run, already = sync_runs.enqueue(session, integration.id, requested, datetime.now(UTC))
-    session.commit()  # visible to the job runner before it is woken
-    _wake_jobs(request)
-    data = wire.ForceSync(already_queued=already, sync_id=run.id, type=run.type)
+    data = queue_sync(request, session, integration, (body or wire.ForceSyncBody()).type)
     return json_response(wire.PostForceSyncPositiveResponse(data=data))
 
 
@@ -110,7 +120,7 @@ async def connect(request: Request, ctx: ContextDep, body: Annotated[ConnectBody
         )
     except ConnectError as exc:
         raise ApiError(exc.code, exc.message) from None
-    _wake_jobs(request)
+    wake_jobs(request)
     data = Connected(
         id=connected.integration_id,
         tool=body.tool,
