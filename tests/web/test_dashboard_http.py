@@ -1,0 +1,135 @@
+"""The dashboard over real HTTP (no browser): the session cookie's attributes and lifetime, sign-in and
+sign-out, CSRF on every form, a revoked key ending its session, log_url as a page or as JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from http.cookies import SimpleCookie
+
+import httpx
+import pytest
+from web_support import Site, csrf_of
+
+from lmsbridge.store.api_keys import create_api_key, revoke_api_key
+from lmsbridge.store.engine import session_scope
+from lmsbridge.web.security import CSRF_COOKIE, SESSION_COOKIE
+
+
+@pytest.fixture
+def browser_like(site: Site) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=site.base_url, timeout=30, follow_redirects=False) as client:
+        yield client
+
+
+def _sign_in(client: httpx.Client, api_key: str, next_path: str = "/dashboard") -> httpx.Response:
+    page = client.get("/dashboard/login")
+    return client.post(
+        "/dashboard/login", data={"csrf_token": csrf_of(page.text), "api_key": api_key, "next": next_path}
+    )
+
+
+def _set_cookies(response: httpx.Response) -> SimpleCookie:
+    jar: SimpleCookie = SimpleCookie()
+    for header in response.headers.get_list("set-cookie"):
+        jar.load(header)
+    return jar
+
+
+def test_sign_in_sets_a_strict_http_only_expiring_session(site: Site, browser_like: httpx.Client) -> None:
+    assert browser_like.get("/dashboard").headers["location"] == "/dashboard/login?next=%2Fdashboard"
+    wrong = _sign_in(browser_like, "lmsb_wrong")
+    assert wrong.status_code == 401 and "That API key is not valid" in wrong.text
+    assert SESSION_COOKIE not in browser_like.cookies and "lmsb_wrong" not in wrong.text
+    signed_in = _sign_in(browser_like, site.api_key)
+    assert (signed_in.status_code, signed_in.headers["location"]) == (303, "/dashboard")
+    cookies = _set_cookies(signed_in)
+    session = cookies[SESSION_COOKIE]
+    assert session["httponly"] and session["samesite"] == "strict" and session["path"] == "/"
+    assert int(session["max-age"]) == int(site.settings.dashboard_session_hours * 3600)
+    assert site.api_key not in signed_in.headers.get("set-cookie", "")
+    assert cookies[CSRF_COOKIE]["httponly"] and cookies[CSRF_COOKIE]["samesite"] == "strict"
+    page = browser_like.get("/dashboard")
+    assert page.status_code == 200 and site.integration_id in page.text
+    assert (
+        page.headers["x-frame-options"] == "DENY"
+        and "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    )
+    assert site.api_key not in page.text
+    # a tampered cookie is no session
+    browser_like.cookies.set(SESSION_COOKIE, session.value[:-2] + "xx")
+    assert browser_like.get("/dashboard").status_code == 303
+
+
+def test_sign_in_only_redirects_within_the_site(site: Site, browser_like: httpx.Client) -> None:
+    for target in ("https://evil.example/", "//evil.example/x", "/\\evil.example"):
+        reply = _sign_in(browser_like, site.api_key, target)
+        assert reply.headers["location"] == "/dashboard", target
+
+
+def test_revoking_the_key_ends_its_session_and_sign_out_ends_it_too(
+    site: Site, browser_like: httpx.Client
+) -> None:
+    with session_scope(site.engine) as session:
+        key, plaintext = create_api_key(session, "short-lived")
+    assert _sign_in(browser_like, plaintext).status_code == 303
+    assert browser_like.get("/dashboard").status_code == 200
+    with session_scope(site.engine) as session:
+        revoke_api_key(session, key.id)
+    assert browser_like.get("/dashboard").status_code == 303
+
+    assert _sign_in(browser_like, site.api_key).status_code == 303
+    page = browser_like.get("/dashboard")
+    out = browser_like.post("/dashboard/logout", data={"csrf_token": csrf_of(page.text)})
+    assert out.status_code == 303 and out.headers["location"] == "/dashboard/login"
+    assert browser_like.get("/dashboard").status_code == 303
+
+
+def test_every_dashboard_form_refuses_a_missing_or_forged_csrf_token(
+    site: Site, browser_like: httpx.Client
+) -> None:
+    assert _sign_in(browser_like, site.api_key).status_code == 303
+    integration = f"/dashboard/integrations/{site.integration_id}"
+    runs_before = [r["id"] for r in site.runs(site.integration_id)]
+    posts = [
+        (f"{integration}/sync", {"type": "FULL"}),
+        (f"{integration}/enabled", {"value": "false"}),
+        (f"{integration}/relink", {"link_type": "EMBEDDED"}),
+        (f"{integration}/delete", {"confirm": site.integration_id}),
+        ("/dashboard/webhooks/deliveries/nope/redeliver", {}),
+        ("/dashboard/logout", {}),
+    ]
+    for path, fields in posts:
+        for csrf in (None, "", "forged-token"):
+            data = fields if csrf is None else {**fields, "csrf_token": csrf}
+            refused = browser_like.post(path, data=data)
+            assert refused.status_code == 403 and "This form was refused" in refused.text, (path, csrf)
+    # nothing happened: no sync queued, still enabled, not deleted, still signed in
+    assert [r["id"] for r in site.runs(site.integration_id)] == runs_before
+    details = site.api.get(f"/v1/integrations/{site.integration_id}").json()["data"]
+    assert details["status"] == "ACTIVE"
+    assert browser_like.get("/dashboard").status_code == 200
+    # sign-in itself needs the token too
+    refused = browser_like.post("/dashboard/login", data={"api_key": site.api_key})
+    assert refused.status_code == 403
+
+
+def test_log_url_is_a_page_in_a_browser_and_json_for_api_clients(
+    site: Site, browser_like: httpx.Client
+) -> None:
+    error = site.api.get("/v1/lms/users", headers={"X-Integration-Id": "360learning:nope"}).json()["error"]
+    log_url = error["log_url"]
+    log_id = log_url.rsplit("/", 1)[1]
+    as_json = site.api.get(log_url)
+    assert as_json.status_code == 200 and as_json.json()["data"]["id"] == log_id
+    # a browser without a session is sent to the log's page, which asks it to sign in first
+    opened = browser_like.get(log_url, headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert (opened.status_code, opened.headers["location"]) == (303, f"/dashboard/logs/{log_id}")
+    assert browser_like.get(opened.headers["location"]).status_code == 303
+    # without a browser's Accept and without a key, it is still the API's 401
+    assert browser_like.get(log_url).status_code == 401
+    assert _sign_in(browser_like, site.api_key, f"/dashboard/logs/{log_id}").headers["location"] == (
+        f"/dashboard/logs/{log_id}"
+    )
+    page = browser_like.get(f"/dashboard/logs/{log_id}")
+    assert page.status_code == 200 and "Interaction log" in page.text and "/v1/lms/users" in page.text
+    assert "INTEGRATION_NOT_FOUND" in page.text and site.api_key not in page.text
