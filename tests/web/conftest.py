@@ -9,6 +9,7 @@ import pytest
 from cryptography.fernet import Fernet
 from web_support import Site
 
+from browser import browser  # the module-scoped Chromium of tests/browser.py, for the browser tests
 from lmsbridge.api.app import create_app
 from lmsbridge.sandbox.testing import running_sandbox
 from lmsbridge.settings import Settings
@@ -62,3 +63,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         finally:
             nowhere.close()
             engine.dispose()
+
+
+__all__ = ["browser", "site"]
