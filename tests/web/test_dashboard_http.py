@@ -8,10 +8,14 @@ from http.cookies import SimpleCookie
 
 import httpx
 import pytest
+from sqlalchemy import select
 from web_support import Site, csrf_of
 
+from factories import make_integration
+from lmsbridge.crypto import SecretBox
 from lmsbridge.store.api_keys import create_api_key, revoke_api_key
 from lmsbridge.store.engine import session_scope
+from lmsbridge.store.schema import WebhookEvent
 from lmsbridge.web.security import CSRF_COOKIE, SESSION_COOKIE
 
 
@@ -133,3 +137,54 @@ def test_log_url_is_a_page_in_a_browser_and_json_for_api_clients(
     page = browser_like.get(f"/dashboard/logs/{log_id}")
     assert page.status_code == 200 and "Interaction log" in page.text and "/v1/lms/users" in page.text
     assert "INTEGRATION_NOT_FOUND" in page.text and site.api_key not in page.text
+
+
+def test_enable_disable_force_and_delete_with_confirmation(site: Site, browser_like: httpx.Client) -> None:
+    assert _sign_in(browser_like, site.api_key).status_code == 303
+    path = f"/dashboard/integrations/{site.integration_id}"
+    csrf = csrf_of(browser_like.get(path).text)
+    disabled = browser_like.post(f"{path}/enabled", data={"csrf_token": csrf, "value": "false"})
+    assert disabled.status_code == 303
+    assert site.api.get(f"/v1/integrations/{site.integration_id}").json()["data"]["status"] == "INACTIVE"
+    # the force-sync route's own rule applies: a disabled integration is not synced
+    refused = browser_like.post(f"{path}/sync", data={"csrf_token": csrf, "type": "DELTA"})
+    assert "enable it before syncing" in browser_like.get(refused.headers["location"]).text
+    assert browser_like.post(f"{path}/enabled", data={"csrf_token": csrf, "value": "true"}).status_code == 303
+    assert site.api.get(f"/v1/integrations/{site.integration_id}").json()["data"]["status"] == "ACTIVE"
+    with session_scope(site.engine, readonly=True) as session:
+        states = session.scalars(
+            select(WebhookEvent.payload).where(
+                WebhookEvent.integration_id == site.integration_id,
+                WebhookEvent.type == "integration-state-changed",
+            )
+        ).all()
+    assert [p["data"]["state"] for p in states][-2:] == ["INACTIVE", "ACTIVE"]
+
+    doomed = make_integration(
+        site.engine, SecretBox.from_settings(site.settings), end_user={"organization_name": "Doomed"}
+    )
+    confirm_page = browser_like.get(f"/dashboard/integrations/{doomed}/delete")
+    assert confirm_page.status_code == 200 and "cannot be undone" in confirm_page.text
+    wrong = browser_like.post(
+        f"/dashboard/integrations/{doomed}/delete", data={"csrf_token": csrf, "confirm": "something else"}
+    )
+    assert wrong.status_code == 400 and site.api.get(f"/v1/integrations/{doomed}").status_code == 200
+    deleted = browser_like.post(
+        f"/dashboard/integrations/{doomed}/delete", data={"csrf_token": csrf, "confirm": doomed}
+    )
+    assert (deleted.status_code, deleted.headers["location"]) == (303, "/dashboard")
+    assert site.api.get(f"/v1/integrations/{doomed}").status_code == 404
+    with session_scope(site.engine, readonly=True) as session:
+        types = session.scalars(select(WebhookEvent.type).where(WebhookEvent.integration_id == doomed)).all()
+    assert "integration-deleted" in types
+
+
+def test_redeliver_through_the_api(site: Site) -> None:
+    endpoint = site.api.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/unused"}).json()["data"]["id"]
+    try:
+        reply = site.api.post(f"/v1/webhooks/{endpoint}/deliveries/nope/redeliver")
+        assert reply.status_code == 404 and reply.json()["error"]["message"] == (
+            f"No delivery 'nope' of webhook endpoint '{endpoint}'."
+        )
+    finally:
+        site.api.delete(f"/v1/webhooks/{endpoint}")
