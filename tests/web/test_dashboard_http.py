@@ -3,16 +3,22 @@ sign-out, CSRF on every form, a revoked key ending its session, log_url as a pag
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.cookies import SimpleCookie
 
 import httpx
 import pytest
 from sqlalchemy import select
-from web_support import Site, csrf_of
+from web_support import Site, csrf_of, token_of
 
 from factories import make_integration
+from lmsbridge.actions import tasks
+from lmsbridge.actions.errors import error_body
 from lmsbridge.crypto import SecretBox
+from lmsbridge.store import connect_links
 from lmsbridge.store.api_keys import create_api_key, revoke_api_key
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.schema import WebhookEvent
@@ -188,3 +194,37 @@ def test_redeliver_through_the_api(site: Site) -> None:
         )
     finally:
         site.api.delete(f"/v1/webhooks/{endpoint}")
+
+
+def test_action_tasks_show_their_per_item_errors(site: Site, browser_like: httpx.Client) -> None:
+    now = datetime.now(UTC)
+    failed_item = error_body("REMOTE.INPUT_INVALID", "title must not be empty", None)
+    with session_scope(site.engine) as session:
+        task = tasks.create_task(session, site.integration_id, tasks.UPSERT, {"items": []}, now)
+        result = [
+            {"origin_id": "course-ok", "status": "SUCCEEDED", "data": {"id": "x"}},
+            {"origin_id": "course-bad", "status": "FAILED", "error": failed_item},
+        ]
+        tasks.finish(session, task.id, tasks.COMPLETED, now, result=result)
+        task_id = task.id
+    assert _sign_in(browser_like, site.api_key).status_code == 303
+    page = browser_like.get(f"/dashboard/integrations/{site.integration_id}")
+    assert task_id in page.text
+    assert "course-bad: REMOTE.INPUT_INVALID — title must not be empty" in page.text
+    assert "course-ok:" not in page.text
+
+
+def test_relink_from_the_dashboard_shows_a_link_for_the_integration(
+    site: Site, browser_like: httpx.Client
+) -> None:
+    assert _sign_in(browser_like, site.api_key).status_code == 303
+    path = f"/dashboard/integrations/{site.integration_id}"
+    csrf = csrf_of(browser_like.get(path).text)
+    page = browser_like.post(f"{path}/relink", data={"csrf_token": csrf, "link_type": "MAGIC_LINK"})
+    assert page.status_code == 200 and "expires in 1 year" in page.text
+    link = re.search(r'id="relink-link"[^>]*value="([^"]+)"', page.text)
+    assert link and link.group(1).startswith(f"{site.base_url}/connect?token=")
+    with session_scope(site.engine, readonly=True) as session:
+        found = connect_links.find_link(session, token_of(html.unescape(link.group(1))), datetime.now(UTC))
+        assert found.link is not None and found.link.integration_id == site.integration_id
+        assert found.link.relink and found.link.link_type == "MAGIC_LINK"
