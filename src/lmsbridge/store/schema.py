@@ -335,6 +335,8 @@ class WebhookDelivery(Base):
     __table_args__ = (
         UniqueConstraint("event_id", "endpoint_id", name="uq_webhook_delivery"),
         Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),
+        # the newest deliveries first (the dashboard, `lmsbridge webhooks deliveries`) without a sort
+        Index("ix_webhook_deliveries_created", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)

@@ -24,9 +24,9 @@ from lmsbridge.api.routes.syncs import queue_sync
 from lmsbridge.api.routes.webhooks import wake_deliverer
 from lmsbridge.store import api_keys, sync_runs
 from lmsbridge.store.engine import session_scope
-from lmsbridge.store.integrations import get_integration, list_integrations
+from lmsbridge.store.integrations import get_integration
 from lmsbridge.store.logs import get_log
-from lmsbridge.store.schema import ActionTask, ApiKey, Integration
+from lmsbridge.store.schema import ActionTask, ApiKey, Integration, SyncRun
 from lmsbridge.unified.coverage import tool_coverage
 from lmsbridge.web.common import form_of, message_page, render, security
 from lmsbridge.web.scopes import scope_view
@@ -121,13 +121,24 @@ async def logout(request: Request) -> Response:
 
 
 def _integration_rows(session: Session) -> list[dict[str, Any]]:
-    rows = []
-    for integration in list_integrations(session):
-        last = sync_runs.last_run(session, integration.id)
-        rows.append(
-            {"integration": integration, "last": last, "label": tool_coverage(integration.tool).label}
-        )
-    return rows
+    # each integration's newest run in the same statement: one index seek per integration, not a query
+    newest = (
+        select(SyncRun.id)
+        .where(SyncRun.integration_id == Integration.id)
+        .order_by(SyncRun.created_at.desc())
+        .limit(1)
+        .correlate(Integration)
+        .scalar_subquery()
+    )
+    query = (
+        select(Integration, SyncRun)
+        .outerjoin(SyncRun, SyncRun.id == newest)
+        .order_by(Integration.created_at, Integration.id)
+    )
+    return [
+        {"integration": integration, "last": last, "label": tool_coverage(integration.tool).label}
+        for integration, last in session.execute(query).all()
+    ]
 
 
 @router.get("")

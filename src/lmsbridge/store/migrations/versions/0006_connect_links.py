@@ -1,4 +1,5 @@
-"""Connect links: single-use, expiring links to the hosted Connect page (create-link and relink).
+"""Connect links: single-use, expiring links to the hosted Connect page (create-link and relink); an
+index that lists the newest webhook deliveries without sorting them all.
 
 Revision ID: 0006
 Revises: 0005
@@ -37,7 +38,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("token_hash"),
     )
+    op.create_index("ix_webhook_deliveries_created", "webhook_deliveries", ["created_at", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_webhook_deliveries_created", table_name="webhook_deliveries")
     op.drop_table("connect_links")
