@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
@@ -145,6 +146,8 @@ def test_a_failed_webhook_delivery_is_redelivered(operator: Page, site: Site) ->
             expect(page.locator("p.notice")).to_contain_text("is being sent again")
             event_id = str(delivery["event_id"])
             wait_for(lambda: 200 in receiver.answers(event_id), "the redelivery", timeout=30)
+            # sent at once, not by the retry schedule (its next attempt was at least 30 s away)
+            assert datetime.now(UTC) < datetime.fromisoformat(str(delivery["next_attempt_at"]))
             assert receiver.answers(event_id)[0] == 500
 
             def delivered() -> bool:

@@ -15,7 +15,9 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from lmsbridge.api.deps import ContextDep
 from lmsbridge.api.routes.syncs import wake_jobs
@@ -48,8 +50,8 @@ def _tool(link: ConnectLink) -> str:
     return link.tool or sorted(CONNECTORS)[0]
 
 
-def _load(ctx_engine: Any, token: str) -> connect_links.FoundLink:
-    with session_scope(ctx_engine, readonly=True) as session:
+def _load(engine: Engine, token: str) -> connect_links.FoundLink:
+    with session_scope(engine, readonly=True) as session:
         found = connect_links.find_link(session, token, datetime.now(UTC))
         if found.link is not None:
             session.expunge(found.link)
@@ -110,9 +112,20 @@ def connect_page(request: Request, ctx: ContextDep, token: str = "") -> Response
     return _page(request, found.link, token, "connect_form.html", region="eu", client_id="")
 
 
+def _save_pending(
+    engine: Engine, link_id: str, encrypted: str | None, scope_test: dict[str, Any] | None
+) -> None:
+    with session_scope(engine) as session:
+        connect_links.save_pending(session, link_id, encrypted, scope_test)
+
+
+# The async handlers below call the database off the event loop (run_in_threadpool): on SQLite a write
+# may wait for a sync's transaction, and the loop must keep serving meanwhile.
+
+
 @router.post("/check")
 async def check_credentials(request: Request, ctx: ContextDep, token: str = "") -> Response:
-    found = _load(ctx.engine, token)
+    found = await run_in_threadpool(_load, ctx.engine, token)
     if found.state != "usable" or found.link is None:
         return _unusable(request, found.state)
     link = found.link
@@ -150,8 +163,7 @@ async def check_credentials(request: Request, ctx: ContextDep, token: str = "") 
     box = SecretBox.from_settings(ctx.settings)
     pending = box.encrypt(json.dumps({"region": region, "host": host, "credentials": credentials}))
     scope_json = probed.scope_test.to_json()
-    with session_scope(ctx.engine) as session:
-        connect_links.save_pending(session, link.id, pending, scope_json)
+    await run_in_threadpool(_save_pending, ctx.engine, link.id, pending, scope_json)
     return _page(
         request,
         link,
@@ -165,7 +177,7 @@ async def check_credentials(request: Request, ctx: ContextDep, token: str = "") 
 
 @router.post("/confirm")
 async def confirm(request: Request, ctx: ContextDep, token: str = "") -> Response:
-    found = _load(ctx.engine, token)
+    found = await run_in_threadpool(_load, ctx.engine, token)
     if found.state != "usable" or found.link is None:
         return _unusable(request, found.state)
     link = found.link
@@ -214,8 +226,7 @@ async def confirm(request: Request, ctx: ContextDep, token: str = "") -> Respons
                 in_transaction=use_link,
             )
     except ConnectError as exc:
-        with session_scope(ctx.engine) as session:
-            connect_links.save_pending(session, link.id, None, None)
+        await run_in_threadpool(_save_pending, ctx.engine, link.id, None, None)
         status = 502 if exc.code == "REMOTE.SERVICE_UNAVAILABLE" else 400
         return _page(
             request,

@@ -56,15 +56,15 @@ def delete_integration(integration: PathIntegrationForUpdate, session: WriteSess
 
 def remove_integration(session: Session, integration: Integration) -> None:
     """Delete with all data, announced by integration-deleted (the dashboard calls this too)."""
-    outbox.record_integration_deleted(session, integration, datetime.now(UTC))  # webhooks (issue 7)
+    outbox.record_integration_deleted(session, integration, datetime.now(UTC))
     repo.delete_integration(session, integration.id)
 
 
 def change_enabled(session: Session, integration: Integration, value: bool) -> None:
     """Enable or disable, announced by integration-state-changed (the dashboard calls this too)."""
-    before = outbox.state_snapshot(integration)  # webhooks (issue 7)
+    before = outbox.state_snapshot(integration)
     repo.set_enabled(session, integration.id, value)
-    outbox.record_state_change_since(session, integration, before, datetime.now(UTC))  # webhooks
+    outbox.record_state_change_since(session, integration, before, datetime.now(UTC))
 
 
 @router.put(
