@@ -104,6 +104,7 @@ def test_every_dashboard_form_refuses_a_missing_or_forged_csrf_token(
         (f"{integration}/sync", {"type": "FULL"}),
         (f"{integration}/enabled", {"value": "false"}),
         (f"{integration}/relink", {"link_type": "EMBEDDED"}),
+        (f"{integration}/test", {"models": "true"}),
         (f"{integration}/delete", {"confirm": site.integration_id}),
         ("/dashboard/webhooks/deliveries/nope/redeliver", {}),
         ("/dashboard/logout", {}),
@@ -228,3 +229,21 @@ def test_relink_from_the_dashboard_shows_a_link_for_the_integration(
         found = connect_links.find_link(session, token_of(html.unescape(link.group(1))), datetime.now(UTC))
         assert found.link is not None and found.link.integration_id == site.integration_id
         assert found.link.relink and found.link.link_type == "MAGIC_LINK"
+
+
+def test_scope_and_model_tests_run_from_the_dashboard(site: Site, browser_like: httpx.Client) -> None:
+    assert _sign_in(browser_like, site.api_key).status_code == 303
+    path = f"/dashboard/integrations/{site.integration_id}"
+    csrf = csrf_of(browser_like.get(path).text)
+    everything = site.sandbox.control.set_scopes(site.sandbox.client_id, "all")
+    site.sandbox.control.set_scopes(site.sandbox.client_id, [s for s in everything if s != "courses:read"])
+    try:
+        ran = browser_like.post(f"{path}/test", data={"csrf_token": csrf, "models": "false"})
+        page = browser_like.get(ran.headers["location"])
+        assert "Scope test done." in page.text and "Missing scopes: courses:read" in page.text
+        assert "needs courses:read" in page.text  # Courses and Course Revisions are shown unavailable
+    finally:
+        site.sandbox.control.set_scopes(site.sandbox.client_id, "all")
+    ran = browser_like.post(f"{path}/test", data={"csrf_token": csrf, "models": "true"})
+    page = browser_like.get(ran.headers["location"])
+    assert "No scope is missing." in page.text and "Model tests done: QA PASSED." in page.text

@@ -22,6 +22,9 @@ from lmsbridge.api.routes.connect import RelinkBody, create_relink
 from lmsbridge.api.routes.integrations import change_enabled, remove_integration
 from lmsbridge.api.routes.syncs import queue_sync
 from lmsbridge.api.routes.webhooks import wake_deliverer
+from lmsbridge.connectors.errors import ConnectorError
+from lmsbridge.crypto import SecretBox
+from lmsbridge.features.on_demand import check_integration
 from lmsbridge.store import api_keys, sync_runs
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.integrations import get_integration
@@ -268,6 +271,29 @@ async def relink(request: Request, ctx: ContextDep, key: SignedIn, integration_i
         "relink.html",
         {"key": key, "integration_id": integration_id, "link": link, "link_type": link_type},
     )
+
+
+@router.post("/integrations/{integration_id}/test")
+async def run_tests(request: Request, ctx: ContextDep, key: SignedIn, integration_id: str) -> Response:
+    """The scope test (and the per-model tests) now, as ``lmsbridge integrations test`` runs them."""
+    fields = await _checked_form(request)
+    models = fields.get("models") == "true"
+    try:
+        scopes, tested = await check_integration(
+            ctx.engine,
+            SecretBox.from_settings(ctx.settings),
+            integration_id,
+            settings=ctx.settings,
+            models=models,
+        )
+    except LookupError:
+        return _not_found(request, f"integration {integration_id!r}")
+    except ConnectorError as exc:
+        return _redirect(_integration_path(integration_id, f"The tests could not run: {exc}"))
+    notice = "Scope test done." if scopes.credentials_valid else "The credentials were refused."
+    if tested is not None:
+        notice += f" Model tests done: QA {tested.qa_status}."
+    return _redirect(_integration_path(integration_id, notice))
 
 
 @router.get("/integrations/{integration_id}/delete")
