@@ -11,7 +11,18 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from conftest import REPO_ROOT, skip_or_fail
+# Not imported from tests/conftest.py: under pytest every directory's conftest.py is a module named
+# "conftest", so `from conftest import …` here would find whichever was imported last (tests/web's).
+REPO_ROOT = Path(__file__).resolve().parents[1]
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def skip_or_fail(reason: str) -> None:
+    """As tests/conftest.py's: skip with the reason; under CI=true a missing browser is a failure."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: this must run)")
+    pytest.skip(reason)
+
 
 # The closed network refuses Chromium's background connections; these flags keep it from trying.
 CHROMIUM_ARGS = [

@@ -423,6 +423,35 @@ def integrations_add(
             out.print(f"first FULL sync queued ({connected.sync_id}); `lmsbridge serve` runs it")
 
 
+@integrations_app.command("relink")
+def integrations_relink(
+    ctx: typer.Context,
+    integration_id: Annotated[str, typer.Argument(help="The integration's id.")],
+    magic_link: Annotated[
+        bool,
+        typer.Option("--magic-link", help="A link valid for 1 year (to send by mail) instead of 1 hour."),
+    ] = False,
+) -> None:
+    """Print a Connect link that replaces the integration's credentials (or region) in place: the
+    integration keeps its id and its records keep theirs. The link works once."""
+    from lmsbridge.api.errors import ApiError
+    from lmsbridge.api.routes.connect import RelinkBody, create_relink
+    from lmsbridge.store.engine import session_scope
+
+    settings = _settings(ctx)
+    body = RelinkBody(link_type="MAGIC_LINK" if magic_link else "EMBEDDED")
+    with _database(settings) as engine, session_scope(engine) as session:
+        try:
+            link = create_relink(session, settings, integration_id, body)
+        except ApiError:
+            raise CliError(
+                f"no integration with id {integration_id!r} (see `lmsbridge integrations list`)"
+            ) from None
+    lifetime = "1 year" if magic_link else "1 hour"
+    err.print(f"send this link to the customer; it works once and expires in {lifetime}:")
+    out.print(link, highlight=False, soft_wrap=True)
+
+
 @app.command()
 def sync(
     ctx: typer.Context,

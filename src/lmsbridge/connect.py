@@ -1,12 +1,13 @@
 """Connecting a tenant: validate what the user typed, prove the credentials work, store them encrypted,
 record the scope test, announce the integration and queue its first FULL sync — one transaction.
 
-Used by ``POST /v1/integrations`` and ``lmsbridge integrations add``.
+Used by ``POST /v1/integrations``, ``lmsbridge integrations add`` and the hosted Connect page, which
+also replaces a stored integration's credentials in place (``relink_integration``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,13 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from lmsbridge.connectors.base import StoredConnection
 from lmsbridge.connectors.errors import ConnectorError, InvalidCredentials
 from lmsbridge.connectors.registry import CONNECTORS, connector_class
 from lmsbridge.crypto import SecretBox
 from lmsbridge.features.scope_test import ScopeTestResult, run_scope_test, store_scope_test
 from lmsbridge.settings import Settings
 from lmsbridge.store import sync_runs
-from lmsbridge.store.integrations import create_integration
+from lmsbridge.store.integrations import create_integration, get_integration, set_credentials
 from lmsbridge.store.schema import Integration
 from lmsbridge.store.transact import transact_async
 from lmsbridge.webhooks import outbox
@@ -59,18 +61,25 @@ def _first_error(exc: ValidationError) -> str:
     return f"{where}: {first.get('msg', 'invalid')}"
 
 
-async def connect_integration(
-    db: Engine,
-    box: SecretBox,
+@dataclass(frozen=True)
+class Probed:
+    """Credentials that work, in storable form, and what the scope test found they allow."""
+
+    tool: str
+    connection: StoredConnection
+    scope_test: ScopeTestResult
+
+
+async def probe_connection(
     settings: Settings,
     *,
     tool: str,
     host: str,
     credentials: Mapping[str, Any],
-    end_user: Mapping[str, Any],
     integration_settings: Mapping[str, Any] | None = None,
-    first_sync: bool = True,
-) -> Connected:
+) -> Probed:
+    """Validate what the user typed, prove the credentials work (a token request) and run the scope test;
+    stores nothing. ``ConnectError`` says what is wrong."""
     try:
         cls = connector_class(tool)
     except KeyError:
@@ -78,7 +87,6 @@ async def connect_integration(
             "PLATFORM.INPUT_INVALID", f"unknown tool {tool!r}; known: {sorted(CONNECTORS)}"
         ) from None
     try:
-        owner = EndUser.model_validate(dict(end_user))
         connection = cls.connection_from_input(
             host=host, credentials=credentials, settings=integration_settings
         )
@@ -100,7 +108,32 @@ async def connect_integration(
         raise ConnectError(
             "REMOTE.SERVICE_UNAVAILABLE", f"{tool} at {connection.base_url} could not be reached: {exc}"
         ) from None
+    return Probed(tool, connection, scopes)
 
+
+async def connect_integration(
+    db: Engine,
+    box: SecretBox,
+    settings: Settings,
+    *,
+    tool: str,
+    host: str,
+    credentials: Mapping[str, Any],
+    end_user: Mapping[str, Any],
+    integration_settings: Mapping[str, Any] | None = None,
+    first_sync: bool = True,
+    in_transaction: Callable[[Session, Integration], None] | None = None,
+) -> Connected:
+    """Connect a tenant. ``in_transaction`` runs in the storing transaction (the Connect page uses its
+    link up there); raising ``ConnectError`` from it stores nothing."""
+    try:
+        owner = EndUser.model_validate(dict(end_user))
+    except ValidationError as exc:
+        raise ConnectError("PLATFORM.INPUT_INVALID", _first_error(exc)) from None
+    probed = await probe_connection(
+        settings, tool=tool, host=host, credentials=credentials, integration_settings=integration_settings
+    )
+    connection, scopes = probed.connection, probed.scope_test
     now = datetime.now(UTC)
 
     def store(session: Session) -> Connected:
@@ -116,10 +149,75 @@ async def connect_integration(
         )
         store_scope_test(session, integration.id, scopes, now)
         outbox.record_integration_created(session, integration, now)
+        if in_transaction is not None:
+            in_transaction(session, integration)
         run_id = None
         if first_sync:
             run, _ = sync_runs.enqueue(session, integration.id, "FULL", now)
             run_id = run.id
         return Connected(integration.id, run_id, scopes)
+
+    return await transact_async(db, store)
+
+
+async def relink_integration(
+    db: Engine,
+    box: SecretBox,
+    settings: Settings,
+    integration_id: str,
+    *,
+    host: str,
+    credentials: Mapping[str, Any],
+    in_transaction: Callable[[Session, Integration], None] | None = None,
+) -> ScopeTestResult:
+    """Replace a stored integration's credentials (and host) in place, after proving the new ones work:
+    the integration keeps its id, so its records keep theirs and the next sync continues the store. A
+    failed or paused integration is active again (its failure count starts over)."""
+
+    def load(session: Session) -> Integration:
+        found = get_integration(session, integration_id)
+        if found is None:
+            raise ConnectError(
+                "PLATFORM.INTEGRATION_NOT_FOUND", f"No integration with id {integration_id!r}."
+            )
+        session.expunge(found)
+        return found
+
+    current = await transact_async(db, load)
+    probed = await probe_connection(
+        settings,
+        tool=current.tool,
+        host=host,
+        credentials=credentials,
+        integration_settings=dict(current.settings or {}),
+    )
+    now = datetime.now(UTC)
+
+    def store(session: Session) -> ScopeTestResult:
+        integration = get_integration(session, integration_id)
+        if integration is None:
+            raise ConnectError(
+                "PLATFORM.INTEGRATION_NOT_FOUND", f"No integration with id {integration_id!r}."
+            )
+        before = outbox.state_snapshot(integration)
+        set_credentials(
+            session,
+            box,
+            integration_id,
+            {k: str(v) for k, v in probed.connection.credentials.items()},
+            now,
+            base_url=probed.connection.base_url,
+        )
+        if integration.status == "INVALID":
+            integration.status = "ACTIVE"
+        integration.consecutive_failures = 0
+        integration.last_sync_error = None
+        integration.paused_at = None
+        integration.pause_reason = None
+        store_scope_test(session, integration_id, probed.scope_test, now)
+        outbox.record_state_change_since(session, integration, before, now)
+        if in_transaction is not None:
+            in_transaction(session, integration)
+        return probed.scope_test
 
     return await transact_async(db, store)

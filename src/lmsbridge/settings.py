@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     # retrying after this; syncs and background tasks retry longer
     remote_interactive_retry_seconds: float = 20.0
 
+    # Web pages (lmsbridge.web): a dashboard sign-in lasts this long
+    dashboard_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    # The Connect page offers the regions "eu" and "us"; a region listed here connects to this base URL
+    # instead of the vendor's regional host (a staging tenant, or the sandbox in tests and demos)
+    connect_region_urls: dict[str, str] = Field(default_factory=dict)
+
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, value: str | None) -> str | None:

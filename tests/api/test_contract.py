@@ -5,17 +5,19 @@ Real HTTP: uvicorn on 127.0.0.1, a real SQLite file and a real PostgreSQL databa
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 from api_support import ApiEnv, KomboContract
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from factories import BASE_TIME, progression, seed_tenant, upsert
-from lmsbridge.store import queries
+from lmsbridge.store import connect_links, queries
 from lmsbridge.store.engine import session_scope
-from lmsbridge.store.schema import CourseRevision, User
+from lmsbridge.store.schema import ConnectLink, CourseRevision, User
 from lmsbridge.unified import coverage
 from lmsbridge.unified.wire import format_timestamp
 
@@ -268,6 +270,9 @@ ALL_OPERATIONS = [
     ("GetIntegrationsIntegrationId", "GET", "/v1/integrations/{id}", False),
     ("DeleteIntegrationsIntegrationId", "DELETE", "/v1/integrations/{id}", False),
     ("PutIntegrationsIntegrationIdEnabled", "PUT", "/v1/integrations/{id}/enabled", False),
+    ("PostConnectCreateLink", "POST", "/v1/connect/create-link", False),
+    ("GetConnectIntegrationByTokenToken", "GET", "/v1/connect/integration-by-token/some-token", False),
+    ("PostIntegrationsIntegrationIdRelink", "POST", "/v1/integrations/{id}/relink", False),
 ]
 
 
@@ -289,7 +294,7 @@ def test_authentication_required(
             method,
             api.base_url + path.replace("{id}", integration_id),
             headers=headers,
-            json={"value": False} if method == "PUT" else None,
+            json={"value": False} if method == "PUT" else CREATE_LINK_BODY if method == "POST" else None,
         )
         body = kombo.check(operation_id, response)
         assert (response.status_code, body["error"]["code"]) == (401, "PLATFORM.AUTHENTICATION_INVALID")
@@ -416,3 +421,141 @@ def test_unexpected_exception_is_an_unknown_error(
     assert "hunter2" not in response.text and "Traceback" not in response.text
     log = api.client.get(body["error"]["log_url"])
     assert log.status_code == 200 and "hunter2" not in log.text, (body, log.text)
+
+
+# --- Kombo Connect -----------------------------------------------------------------------------------
+
+CREATE_LINK_BODY: dict[str, Any] = {
+    "end_user_email": "it@acme.example",
+    "end_user_organization_name": "Acme Inc.",
+    "end_user_origin_id": "acme-7",
+    "integration_category": "LMS",
+    "integration_tool": "360learning",
+    "language": "en",
+    "link_type": "EMBEDDED",
+}
+
+
+def _token(link: str) -> str:
+    query = parse_qs(urlsplit(link).query)
+    [token] = query["token"]
+    return token
+
+
+def test_create_link_returns_a_single_use_link_whose_token_is_stored_only_hashed(
+    api: ApiEnv, kombo: KomboContract
+) -> None:
+    body = kombo.check(
+        "PostConnectCreateLink", api.client.post("/v1/connect/create-link", json=CREATE_LINK_BODY)
+    )
+    link = body["data"]["link"]
+    assert link.startswith(f"{api.settings.public_base_url}/connect?token=")
+    token = _token(link)
+    with session_scope(api.engine, readonly=True) as session:
+        [row] = session.scalars(select(ConnectLink)).all()
+        assert row.token_hash == connect_links.hash_token(token) and token not in repr(row.__dict__)
+        assert row.end_user == {
+            "organization_name": "Acme Inc.",
+            "creator_email": "it@acme.example",
+            "origin_id": "acme-7",
+        }
+        assert row.expires_at - row.created_at == timedelta(hours=1) and row.used_at is None
+    magic = kombo.check(
+        "PostConnectCreateLink",
+        api.client.post("/v1/connect/create-link", json={**CREATE_LINK_BODY, "link_type": "MAGIC_LINK"}),
+    )
+    assert _token(magic["data"]["link"]) != token
+    with session_scope(api.engine, readonly=True) as session:
+        lifetimes = sorted(r.expires_at - r.created_at for r in session.scalars(select(ConnectLink)))
+    assert lifetimes == [timedelta(hours=1), timedelta(days=365)]
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"end_user_email": None}, "end_user_email"),
+        ({"end_user_email": "not-an-email"}, "end_user_email"),
+        ({"end_user_organization_name": ""}, "end_user_organization_name"),
+        ({"integration_tool": "personio"}, "integration_tool"),
+        ({"integration_category": "HRIS"}, "integration_category"),
+        ({"integration_category": "CRM"}, "integration_category"),
+        ({"link_type": "FOREVER"}, "link_type"),
+        ({"language": "nl"}, "language"),
+        ({"scope_config_id": "9Pv6aCFwNDEzPNmwjSsY9SQx"}, "scope_config_id"),
+        ({"remote_environment": "staging"}, "remote_environment"),
+        ({"enable_filtering": True}, "enable_filtering"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
+def test_create_link_rejects_bad_bodies(
+    api: ApiEnv, kombo: KomboContract, change: dict[str, Any], needle: str
+) -> None:
+    body = {k: v for k, v in {**CREATE_LINK_BODY, **change}.items() if v is not None}
+    response = api.client.post("/v1/connect/create-link", json=body)
+    error = kombo.check("PostConnectCreateLink", response)["error"]
+    assert (response.status_code, error["code"]) == (400, "PLATFORM.INPUT_INVALID")
+    assert needle in error["message"], error
+    with session_scope(api.engine, readonly=True) as session:
+        assert session.scalars(select(ConnectLink)).all() == []
+
+
+def test_integration_by_token_before_and_after_the_flow(api: ApiEnv, kombo: KomboContract) -> None:
+    unknown = api.client.get("/v1/connect/integration-by-token/nope")
+    error = kombo.check("GetConnectIntegrationByTokenToken", unknown)["error"]
+    assert (unknown.status_code, error["code"]) == (400, "PLATFORM.INPUT_INVALID")
+    link = api.client.post("/v1/connect/create-link", json=CREATE_LINK_BODY).json()["data"]["link"]
+    token = _token(link)
+    pending = api.client.get(f"/v1/connect/integration-by-token/{token}")
+    error = kombo.check("GetConnectIntegrationByTokenToken", pending)["error"]
+    assert pending.status_code == 400 and "not been completed" in error["message"]
+    # the hosted page completes the flow (tests/web); here the store records it the same way
+    integration_id = api.integration(
+        ready=False,
+        end_user={
+            "organization_name": "Acme Inc.",
+            "creator_email": "it@acme.example",
+            "origin_id": "acme-7",
+        },
+    )
+    with session_scope(api.engine) as session:
+        found = connect_links.find_link(session, token, datetime.now(UTC))
+        assert found.state == "usable" and found.link is not None
+        assert connect_links.use_link(session, found.link.id, integration_id, datetime.now(UTC))
+        assert not connect_links.use_link(session, found.link.id, integration_id, datetime.now(UTC))
+    done = kombo.check(
+        "GetConnectIntegrationByTokenToken", api.client.get(f"/v1/connect/integration-by-token/{token}")
+    )
+    assert done["data"] == {
+        "tool": "360learning",
+        "id": integration_id,
+        "end_user_origin_id": "acme-7",
+        "end_user_organization_name": "Acme Inc.",
+        "end_user_email": "it@acme.example",
+        "setup_status": "FINAL_SYNC_PENDING",
+    }
+    api.client.delete(f"/v1/integrations/{integration_id}")
+    gone = api.client.get(f"/v1/connect/integration-by-token/{token}")
+    error = kombo.check("GetConnectIntegrationByTokenToken", gone)["error"]
+    assert (gone.status_code, error["code"]) == (404, "PLATFORM.INTEGRATION_NOT_FOUND")
+
+
+def test_relink_returns_a_link_bound_to_the_integration(api: ApiEnv, kombo: KomboContract) -> None:
+    integration_id = api.integration(
+        end_user={"organization_name": "Beta", "creator_email": None, "origin_id": None}
+    )
+    path = f"/v1/integrations/{integration_id}/relink"
+    for body in (None, {}, {"language": "de", "link_type": "MAGIC_LINK", "scope_config_id": None}):
+        response = api.client.post(path, json=body) if body is not None else api.client.post(path)
+        link = kombo.check("PostIntegrationsIntegrationIdRelink", response)["data"]["link"]
+        with session_scope(api.engine, readonly=True) as session:
+            found = connect_links.find_link(session, _token(link), datetime.now(UTC))
+            assert found.state == "usable" and found.link is not None
+            assert (found.link.relink, found.link.integration_id) == (True, integration_id)
+            assert found.link.end_user["organization_name"] == "Beta"
+    for bad in ({"link_type": "NOPE"}, {"scope_config_id": "abc"}, {"language": 3}):
+        response = api.client.post(path, json=bad)
+        error = kombo.check("PostIntegrationsIntegrationIdRelink", response)["error"]
+        assert (response.status_code, error["code"]) == (400, "PLATFORM.INPUT_INVALID"), bad
+    missing = api.client.post("/v1/integrations/360learning:doesNotExist1234567890abcd/relink", json={})
+    error = kombo.check("PostIntegrationsIntegrationIdRelink", missing)["error"]
+    assert (missing.status_code, error["code"]) == (404, "PLATFORM.INTEGRATION_NOT_FOUND")

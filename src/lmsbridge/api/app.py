@@ -18,7 +18,7 @@ from lmsbridge.api.error_handlers import install_error_handling
 from lmsbridge.api.key_cache import VerifiedKeys
 from lmsbridge.api.openapi import build_openapi
 from lmsbridge.api.read_pool import ReadPool
-from lmsbridge.api.routes import features, general, integrations, lms, logs, passthrough, syncs
+from lmsbridge.api.routes import connect, features, general, integrations, lms, logs, passthrough, syncs
 from lmsbridge.api.routes.actions import close_action_services
 from lmsbridge.api.routes.actions import router as actions_router
 from lmsbridge.api.routes.passthrough import close_connector_cache
@@ -27,6 +27,7 @@ from lmsbridge.crypto import load_or_create_key
 from lmsbridge.runtime import Runtime, claim_background_services
 from lmsbridge.settings import Settings
 from lmsbridge.store.engine import make_engine, sqlite_read_engine
+from lmsbridge.web import install_web
 
 logger = logging.getLogger(__name__)
 
@@ -44,11 +45,12 @@ def create_app(
     owned = engine is None
     db = engine if engine is not None else make_engine(settings.resolved_database_url)
     mapped_reads = sqlite_read_engine(db, settings.sqlite_read_mmap_mb * 2**20)
+    installation_key = load_or_create_key(settings)
     ctx = AppContext(
         settings=settings,
         engine=db,
         read_engine=mapped_reads or db,
-        cursors=CursorCodec(derive_cursor_key(load_or_create_key(settings))),
+        cursors=CursorCodec(derive_cursor_key(installation_key)),
         verified_keys=VerifiedKeys(settings.api_key_cache_seconds),
         reads=ReadPool(settings.api_read_threads),
     )
@@ -93,7 +95,9 @@ def create_app(
     v1.include_router(features.router)
     v1.include_router(webhooks_router)  # webhooks (issue 7)
     v1.include_router(syncs.router)
+    v1.include_router(connect.router)  # Kombo Connect: create-link, integration-by-token, relink
     app.include_router(v1)
+    install_web(app, settings, installation_key)  # the dashboard and the hosted Connect page
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app
 

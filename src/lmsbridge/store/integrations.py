@@ -84,11 +84,16 @@ def set_credentials(
     integration_id: str,
     credentials: Mapping[str, str],
     now: datetime | None = None,
+    *,
+    base_url: str | None = None,
 ) -> Integration | None:
+    """Replace the credentials (and, when given, the base URL) in place: ids and data stay."""
     integration = session.get(Integration, integration_id)
     if integration is None:
         return None
     integration.credentials_encrypted = box.encrypt(json.dumps(dict(credentials)))
+    if base_url is not None:
+        integration.base_url = base_url
     integration.updated_at = now or _utcnow()
     session.flush()
     return integration

@@ -349,6 +349,8 @@ class WebhookDelivery(Base):
     __table_args__ = (
         UniqueConstraint("event_id", "endpoint_id", name="uq_webhook_delivery"),
         Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),
+        # the newest deliveries first (the dashboard, `lmsbridge webhooks deliveries`) without a sort
+        Index("ix_webhook_deliveries_created", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
@@ -371,3 +373,28 @@ class PendingChange(Base):
     integration_id: Mapped[str] = mapped_column(ID, primary_key=True)
     model: Mapped[str] = mapped_column(String(40), primary_key=True)
     changed_at: Mapped[datetime] = mapped_column()
+
+
+class ConnectLink(Base):
+    """A Connect link (Kombo's create-link and relink): single use, expiring, known only by its token's
+    hash. Credentials a customer entered wait here, encrypted, between the scope test and the confirm."""
+
+    __tablename__ = "connect_links"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    # SHA-256 of the token in the link; the token itself is never stored
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # the integration a relink replaces the credentials of; for a new one, set once the flow created it
+    integration_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    relink: Mapped[bool] = mapped_column(Boolean, default=False)
+    tool: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # organization_name, creator_email, origin_id (Kombo's end_user)
+    end_user: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    link_type: Mapped[str] = mapped_column(String(16), default="EMBEDDED")
+    created_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # host + credentials that passed the scope test, encrypted, until the customer confirms
+    pending_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
+    pending_scope_test: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

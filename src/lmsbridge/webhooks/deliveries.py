@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session
 
 from lmsbridge.store.schema import WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -81,3 +81,29 @@ def prune_events(session: Session, before: datetime) -> int:
         session.execute(delete(WebhookDelivery).where(WebhookDelivery.event_id.in_(chunk)))
         session.execute(delete(WebhookEvent).where(WebhookEvent.id.in_(chunk)))
     return len(ids)
+
+
+def redeliver(session: Session, delivery_id: str, now: datetime, endpoint_id: str | None = None) -> bool:
+    """Send a delivery again now (the API, the dashboard): a finished one (FAILED or SUCCEEDED) starts a
+    fresh round of attempts, a PENDING one becomes due at once. False when there is no such delivery
+    (of ``endpoint_id``, when given)."""
+    delivery = session.get(WebhookDelivery, delivery_id)
+    if delivery is None or (endpoint_id is not None and delivery.endpoint_id != endpoint_id):
+        return False
+    # conditional on the state read, so a deliverer finishing the row meanwhile is not overwritten blindly
+    if delivery.state == "PENDING":
+        session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery_id, WebhookDelivery.state == "PENDING")
+            .values(next_attempt_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    else:
+        session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery_id, WebhookDelivery.state == delivery.state)
+            .values(state="PENDING", attempts=0, next_attempt_at=now, delivered_at=None)
+            .execution_options(synchronize_session=False)
+        )
+    session.expire(delivery)
+    return True

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
 from lmsbridge.api.deps import (
     PathIntegration,
@@ -20,6 +21,7 @@ from lmsbridge.api.routes.features import GetIntegrationWithTestsResponse, integ
 from lmsbridge.jobs import schedule
 from lmsbridge.store import integrations as repo
 from lmsbridge.store import sync_runs
+from lmsbridge.store.schema import Integration
 from lmsbridge.unified import wire
 from lmsbridge.webhooks import outbox
 
@@ -49,9 +51,27 @@ def get_integration(integration: PathIntegration, session: ReadSession) -> Respo
     response_model=wire.EmptyPositiveResponse,
 )
 def delete_integration(integration: PathIntegrationForUpdate, session: WriteSession) -> Response:
+    remove_integration(session, integration)
+    return json_response(_EMPTY)
+
+
+def remove_integration(session: Session, integration: Integration) -> None:
+    """Delete with all data, announced by integration-deleted (the dashboard calls this too)."""
     outbox.record_integration_deleted(session, integration, datetime.now(UTC))
     repo.delete_integration(session, integration.id)
-    return json_response(_EMPTY)
+
+
+def change_enabled(session: Session, integration: Integration, value: bool) -> None:
+    """Enable or disable, announced by integration-state-changed (the dashboard calls this too).
+    Re-enabling resumes a paused schedule; disabling cancels the integration's syncs, as Kombo does."""
+    before = outbox.state_snapshot(integration)
+    now = datetime.now(UTC)
+    repo.set_enabled(session, integration.id, value, now)
+    if value:
+        schedule.resume(integration, now)
+    else:
+        sync_runs.cancel_active(session, integration.id, now)
+    outbox.record_state_change_since(session, integration, before, now)
 
 
 @router.put(
@@ -65,12 +85,5 @@ def delete_integration(integration: PathIntegrationForUpdate, session: WriteSess
 def set_enabled(
     integration: PathIntegrationForUpdate, session: WriteSession, body: Annotated[wire.SetEnabledBody, Body()]
 ) -> Response:
-    before = outbox.state_snapshot(integration)
-    now = datetime.now(UTC)
-    repo.set_enabled(session, integration.id, body.value, now)
-    if body.value:
-        schedule.resume(integration, now)  # re-enabling resumes a paused schedule
-    else:
-        sync_runs.cancel_active(session, integration.id, now)  # as Kombo: disabling cancels its syncs
-    outbox.record_state_change_since(session, integration, before, now)
+    change_enabled(session, integration, body.value)
     return json_response(_EMPTY)

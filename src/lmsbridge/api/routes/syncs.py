@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from lmsbridge.api.deps import (
     ContextDep,
@@ -24,10 +25,26 @@ from lmsbridge.connect import ConnectError, connect_integration
 from lmsbridge.crypto import SecretBox
 from lmsbridge.jobs import schedule
 from lmsbridge.store import sync_runs
+from lmsbridge.store.schema import Integration
 from lmsbridge.unified import wire
 from lmsbridge.unified.wire import Timestamp, WireModel
 
 router = APIRouter(dependencies=[Depends(current_api_key)])
+
+
+def queue_sync(
+    request: Request, session: Session, integration: Integration, sync_type: str
+) -> wire.ForceSync:
+    """What ``POST /v1/force-sync`` does once the integration is loaded; the dashboard calls it too, so a
+    change to the job system changes this one place."""
+    if not integration.enabled:
+        raise ApiError("INTEGRATION.INACTIVE", "The integration is disabled; enable it before syncing.")
+    now = datetime.now(UTC)
+    schedule.resume(integration, now)  # a forced sync also resumes a paused schedule
+    run, already = sync_runs.enqueue(session, integration.id, sync_type, now)
+    session.commit()  # visible to the job system before it is woken
+    wake_background(request)
+    return wire.ForceSync(already_queued=already, sync_id=run.id, type=run.type)
 
 
 @router.post(
@@ -46,15 +63,7 @@ def force_sync(
     body: Annotated[wire.ForceSyncBody | None, Body()] = None,
 ) -> Response:
     integration = load_integration(session, x_integration_id.strip())
-    if not integration.enabled:
-        raise ApiError("INTEGRATION.INACTIVE", "The integration is disabled; enable it before syncing.")
-    requested = (body or wire.ForceSyncBody()).type
-    now = datetime.now(UTC)
-    schedule.resume(integration, now)  # a forced sync also resumes a paused schedule
-    run, already = sync_runs.enqueue(session, integration.id, requested, now)
-    session.commit()  # visible to the job runner before it is woken
-    wake_background(request)
-    data = wire.ForceSync(already_queued=already, sync_id=run.id, type=run.type)
+    data = queue_sync(request, session, integration, (body or wire.ForceSyncBody()).type)
     return json_response(wire.PostForceSyncPositiveResponse(data=data))
 
 

@@ -6,13 +6,14 @@ A secret is returned only by create and rotate-secret; it is stored encrypted an
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Literal, get_args
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import Field
 
-from lmsbridge.api.deps import ContextDep, ReadSession, WriteSession, current_api_key
+from lmsbridge.api.deps import ContextDep, ReadSession, WriteSession, current_api_key, wake_background
 from lmsbridge.api.errors import NOT_FOUND_TITLE, ApiError, input_invalid
 from lmsbridge.api.responses import json_response
 from lmsbridge.api.routes.logs import EXTENSIONS_TAG
@@ -21,7 +22,7 @@ from lmsbridge.store.schema import WebhookEndpoint as EndpointRow
 from lmsbridge.unified import wire
 from lmsbridge.unified.wire import Timestamp, WireModel
 from lmsbridge.webhooks import endpoints as repo
-from lmsbridge.webhooks.deliveries import recent_deliveries
+from lmsbridge.webhooks.deliveries import recent_deliveries, redeliver
 from lmsbridge.webhooks.payloads import EVENT_TYPES
 
 router = APIRouter(prefix="/webhooks", tags=[EXTENSIONS_TAG], dependencies=[Depends(current_api_key)])
@@ -198,3 +199,26 @@ def list_webhook_deliveries(
         for v in views
     ]
     return json_response(ListDeliveriesResponse(data=WebhookDeliveryList(results=results)))
+
+
+@router.post(
+    "/{webhook_id}/deliveries/{delivery_id}/redeliver",
+    operation_id="PostWebhooksWebhookIdDeliveriesDeliveryIdRedeliver",
+    summary="Redeliver a webhook delivery",
+    description="lmsbridge extension: send the event to the endpoint again now. A failed (or succeeded) "
+    "delivery starts a fresh round of attempts; a pending one is tried at once.",
+    response_model=wire.EmptyPositiveResponse,
+)
+def redeliver_delivery(
+    request: Request, webhook_id: str, delivery_id: str, session: WriteSession
+) -> Response:
+    if not redeliver(session, delivery_id, datetime.now(UTC), endpoint_id=webhook_id):
+        raise ApiError(
+            None,
+            f"No delivery {delivery_id!r} of webhook endpoint {webhook_id!r}.",
+            status=404,
+            title=NOT_FOUND_TITLE,
+        )
+    session.commit()  # visible to the deliverer before it is woken
+    wake_background(request)
+    return json_response(wire.EmptyPositiveResponse(data=wire.Empty()))
