@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     # POST /v1/lms/courses/bulk takes up to max_bulk_request_body_bytes (thousands of courses)
     max_request_body_bytes: int = Field(default=2**20, ge=1024, le=2**30)
     max_bulk_request_body_bytes: int = Field(default=16 * 2**20, ge=1024, le=2**30)
+    # history kept (store/retention.py prune_history, run periodically by the job system); 0: forever.
+    # Sync runs: an integration's latest 20 stay whatever their age.
+    interaction_log_retention_days: int = Field(default=30, ge=0)
+    sync_run_retention_days: int = Field(default=90, ge=0)
+    webhook_event_retention_days: int = Field(default=30, ge=0)
 
     # Sync schedule (hours), as Kombo's defaults: FULL every 10 h, DELTA every 3 h.
     full_sync_interval_hours: float = 10.0
