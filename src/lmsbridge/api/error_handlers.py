@@ -32,7 +32,7 @@ from lmsbridge.connectors.errors import (
     RetriesExhausted,
 )
 from lmsbridge.ids import random_id
-from lmsbridge.store.engine import session_scope
+from lmsbridge.store.engine import StoreBusy, session_scope
 from lmsbridge.store.logs import write_log
 from lmsbridge.store.redaction import redact_url
 from lmsbridge.unified.wire import ErrorResponse
@@ -121,13 +121,16 @@ async def error_response(
     body: Any = None,
     internal: str | None = None,
     routed: bool = True,
+    stored: bool = True,
 ) -> Response:
     """The envelope for ``error``, after logging the interaction (its id becomes ``log_url``); a refused
     key or a request no route takes (``routed=False``) is only counted (``REFUSED``) and answers without
-    ``log_url``."""
+    ``log_url``; ``stored=False`` answers without writing (the store is busy)."""
     ctx: AppContext = request.app.state.ctx
     if not routed or error.code == "PLATFORM.AUTHENTICATION_INVALID":
         REFUSED.note(error.status, request.method, request.url.path)
+        return json_response(envelope(error, None), error.status)
+    if not stored:
         return json_response(envelope(error, None), error.status)
     started = request.scope.get("lmsbridge.started", time.monotonic())
     log_id = random_id()
@@ -238,6 +241,10 @@ class CatchAllMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except StoreBusy as exc:  # raised before routing (the API key check)
+            if response_started:
+                raise
+            await (await _on_store_busy(Request(scope), exc))(scope, receive, send)
         except Exception as exc:
             logger.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
             if response_started:
@@ -273,9 +280,28 @@ async def _on_connector_error(request: Request, exc: Exception) -> Response:
     return await error_response(request, connector_error_to_api(exc))
 
 
+# What a client should wait before retrying after the store was busy.
+STORE_BUSY_RETRY_AFTER_S = 1
+
+
+async def _on_store_busy(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StoreBusy)
+    error = ApiError(
+        "PLATFORM.CONCURRENCY_LIMIT_EXCEEDED",
+        "The store is busy with other writes (the database is locked); retry this request shortly.",
+        status=503,
+        title="The store is busy.",
+    )
+    # not logged: writing the log would wait for the same lock
+    response = await error_response(request, error, stored=False)
+    response.headers["Retry-After"] = str(STORE_BUSY_RETRY_AFTER_S)
+    return response
+
+
 def install_error_handling(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(ConnectorError, _on_connector_error)
+    app.add_exception_handler(StoreBusy, _on_store_busy)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_middleware(RequestGuard)  # inside the catch-all: key, then body size, before any parsing
