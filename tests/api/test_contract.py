@@ -228,6 +228,20 @@ def test_disable_then_enable(api: ApiEnv, kombo: KomboContract) -> None:
             409,
             "INTEGRATION.INACTIVE",
         )
+    # the General operations answer only codes of their enum (Kombo's SDK parses nothing else)
+    headers = {"X-Integration-Id": integration_id}
+    for operation_id, response in (
+        ("PostForceSync", api.client.post("/v1/force-sync", json={"type": "DELTA"}, headers=headers)),
+        (
+            "PostPassthroughToolApi",
+            api.client.post(
+                "/v1/passthrough/360learning/v2", json={"method": "GET", "path": "users"}, headers=headers
+            ),
+        ),
+    ):
+        body = kombo.check(operation_id, response)  # strict: the code is in the operation's enum
+        assert (response.status_code, body["error"]["code"]) == (409, "PLATFORM.INPUT_INVALID"), body
+        assert body["error"]["message"].startswith("INTEGRATION.INACTIVE: The integration is disabled")
     kombo.check(
         "PutIntegrationsIntegrationIdEnabled", api.client.put(f"{path}/enabled", json={"value": True})
     )

@@ -20,7 +20,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lmsbridge.api.deps import AppContext
-from lmsbridge.api.errors import METHOD_NOT_ALLOWED_TITLE, NOT_FOUND_TITLE, ApiError, envelope
+from lmsbridge.api.errors import (
+    METHOD_NOT_ALLOWED_TITLE,
+    NOT_FOUND_TITLE,
+    ApiError,
+    envelope,
+    for_general_operation,
+)
 from lmsbridge.api.guard import RequestGuard
 from lmsbridge.api.responses import json_response
 from lmsbridge.connectors.errors import (
@@ -127,6 +133,9 @@ async def error_response(
     key or a request no route takes (``routed=False``) is only counted (``REFUSED``) and answers without
     ``log_url``; ``stored=False`` answers without writing (the store is busy)."""
     ctx: AppContext = request.app.state.ctx
+    route = request.scope.get("route")
+    if "General" in (getattr(route, "tags", None) or ()):
+        error = for_general_operation(error)
     if not routed or error.code == "PLATFORM.AUTHENTICATION_INVALID":
         REFUSED.note(error.status, request.method, request.url.path)
         return json_response(envelope(error, None), error.status)
