@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
-from lmsbridge.settings import Settings
+from lmsbridge.settings import Settings, get_settings
 from lmsbridge.webhooks.cli import webhooks_app
 
 app = typer.Typer(
@@ -513,7 +513,11 @@ def demo(
     host = host or settings.host
     port = port if port is not None else settings.port
     base = f"http://{host}:{port}"
-    settings = settings.model_copy(update={"public_base_url": base})
+    # the sandbox runs on loopback, which outbound calls reach only when allowed (lmsbridge.netguard):
+    # this process's connectors read the setting from the environment
+    os.environ["LMSBRIDGE_ALLOW_PRIVATE_HOSTS"] = "true"
+    get_settings.cache_clear()
+    settings = settings.model_copy(update={"public_base_url": base, "allow_private_hosts": True})
     err.print(f"generating a sandbox tenant: {users:,} users, {courses:,} courses, {attempts:,} attempts …")
     with (
         running_sandbox(

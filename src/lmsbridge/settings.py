@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # POST /v1/lms/courses/bulk takes up to max_bulk_request_body_bytes (thousands of courses)
     max_request_body_bytes: int = Field(default=2**20, ge=1024, le=2**30)
     max_bulk_request_body_bytes: int = Field(default=16 * 2**20, ge=1024, le=2**30)
+    # outbound calls (360Learning hosts, webhook URLs) may reach loopback, private, link-local and
+    # metadata addresses only when true (lmsbridge.netguard): the demo and the tests set it
+    allow_private_hosts: bool = False
     # history kept (store/retention.py prune_history, run periodically by the job system); 0: forever.
     # Sync runs: an integration's latest 20 stay whatever their age.
     interaction_log_retention_days: int = Field(default=30, ge=0)

@@ -20,6 +20,8 @@ KINDS = frozenset({"api", "sync", "action", "passthrough", "webhook"})
 MAX_LOGGED_CHARS = 16_384
 # URLs and error texts are cut to this many characters
 MAX_LOGGED_TEXT = 4096
+# what a webhook receiver answered is kept (and shown by GET /v1/logs/{id}) as this many characters
+WEBHOOK_ANSWER_EXCERPT = 200
 
 
 def truncate_text(text: str, limit: int = MAX_LOGGED_TEXT) -> str:
@@ -40,6 +42,15 @@ def bounded(data: dict[str, Any], limit: int = MAX_LOGGED_CHARS) -> dict[str, An
     if len(json.dumps(parts, default=str)) <= limit:
         return parts
     return _excerpt(text, limit - 100)
+
+
+def _answer_excerpt(kind: str, response: dict[str, Any]) -> dict[str, Any]:
+    """A webhook receiver is any URL: of its answer only a short excerpt is kept, so an endpoint aimed
+    at an internal service cannot be used to read that service through the logs."""
+    body = response.get("body")
+    if kind == "webhook" and isinstance(body, str) and len(body) > WEBHOOK_ANSWER_EXCERPT:
+        return {**response, "body": body[:WEBHOOK_ANSWER_EXCERPT]}
+    return response
 
 
 def _excerpt(text: str, limit: int) -> dict[str, Any]:
@@ -76,7 +87,7 @@ def write_log(
         url=truncate_text(redact_text(url)) if url else None,
         status_code=status_code,
         request=bounded(redact(dict(request))) if request is not None else None,
-        response=bounded(redact(dict(response))) if response is not None else None,
+        response=bounded(_answer_excerpt(kind, redact(dict(response)))) if response is not None else None,
         error=truncate_text(redact_text(error)) if error else None,
         duration_ms=duration_ms,
         created_at=now or datetime.now(UTC),
