@@ -103,8 +103,11 @@ def _sqlite_engine(
 ) -> Engine:
     parsed = make_url(url)
     database = parsed.database
+    private_file: Path | None = None
     if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        private_file = Path(database).expanduser().resolve()
+        # the store holds names, emails and logs: its directory (when we create it) is the owner's only
+        private_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if database and database != ":memory:":
         # SQLite connections are cheap file handles: room for API requests, syncs and actions at once
         kwargs.setdefault("pool_size", 20)
@@ -119,6 +122,8 @@ def _sqlite_engine(
         # pysqlite's own BEGIN handling is deferred and skips DDL; we emit BEGIN ourselves (below) so
         # transactions, SAVEPOINTs and transactional DDL in migrations behave as on PostgreSQL.
         dbapi_connection.isolation_level = None
+        if private_file is not None:
+            _make_private(private_file)
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
@@ -135,6 +140,8 @@ def _sqlite_engine(
                 cursor.execute(f"PRAGMA mmap_size={int(mmap_bytes)}")
         finally:
             cursor.close()
+        if private_file is not None:
+            _make_private(private_file)  # the WAL and shared-memory files WAL mode just created
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
@@ -144,6 +151,20 @@ def _sqlite_engine(
         _begin_retrying(conn, mode)
 
     return engine
+
+
+def _make_private(database: Path) -> None:
+    """The SQLite file and its WAL/shared-memory files readable and writable by their owner only."""
+    for path in (
+        database,
+        database.with_name(database.name + "-wal"),
+        database.with_name(database.name + "-shm"),
+    ):
+        try:
+            if path.exists() and path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+        except OSError:  # not ours to change (a shared file set up by an operator): leave it
+            pass
 
 
 def _begin_retrying(conn: Connection, mode: str) -> None:

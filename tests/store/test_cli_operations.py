@@ -1,0 +1,97 @@
+"""Operating integrations from the command line: list shows organization and last sync; disable,
+enable and delete; the store's files are private; the demo checks its port before any work."""
+
+from __future__ import annotations
+
+import socket
+import stat
+import time
+from pathlib import Path
+
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from factories import BASE_TIME, make_integration, new_box
+from lmsbridge.cli import app
+from lmsbridge.ids import random_id
+from lmsbridge.store.engine import make_engine, session_scope
+from lmsbridge.store.schema import Integration, SyncRun, WebhookEvent
+
+runner = CliRunner()
+
+
+def _cli(database_url: str, tmp_path: Path, *args: str) -> tuple[int, str, str]:
+    result = runner.invoke(
+        app, ["--database-url", database_url, "--data-dir", str(tmp_path / "data"), *args], terminal_width=200
+    )
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_list_disable_enable_delete(database_url: str, tmp_path: Path) -> None:
+    assert _cli(database_url, tmp_path, "migrate")[0] == 0
+    engine = make_engine(database_url)
+    try:
+        integration_id = make_integration(engine, new_box(), end_user={"organization_name": "Acme Learning"})
+        with session_scope(engine) as session:
+            session.add(
+                SyncRun(
+                    id=random_id(),
+                    integration_id=integration_id,
+                    type="FULL",
+                    state="SUCCEEDED",
+                    created_at=BASE_TIME,
+                    ended_at=BASE_TIME,
+                )
+            )
+        code, listing, _ = _cli(database_url, tmp_path, "integrations", "list")
+        assert code == 0 and "Acme Learning" in listing
+        assert f"FULL SUCCEEDED {BASE_TIME:%Y-%m-%d %H:%MZ}" in listing
+
+        code, stdout, _ = _cli(database_url, tmp_path, "integrations", "disable", integration_id)
+        assert code == 0 and f"disabled integration {integration_id}" in stdout
+        with session_scope(engine, readonly=True) as session:
+            assert session.get(Integration, integration_id).enabled is False  # type: ignore[union-attr]
+            changes = session.scalars(select(WebhookEvent.type)).all()
+        assert "integration-state-changed" in changes  # as the API announces it
+        code, stdout, _ = _cli(database_url, tmp_path, "integrations", "enable", integration_id)
+        assert code == 0
+        with session_scope(engine, readonly=True) as session:
+            assert session.get(Integration, integration_id).enabled is True  # type: ignore[union-attr]
+
+        code, _, stderr = _cli(database_url, tmp_path, "integrations", "delete", "nope", "--yes")
+        assert code == 1 and "no integration with id 'nope'" in stderr
+        code, stdout, _ = _cli(database_url, tmp_path, "integrations", "delete", integration_id, "--yes")
+        assert code == 0 and f"deleted integration {integration_id}" in stdout
+        with session_scope(engine, readonly=True) as session:
+            assert session.get(Integration, integration_id) is None
+            assert "integration-deleted" in session.scalars(select(WebhookEvent.type)).all()
+    finally:
+        engine.dispose()
+
+
+def test_store_files_are_private(tmp_path: Path) -> None:
+    data = tmp_path / "fresh"
+    result = runner.invoke(app, ["--data-dir", str(data), "api-keys", "create"])
+    assert result.exit_code == 0, result.stderr
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    for name in ("lmsbridge.db", "lmsbridge.db-wal", "secret.key"):
+        path = data / name
+        if path.exists():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
+    assert (data / "lmsbridge.db").exists()
+
+
+def test_demo_checks_its_port_before_generating(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = time.monotonic()
+        result = runner.invoke(
+            app, ["--data-dir", str(tmp_path / "data"), "demo", "--port", str(port), "--host", "127.0.0.1"]
+        )
+        elapsed = time.monotonic() - started
+    assert result.exit_code == 1
+    assert f"cannot serve on 127.0.0.1:{port}" in result.stderr and "--port" in result.stderr
+    assert "generating" not in result.stderr
+    assert elapsed < 5, elapsed  # no tenant was generated first
