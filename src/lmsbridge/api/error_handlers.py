@@ -168,6 +168,8 @@ def _validation_message(exc: RequestValidationError) -> str:
             parts.append("the request body is not valid JSON")
         elif err.get("type") == "missing" and err.get("loc", ("",))[0] == "header":
             parts.append(f"missing header {err['loc'][-1]}")
+        elif err.get("type") == "string_pattern_mismatch":
+            parts.append(f"{loc}: {err.get('input')!r} does not have the expected format")
         else:
             parts.append(f"{loc}: {err.get('msg', 'invalid')}")
     return "; ".join(parts) or "The request is invalid."
