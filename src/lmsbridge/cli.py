@@ -656,6 +656,9 @@ def demo(
         delta = "-H 'Content-Type: application/json' -d '{\"type\": \"DELTA\"}'"
         out.print(f"  curl -s -X POST {base}/v1/force-sync {auth} {scope} {delta}")
         out.print(f"  open {base}/docs   (OpenAPI: {base}/v1/openapi.json)\n")
+        if not base_settings.database_url:
+            # the demo's store stays after it ends (until the next demo replaces it)
+            out.print(f"Serve this store again later: lmsbridge --data-dir {demo_dir} serve --port {port}\n")
         if serve_api:
             err.print("serving the API (Ctrl-C stops the demo) …")
             _run_api(settings, host, port)
