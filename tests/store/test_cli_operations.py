@@ -95,3 +95,27 @@ def test_demo_checks_its_port_before_generating(tmp_path: Path) -> None:
     assert f"cannot serve on 127.0.0.1:{port}" in result.stderr and "--port" in result.stderr
     assert "generating" not in result.stderr
     assert elapsed < 5, elapsed  # no tenant was generated first
+
+
+def test_client_secret_comes_from_the_environment_or_a_hidden_prompt(tmp_path: Path) -> None:
+    from lmsbridge.sandbox.testing import running_sandbox
+
+    with running_sandbox(seed=3, users=5, courses=2, attempts=10, integrations=1) as sb:
+        base = ["--data-dir", str(tmp_path / "data"), "integrations", "add", "360learning"]
+        args = [*base, "--client-id", sb.client_id, "--organization-name", "Acme", "--host", sb.base_url]
+        from_env = runner.invoke(
+            app, [*args, "--no-sync"], env={"LMSBRIDGE_360_CLIENT_SECRET": sb.client_secret}
+        )
+        assert from_env.exit_code == 0, from_env.stderr
+        assert "connected integration" in from_env.stdout and sb.client_secret not in from_env.output
+        prompted = runner.invoke(app, [*args, "--no-sync"], input=f"{sb.client_secret}\n")
+        assert prompted.exit_code == 0, prompted.stderr
+        assert "connected integration" in prompted.stdout and sb.client_secret not in prompted.output
+        # the sandbox on loopback is refused unless the operator allows private hosts
+        refused = runner.invoke(
+            app,
+            [*args, "--no-sync"],
+            env={"LMSBRIDGE_360_CLIENT_SECRET": sb.client_secret, "LMSBRIDGE_ALLOW_PRIVATE_HOSTS": "false"},
+        )
+        assert refused.exit_code == 1
+        assert "loopback" in refused.stderr and "LMSBRIDGE_ALLOW_PRIVATE_HOSTS" in refused.stderr
