@@ -128,6 +128,16 @@ def test_hostile_inputs_with_a_key_answer_fast_and_store_bounded_logs(
             "PostForceSync",
         ),
         (
+            "invalid JSON just under the limit",
+            lambda: api.client.post(
+                "/v1/force-sync",
+                content=b"{" + b"a" * (api.settings.max_request_body_bytes - 1),
+                headers=headers,
+            ),
+            400,
+            "PostForceSync",
+        ),
+        (
             "2 MB body",
             lambda: api.client.post("/v1/force-sync", content=BODY_2M, headers=headers),
             413,
