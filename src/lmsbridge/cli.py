@@ -158,8 +158,8 @@ def serve(
 ) -> None:
     """Migrate the database, then serve the API."""
     settings = _settings(ctx)
-    with _database(settings):
-        pass
+    with _database(settings) as engine:
+        _hint_demo_store(settings, engine)
     host = host or settings.host
     port = port if port is not None else settings.port
     workers = workers or settings.api_workers
@@ -565,6 +565,23 @@ def syncs_list(
             run.error or "",
         )
     _print_table(table, runs, "no sync runs yet")
+
+
+def _hint_demo_store(settings: Settings, engine: Engine) -> None:
+    """An empty store next to a demo's: the operator probably wants to serve the demo's data."""
+    from lmsbridge.store.engine import session_scope
+    from lmsbridge.store.integrations import list_integrations
+
+    demo_store = settings.data_dir / "demo" / "lmsbridge.db"
+    if settings.database_url or not demo_store.exists():
+        return
+    with session_scope(engine, readonly=True) as session:
+        if list_integrations(session):
+            return
+    err.print(
+        f"[yellow]note:[/] this store has no integrations; the demo's is in {demo_store.parent}: "
+        f"lmsbridge --data-dir {demo_store.parent} serve"
+    )
 
 
 def _require_free_port(host: str, port: int) -> None:

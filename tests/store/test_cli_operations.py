@@ -8,6 +8,7 @@ import stat
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -119,3 +120,29 @@ def test_client_secret_comes_from_the_environment_or_a_hidden_prompt(tmp_path: P
         )
         assert refused.exit_code == 1
         assert "loopback" in refused.stderr and "LMSBRIDGE_ALLOW_PRIVATE_HOSTS" in refused.stderr
+
+
+def test_serve_points_at_the_demo_store_when_its_own_is_empty(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lmsbridge.cli import _hint_demo_store
+    from lmsbridge.settings import Settings
+    from lmsbridge.store.migrate import upgrade_database
+
+    data = tmp_path / "data"
+    settings = Settings(data_dir=data)
+    engine = make_engine(settings.resolved_database_url)
+    demo_engine = make_engine(f"sqlite:///{data / 'demo' / 'lmsbridge.db'}")
+    try:
+        upgrade_database(engine)
+        _hint_demo_store(settings, engine)
+        assert "demo" not in capsys.readouterr().err  # no demo store yet: nothing to say
+        upgrade_database(demo_engine)
+        _hint_demo_store(settings, engine)
+        assert f"lmsbridge --data-dir {data / 'demo'} serve" in capsys.readouterr().err.replace("\n", "")
+        make_integration(engine, new_box())
+        _hint_demo_store(settings, engine)
+        assert capsys.readouterr().err == ""  # its own store has integrations
+    finally:
+        engine.dispose()
+        demo_engine.dispose()
