@@ -110,3 +110,47 @@ def test_a_lock_released_during_the_retries_is_not_an_error(
     request.join(timeout=10)
     assert result and result[0].status_code == 200, result[0].text if result else "no answer"
     assert api.client.get(f"/v1/integrations/{integration_id}").json()["data"]["status"] == "INACTIVE"
+
+
+def test_a_burst_of_writes_is_never_a_500(busy_api: tuple[ApiEnv, Path]) -> None:
+    """8 clients toggle integrations at once while another writer takes the lock now and then: every
+    answer is 200 or 503 with Retry-After, never 500."""
+    api, path = busy_api
+    integrations = [api.integration() for _ in range(8)]
+    statuses: list[int] = []
+    lock = threading.Lock()
+    stop_writer = threading.Event()
+
+    def client(integration_id: str) -> None:
+        with httpx.Client(base_url=api.base_url, headers={"Authorization": f"Bearer {api.api_key}"}) as c:
+            for n in range(40):
+                reply = c.put(f"/v1/integrations/{integration_id}/enabled", json={"value": n % 2 == 0})
+                assert reply.status_code != 503 or reply.headers["retry-after"] == "1"
+                with lock:
+                    statuses.append(reply.status_code)
+
+    def other_writer() -> None:
+        writer = sqlite3.connect(path, isolation_level=None, timeout=5)
+        try:
+            while not stop_writer.is_set():
+                writer.execute("BEGIN IMMEDIATE")
+                writer.execute("UPDATE api_keys SET name = name")
+                stop_writer.wait(0.2)  # holds the lock longer than the busy timeout
+                writer.execute("COMMIT")
+                stop_writer.wait(0.05)
+        finally:
+            writer.close()
+
+    writer_thread = threading.Thread(target=other_writer)
+    clients = [threading.Thread(target=client, args=(i,)) for i in integrations]
+    writer_thread.start()
+    for t in clients:
+        t.start()
+    for t in clients:
+        t.join(timeout=120)
+    stop_writer.set()
+    writer_thread.join(timeout=10)
+    assert len(statuses) == 8 * 40
+    assert set(statuses) <= {200, 503}, sorted(set(statuses))
+    print(f"burst: {statuses.count(200)} × 200, {statuses.count(503)} × 503")
+    assert statuses.count(200) > 0
