@@ -13,6 +13,11 @@ import pytest
 
 from lmsbridge.ids import random_id
 
+# The sandbox, webhook receivers and API servers of the tests all run on loopback, which outbound calls
+# may reach only when the operator allows it (lmsbridge.netguard); tests that check the refusal set
+# allow_private_hosts=False themselves.
+os.environ["LMSBRIDGE_ALLOW_PRIVATE_HOSTS"] = "true"
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = REPO_ROOT.parent / "shared" / "reference"
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}

@@ -6,10 +6,12 @@ import asyncio
 import importlib.util
 import os
 import signal
+import socket
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -20,7 +22,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
-from lmsbridge.settings import Settings
+from lmsbridge.settings import Settings, get_settings
 from lmsbridge.webhooks.cli import webhooks_app
 
 app = typer.Typer(
@@ -119,11 +121,14 @@ def _fixed(header: str) -> Column:
 
 
 def _print_table(table: Table, rows: Sequence[object], empty: str) -> None:
-    # at least 200 columns: a narrow (or non-terminal, 80-column) output must not squeeze ids away
+    # at least as wide as the table wants (200 columns at least): a narrow (or non-terminal, 80-column)
+    # output must not squeeze ids away
     if not rows:
         out.print(empty)
         return
-    Console(highlight=False, width=max(out.width, 200)).print(table)
+    wide = Console(highlight=False, width=10_000)
+    needed = wide.measure(table).maximum
+    Console(highlight=False, width=max(out.width, min(needed, 400), 200)).print(table)
 
 
 def _when(value: datetime | None) -> str:
@@ -172,8 +177,8 @@ def serve(
     if work:
         settings = settings.model_copy(update={"serve_works": True})
         ctx.obj = {**(ctx.obj or {}), "serve_works": True}
-    with _database(settings):
-        pass
+    with _database(settings) as engine:
+        _hint_demo_store(settings, engine)
     host = host or settings.host
     port = port if port is not None else settings.port
     workers = workers or settings.api_workers
@@ -307,19 +312,97 @@ def api_keys_revoke(ctx: typer.Context, key_id: Annotated[str, typer.Argument(he
 @integrations_app.command("list")
 def integrations_list(ctx: typer.Context) -> None:
     """List connected integrations."""
+    from lmsbridge.store import sync_runs
     from lmsbridge.store.engine import session_scope
     from lmsbridge.store.integrations import list_integrations
 
     with _database(_settings(ctx)) as engine, session_scope(engine, readonly=True) as session:
         rows = list_integrations(session)
-    headers = ("id", "tool", "status", "enabled", "setup", "qa", "base url", "created")
+        last_runs = {i.id: sync_runs.last_run(session, i.id) for i in rows}
+    headers = (
+        "id",
+        "tool",
+        "organization",
+        "status",
+        "enabled",
+        "setup",
+        "qa",
+        "last sync",
+        "base url",
+        "created",
+    )
     table = Table(*(_fixed(h) for h in headers))
     for i in rows:
         enabled = "yes" if i.enabled else "no"
+        run = last_runs[i.id]
+        last = f"{run.type} {run.state} {_when(run.ended_at or run.created_at)}" if run is not None else "-"
+        organization = str((i.end_user or {}).get("organization_name") or "-")
         table.add_row(
-            i.id, i.tool, i.status, enabled, i.setup_status, i.qa_status, i.base_url, _when(i.created_at)
+            i.id,
+            i.tool,
+            organization,
+            i.status,
+            enabled,
+            i.setup_status,
+            i.qa_status,
+            last,
+            i.base_url,
+            _when(i.created_at),
         )
     _print_table(table, rows, "no integrations yet")
+
+
+def _set_enabled(ctx: typer.Context, integration_id: str, enabled: bool) -> None:
+    from lmsbridge.store.engine import session_scope
+    from lmsbridge.store.integrations import get_integration, set_enabled
+    from lmsbridge.webhooks import outbox
+
+    with _database(_settings(ctx)) as engine, session_scope(engine) as session:
+        integration = get_integration(session, integration_id)
+        if integration is None:
+            raise CliError(f"no integration with id {integration_id!r} (see `lmsbridge integrations list`)")
+        before = outbox.state_snapshot(integration)
+        set_enabled(session, integration_id, enabled)
+        outbox.record_state_change_since(session, integration, before, datetime.now(UTC))
+    out.print(f"{'enabled' if enabled else 'disabled'} integration {integration_id}")
+
+
+@integrations_app.command("disable")
+def integrations_disable(
+    ctx: typer.Context, integration_id: Annotated[str, typer.Argument(help="The integration's id.")]
+) -> None:
+    """Disable an integration: it is not synced and its data endpoints answer INTEGRATION.INACTIVE."""
+    _set_enabled(ctx, integration_id, False)
+
+
+@integrations_app.command("enable")
+def integrations_enable(
+    ctx: typer.Context, integration_id: Annotated[str, typer.Argument(help="The integration's id.")]
+) -> None:
+    """Enable a disabled integration again (syncs resume on the schedule)."""
+    _set_enabled(ctx, integration_id, True)
+
+
+@integrations_app.command("delete")
+def integrations_delete(
+    ctx: typer.Context,
+    integration_id: Annotated[str, typer.Argument(help="The integration's id.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete an integration and all of its data (records, sync runs, logs). Cannot be undone."""
+    from lmsbridge.store.engine import session_scope
+    from lmsbridge.store.integrations import delete_integration, get_integration
+    from lmsbridge.webhooks import outbox
+
+    if not yes:
+        typer.confirm(f"delete integration {integration_id} and all of its data?", abort=True, err=True)
+    with _database(_settings(ctx)) as engine, session_scope(engine) as session:
+        integration = get_integration(session, integration_id)
+        if integration is None:
+            raise CliError(f"no integration with id {integration_id!r} (see `lmsbridge integrations list`)")
+        outbox.record_integration_deleted(session, integration, datetime.now(UTC))
+        delete_integration(session, integration_id)
+    out.print(f"deleted integration {integration_id}")
 
 
 @integrations_app.command("test")
@@ -482,6 +565,7 @@ def _sync_in_foreground(settings: Settings, engine: Engine, integration_id: str,
         with RichSyncProgress(err) as progress:
             return await runtime.sync_engine.run_new(integration_id, kind, progress=progress)
 
+    started = time.monotonic()
     try:
         outcome = asyncio.run(run())
     except RuntimeError as exc:  # the queued/running run belongs to a live process
@@ -491,7 +575,8 @@ def _sync_in_foreground(settings: Settings, engine: Engine, integration_id: str,
     for model, c in sorted(counts.items()):
         table.add_row(model, *(str(c.get(k, 0)) for k in ("seen", "created", "changed", "deleted")))
     _print_table(table, list(counts), "nothing synced")
-    seconds = (outcome.ended_at - outcome.started_at).total_seconds() if outcome.started_at else 0.0
+    # the whole wait, the model tests and statistics after the run included
+    seconds = time.monotonic() - started
     out.print(
         f"sync {outcome.run_id} ({outcome.type}): [bold]{outcome.state}[/] in {seconds:.1f} s, "
         f"{outcome.api_calls} API calls"
@@ -547,6 +632,34 @@ def syncs_list(
     _print_table(table, runs, "no sync runs yet")
 
 
+def _hint_demo_store(settings: Settings, engine: Engine) -> None:
+    """An empty store next to a demo's: the operator probably wants to serve the demo's data."""
+    from lmsbridge.store.engine import session_scope
+    from lmsbridge.store.integrations import list_integrations
+
+    demo_store = settings.data_dir / "demo" / "lmsbridge.db"
+    if settings.database_url or not demo_store.exists():
+        return
+    with session_scope(engine, readonly=True) as session:
+        if list_integrations(session):
+            return
+    err.print(
+        f"[yellow]note:[/] this store has no integrations; the demo's is in {demo_store.parent}: "
+        f"lmsbridge --data-dir {demo_store.parent} serve"
+    )
+
+
+def _require_free_port(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            _fail(
+                f"cannot serve on {host}:{port} ({exc.strerror or exc}); choose another with --port "
+                "(or LMSBRIDGE_PORT)"
+            )
+
+
 @app.command()
 def demo(
     ctx: typer.Context,
@@ -578,7 +691,13 @@ def demo(
     host = host or settings.host
     port = port if port is not None else settings.port
     base = f"http://{host}:{port}"
-    settings = settings.model_copy(update={"public_base_url": base})
+    # the sandbox runs on loopback, which outbound calls reach only when allowed (lmsbridge.netguard):
+    # this process's connectors read the setting from the environment
+    os.environ["LMSBRIDGE_ALLOW_PRIVATE_HOSTS"] = "true"
+    get_settings.cache_clear()
+    settings = settings.model_copy(update={"public_base_url": base, "allow_private_hosts": True})
+    if serve_api:
+        _require_free_port(host, port)  # before minutes of generating and syncing, not after
     err.print(f"generating a sandbox tenant: {users:,} users, {courses:,} courses, {attempts:,} attempts …")
     with (
         running_sandbox(
@@ -619,6 +738,9 @@ def demo(
         delta = "-H 'Content-Type: application/json' -d '{\"type\": \"DELTA\"}'"
         out.print(f"  curl -s -X POST {base}/v1/force-sync {auth} {scope} {delta}")
         out.print(f"  open {base}/docs   (OpenAPI: {base}/v1/openapi.json)\n")
+        if not base_settings.database_url:
+            # the demo's store stays after it ends (until the next demo replaces it)
+            out.print(f"Serve this store again later: lmsbridge --data-dir {demo_dir} serve --port {port}\n")
         if serve_api:
             err.print("serving the API (Ctrl-C stops the demo) …")
             _run_api(settings, host, port)

@@ -7,6 +7,7 @@ also replaces a stored integration's credentials in place (``relink_integration`
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from lmsbridge.connectors.errors import ConnectorError, InvalidCredentials
 from lmsbridge.connectors.registry import CONNECTORS, connector_class
 from lmsbridge.crypto import SecretBox
 from lmsbridge.features.scope_test import ScopeTestResult, run_scope_test, store_scope_test
+from lmsbridge.netguard import BlockedHost, check_url
 from lmsbridge.settings import Settings
 from lmsbridge.store import sync_runs
 from lmsbridge.store.integrations import create_integration, get_integration, set_credentials
@@ -94,6 +96,10 @@ async def probe_connection(
         raise ConnectError("PLATFORM.INPUT_INVALID", _first_error(exc)) from None
     except ValueError as exc:
         raise ConnectError("PLATFORM.INPUT_INVALID", str(exc)) from None
+    try:  # before the credentials are sent anywhere
+        await asyncio.to_thread(check_url, connection.base_url, allow_private=settings.allow_private_hosts)
+    except BlockedHost as exc:
+        raise ConnectError("PLATFORM.INPUT_INVALID", f"host: {exc}") from None
 
     try:
         async with cls.from_connection(connection, app_settings=settings) as connector:

@@ -23,7 +23,7 @@ def load_or_create_key(settings: Settings) -> bytes:
     path = settings.data_dir / KEY_FILE_NAME
     if path.exists():
         return path.read_bytes().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = Fernet.generate_key()
     _write_private(path, key)
     return key

@@ -51,6 +51,18 @@ class Settings(BaseSettings):
     # SQLite: the list endpoints read the store through a memory map of this many MiB (0: off; SQLite
     # caps it at its build's maximum, 2 GiB in common builds); store/engine.py sqlite_read_engine
     sqlite_read_mmap_mb: int = Field(default=2048, ge=0, le=1_048_576)
+    # request bodies larger than this are refused with 413 before they are parsed (api/guard.py);
+    # POST /v1/lms/courses/bulk takes up to max_bulk_request_body_bytes (thousands of courses)
+    max_request_body_bytes: int = Field(default=2**20, ge=1024, le=2**30)
+    max_bulk_request_body_bytes: int = Field(default=16 * 2**20, ge=1024, le=2**30)
+    # outbound calls (360Learning hosts, webhook URLs) may reach loopback, private, link-local and
+    # metadata addresses only when true (lmsbridge.netguard): the demo and the tests set it
+    allow_private_hosts: bool = False
+    # history kept (store/retention.py prune_history, run periodically by the job system); 0: forever.
+    # Sync runs: an integration's latest 20 stay whatever their age.
+    interaction_log_retention_days: int = Field(default=30, ge=0)
+    sync_run_retention_days: int = Field(default=90, ge=0)
+    webhook_event_retention_days: int = Field(default=30, ge=0)
 
     # Sync schedule (hours), as Kombo's defaults: FULL every 10 h, DELTA every 3 h.
     full_sync_interval_hours: float = 10.0

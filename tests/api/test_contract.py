@@ -230,6 +230,20 @@ def test_disable_then_enable(api: ApiEnv, kombo: KomboContract) -> None:
             409,
             "INTEGRATION.INACTIVE",
         )
+    # the General operations answer only codes of their enum (Kombo's SDK parses nothing else)
+    headers = {"X-Integration-Id": integration_id}
+    for operation_id, response in (
+        ("PostForceSync", api.client.post("/v1/force-sync", json={"type": "DELTA"}, headers=headers)),
+        (
+            "PostPassthroughToolApi",
+            api.client.post(
+                "/v1/passthrough/360learning/v2", json={"method": "GET", "path": "users"}, headers=headers
+            ),
+        ),
+    ):
+        body = kombo.check(operation_id, response)  # strict: the code is in the operation's enum
+        assert (response.status_code, body["error"]["code"]) == (409, "PLATFORM.INPUT_INVALID"), body
+        assert body["error"]["message"].startswith("INTEGRATION.INACTIVE: The integration is disabled")
     kombo.check(
         "PutIntegrationsIntegrationIdEnabled", api.client.put(f"{path}/enabled", json={"value": True})
     )
@@ -393,17 +407,23 @@ def test_set_enabled_rejects_bad_bodies(api: ApiEnv, kombo: KomboContract) -> No
 
 def test_unknown_routes_answer_in_the_envelope(api: ApiEnv, kombo: KomboContract) -> None:
     routes = [
-        ("GET", "/v1/lms/nothing", 404),
-        ("GET", "/", 404),
-        ("POST", "/v1/lms/users", 405),
-        ("PATCH", "/v1/check-api-key", 405),
+        ("GET", "/v1/lms/nothing", 404, None),
+        ("GET", "/", 404, None),
+        ("POST", "/v1/lms/users", 405, {"GET"}),
+        ("PATCH", "/v1/check-api-key", 405, {"GET"}),
+        # several routes share the path: Allow lists every method any of them takes
+        ("PATCH", "/v1/integrations/x", 405, {"GET", "DELETE"}),
+        ("DELETE", "/v1/lms/courses/bulk", 405, {"POST"}),
     ]
-    for method, path, status in routes:
+    for method, path, status, allowed in routes:
         response = api.client.request(method, path)
         # no Kombo operation exists for these; they must still be the envelope every operation declares
         body = kombo.check("GetCheckApiKey", response)
         assert response.status_code == status and body["error"]["code"] is None and body["error"]["message"]
-        assert body["error"]["log_url"]
+        # no operation took them: not stored (a scanner's probes would fill the store)
+        assert body["error"]["log_url"] is None
+        if allowed is not None:
+            assert set(response.headers["allow"].split(", ")) == allowed, (path, response.headers["allow"])
 
 
 def test_unexpected_exception_is_an_unknown_error(

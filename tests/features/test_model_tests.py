@@ -173,7 +173,7 @@ async def test_stale_sync_fails_freshness(env: FeatureEnv) -> None:
     assert result.qa_status == "FAILED"
     for model in MODELS:
         freshness = next(c for c in result.models[model].checks if c.name == "freshness")
-        assert freshness.status == "FAILED" and "schedule allows 6:00:00" in freshness.message
+        assert freshness.status == "FAILED" and "schedule allows 6 h 0 min" in freshness.message
 
 
 async def test_on_demand_endpoint(env: FeatureEnv) -> None:
@@ -228,3 +228,14 @@ def test_cli_integrations_test(env: FeatureEnv, database_url: str, tmp_path: Pat
         env={"LMSBRIDGE_ENCRYPTION_KEY": env.settings.encryption_key},
     )
     assert unknown.exit_code == 1 and "no integration" in unknown.stderr
+
+
+def test_durations_read_like_durations() -> None:
+    from datetime import timedelta
+
+    from lmsbridge.features.model_tests import readable_duration
+
+    assert readable_duration(timedelta(seconds=10.722960)) == "10.7 s"
+    assert readable_duration(timedelta(minutes=3, seconds=5)) == "3 min 5 s"
+    assert readable_duration(timedelta(hours=10)) == "10 h 0 min"
+    assert readable_duration(timedelta(days=1, hours=3)) == "1 d 3 h"

@@ -277,8 +277,8 @@ def test_network_failure_is_remote_service_unavailable(env: FeatureEnv, kombo: K
     env.sandbox.control.set_faults([{"kind": "drop", "route": "GET /api/v2/users"}])
     response = env.passthrough({"method": "GET", "path": "users"})
     body = kombo.check("PostPassthroughToolApi", response)
-    assert body["error"]["code"] == "REMOTE.SERVICE_UNAVAILABLE"
-    assert "360Learning could not be reached" in body["error"]["message"]
+    assert (response.status_code, body["error"]["code"]) == (503, "PLATFORM.UNKNOWN_ERROR")
+    assert body["error"]["message"].startswith("REMOTE.SERVICE_UNAVAILABLE: 360Learning could not be reached")
     logged = _logs(env)
     assert len(logged) == 1 and logged[0].error
 
@@ -350,7 +350,8 @@ def test_refused_credentials_are_an_integration_error(env: FeatureEnv, kombo: Ko
         headers={"X-Integration-Id": bad},
     )
     body = kombo.check("PostPassthroughToolApi", response)
-    assert body["error"]["code"] == "INTEGRATION.AUTHENTICATION_INVALID"
+    assert body["error"]["code"] == "PLATFORM.INPUT_INVALID"
+    assert body["error"]["message"].startswith("INTEGRATION.AUTHENTICATION_INVALID: ")
     assert "0" * 32 not in response.text
 
 

@@ -43,3 +43,20 @@ def test_secrets_inside_strings() -> None:
         ["authorization", REDACTED],
         ["accept", "*/*"],
     ]
+
+
+def test_redaction_is_linear_on_hostile_text() -> None:
+    import time
+
+    from lmsbridge.store.redaction import redact_url
+
+    # shapes that made the former patterns backtrack: long key runs without "=", quotes, brackets
+    for text in ("a" * 1_000_000, '"a' * 500_000, "[" * 1_000_000, '"a":"\\"' * 150_000, "Bearer " * 150_000):
+        started = time.perf_counter()
+        redact_text(text)
+        assert time.perf_counter() - started < 1.0, text[:20]
+    url = "https://user:pw@h/x?key=lmsb_abc&page=2&api_key=zz&access_token=t#frag"
+    assert redact_url(url) == (
+        f"https://user:{REDACTED}@h/x?key={REDACTED}&page=2&api_key={REDACTED}&access_token={REDACTED}#frag"
+    )
+    assert "lmsb_secret" not in redact_text("GET /v1/lmsb_secretvalue/ failed")

@@ -69,14 +69,12 @@ WriteSession = Annotated[Session, Depends(write_session, scope="function")]
 bearer = HTTPBearer(scheme_name="ApiKey", auto_error=False, description="`Authorization: Bearer <API key>`")
 
 
-async def current_api_key(
-    ctx: ContextDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> ApiKey:
-    if credentials is None or not credentials.credentials:
+async def verify_api_key(ctx: AppContext, plaintext: str | None) -> ApiKey:
+    """The active key ``plaintext`` names; ``PLATFORM.AUTHENTICATION_INVALID`` when missing or unknown."""
+    if not plaintext:
         raise ApiError(
             "PLATFORM.AUTHENTICATION_INVALID", "Send your API key as `Authorization: Bearer <key>`."
         )
-    plaintext = credentials.credentials
     key = ctx.verified_keys.get(plaintext)
     if key is None:
         # read-only lookup; only a due last_used_at refresh (once a minute per key) takes a write transaction
@@ -85,6 +83,21 @@ async def current_api_key(
             raise ApiError("PLATFORM.AUTHENTICATION_INVALID", "The API key is invalid or has been revoked.")
         ctx.verified_keys.put(plaintext, key)
     return key
+
+
+# where api.guard.RequestGuard leaves the key it verified before the body was read
+VERIFIED_KEY_SCOPE = "lmsbridge.api_key"
+
+
+async def current_api_key(
+    request: Request,
+    ctx: ContextDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> ApiKey:
+    verified = request.scope.get(VERIFIED_KEY_SCOPE)
+    if isinstance(verified, ApiKey):
+        return verified
+    return await verify_api_key(ctx, credentials.credentials if credentials is not None else None)
 
 
 CurrentKey = Annotated[ApiKey, Depends(current_api_key)]

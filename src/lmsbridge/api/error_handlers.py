@@ -7,6 +7,8 @@ Covers our ``ApiError``, FastAPI's validation errors (bad parameters, malformed 
 from __future__ import annotations
 
 import logging
+import re
+import threading
 import time
 from typing import Any
 
@@ -18,7 +20,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lmsbridge.api.deps import AppContext
-from lmsbridge.api.errors import METHOD_NOT_ALLOWED_TITLE, NOT_FOUND_TITLE, ApiError, envelope
+from lmsbridge.api.errors import (
+    METHOD_NOT_ALLOWED_TITLE,
+    NOT_FOUND_TITLE,
+    ApiError,
+    envelope,
+    for_general_operation,
+)
+from lmsbridge.api.guard import RequestGuard
 from lmsbridge.api.responses import json_response
 from lmsbridge.connectors.errors import (
     AuthenticationFailed,
@@ -29,8 +38,9 @@ from lmsbridge.connectors.errors import (
     RetriesExhausted,
 )
 from lmsbridge.ids import random_id
-from lmsbridge.store.engine import session_scope
+from lmsbridge.store.engine import StoreBusy, session_scope
 from lmsbridge.store.logs import write_log
+from lmsbridge.store.redaction import redact_url
 from lmsbridge.unified.wire import ErrorResponse
 
 logger = logging.getLogger("lmsbridge.api")
@@ -38,6 +48,38 @@ logger = logging.getLogger("lmsbridge.api")
 # Request headers worth keeping in an error log; everything else (cookies, auth) stays out.
 _LOGGED_HEADERS = ("content-type", "content-length", "user-agent", "x-integration-id", "authorization")
 _MAX_ID = 64
+# Requests from callers without a valid key, and requests no route takes, are not stored (a scanner
+# would fill the store): they are counted, and a line is logged at most this often.
+_REFUSED_LOG_INTERVAL_S = 60.0
+
+
+class RefusedRequests:
+    """Counts unauthenticated and unroutable requests; one sampled log line per interval."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.total = 0
+        self._since_line = 0
+        self._last_line = 0.0
+
+    def note(self, status: int, method: str, path: str) -> None:
+        with self._lock:
+            self.total += 1
+            self._since_line += 1
+            now = time.monotonic()
+            if self._last_line and now - self._last_line < _REFUSED_LOG_INTERVAL_S:
+                return
+            count, self._since_line, self._last_line = self._since_line, 0, now
+        logger.warning(
+            "%d unauthenticated or unroutable request(s) refused and not stored; latest: %d %s %s",
+            count,
+            status,
+            method,
+            redact_url(path)[:200],
+        )
+
+
+REFUSED = RefusedRequests()
 
 
 def _request_record(request: Request, body: Any) -> dict[str, Any]:
@@ -79,10 +121,26 @@ def _write_log(
 
 
 async def error_response(
-    request: Request, error: ApiError, *, body: Any = None, internal: str | None = None
+    request: Request,
+    error: ApiError,
+    *,
+    body: Any = None,
+    internal: str | None = None,
+    routed: bool = True,
+    stored: bool = True,
 ) -> Response:
-    """The envelope for ``error``, after logging the interaction (its id becomes ``log_url``)."""
+    """The envelope for ``error``, after logging the interaction (its id becomes ``log_url``); a refused
+    key or a request no route takes (``routed=False``) is only counted (``REFUSED``) and answers without
+    ``log_url``; ``stored=False`` answers without writing (the store is busy)."""
     ctx: AppContext = request.app.state.ctx
+    route = request.scope.get("route")
+    if "General" in (getattr(route, "tags", None) or ()):
+        error = for_general_operation(error)
+    if not routed or error.code == "PLATFORM.AUTHENTICATION_INVALID":
+        REFUSED.note(error.status, request.method, request.url.path)
+        return json_response(envelope(error, None), error.status)
+    if not stored:
+        return json_response(envelope(error, None), error.status)
     started = request.scope.get("lmsbridge.started", time.monotonic())
     log_id = random_id()
     with_log = envelope(error, ctx.log_url(log_id))
@@ -110,6 +168,8 @@ def _validation_message(exc: RequestValidationError) -> str:
             parts.append("the request body is not valid JSON")
         elif err.get("type") == "missing" and err.get("loc", ("",))[0] == "header":
             parts.append(f"missing header {err['loc'][-1]}")
+        elif err.get("type") == "string_pattern_mismatch":
+            parts.append(f"{loc}: {err.get('input')!r} does not have the expected format")
         else:
             parts.append(f"{loc}: {err.get('msg', 'invalid')}")
     return "; ".join(parts) or "The request is invalid."
@@ -147,11 +207,28 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
         error = ApiError("PLATFORM.UNKNOWN_ERROR", "An unexpected error occurred.")
     else:
         error = ApiError("PLATFORM.INPUT_INVALID", str(exc.detail))
-    response = await error_response(request, error)
-    for name, value in (exc.headers or {}).items():
-        if name.lower() == "allow":
-            response.headers[name] = value
+    # 404/405 come from Starlette's router (our routes raise ApiError): no operation took the request
+    routed = exc.status_code not in (404, 405)
+    response = await error_response(request, error, routed=routed)
+    if exc.status_code == 405:
+        response.headers["Allow"] = ", ".join(_allowed_methods(request))
     return response
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some operation takes at this path. Starlette's own Allow names only the first
+    route matching the path (``GET`` for a path that also takes ``DELETE`` in another route)."""
+    table: list[tuple[re.Pattern[str], list[str]]] | None = getattr(
+        request.app.state, "allowed_methods", None
+    )
+    if table is None:
+        table = []
+        for template, operations in request.app.openapi().get("paths", {}).items():
+            pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+            table.append((re.compile(f"^{pattern}$"), sorted(m.upper() for m in operations)))
+        request.app.state.allowed_methods = table
+    methods = {m for pattern, allowed in table if pattern.match(request.url.path) for m in allowed}
+    return sorted(methods)
 
 
 class CatchAllMiddleware:
@@ -175,6 +252,10 @@ class CatchAllMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except StoreBusy as exc:  # raised before routing (the API key check)
+            if response_started:
+                raise
+            await (await _on_store_busy(Request(scope), exc))(scope, receive, send)
         except Exception as exc:
             logger.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
             if response_started:
@@ -210,9 +291,29 @@ async def _on_connector_error(request: Request, exc: Exception) -> Response:
     return await error_response(request, connector_error_to_api(exc))
 
 
+# What a client should wait before retrying after the store was busy.
+STORE_BUSY_RETRY_AFTER_S = 1
+
+
+async def _on_store_busy(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StoreBusy)
+    error = ApiError(
+        "PLATFORM.CONCURRENCY_LIMIT_EXCEEDED",
+        "The store is busy with other writes (the database is locked); retry this request shortly.",
+        status=503,
+        title="The store is busy.",
+    )
+    # not logged: writing the log would wait for the same lock
+    response = await error_response(request, error, stored=False)
+    response.headers["Retry-After"] = str(STORE_BUSY_RETRY_AFTER_S)
+    return response
+
+
 def install_error_handling(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(ConnectorError, _on_connector_error)
+    app.add_exception_handler(StoreBusy, _on_store_busy)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_middleware(RequestGuard)  # inside the catch-all: key, then body size, before any parsing
     app.add_middleware(CatchAllMiddleware)

@@ -93,7 +93,9 @@ async def common_list_params(  # async: pure parsing, no worker-thread hop
     updated_after: Annotated[
         str | None,
         Query(
-            pattern=UPDATED_AFTER_PATTERN,
+            # declared for the OpenAPI document only: parse_updated_after checks it with a readable
+            # message (a validation error would quote the regex)
+            json_schema_extra={"pattern": UPDATED_AFTER_PATTERN},
             description="Only records changed after this time (`YYYY-MM-DDTHH:mm:ss.sssZ`); see the "
             "endpoint's description for which nested changes count.",
         ),

@@ -233,7 +233,12 @@ def check_counts(
             "deleted",
             details,
         )
-    return Check("counts", PASSED, f"{stored} stored {model}, all returned by the last full scan", details)
+    return Check(
+        "counts",
+        PASSED,
+        f"{stored} stored {model}, each returned by the last full scan ({seen} seen) or a sync since",
+        details,
+    )
 
 
 def check_coverage(session: Session, integration_id: str, model: str) -> Check:
@@ -309,6 +314,21 @@ def check_references(session: Session, integration_id: str, model: str, unreadab
     return Check("references", PASSED, "every reference resolves", details)
 
 
+def readable_duration(delta: timedelta) -> str:
+    """``10.7 s``, ``3 min 5 s``, ``2 h 4 min``, ``1 d 3 h``: what an operator reads in a message."""
+    seconds = max(delta.total_seconds(), 0.0)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"
+
+
 def check_freshness(
     session: Session, integration_id: str, stream: Stream, now: datetime, max_age: timedelta
 ) -> Check:
@@ -327,10 +347,13 @@ def check_freshness(
                 return Check(
                     "freshness",
                     FAILED,
-                    f"{stream.name} last synced completely {age} ago (schedule allows {max_age})",
+                    f"{stream.name} last synced completely {readable_duration(age)} ago (schedule allows "
+                    f"{readable_duration(max_age)})",
                     details,
                 )
-            return Check("freshness", PASSED, f"{stream.name} synced completely {age} ago", details)
+            return Check(
+                "freshness", PASSED, f"{stream.name} synced completely {readable_duration(age)} ago", details
+            )
     return Check("freshness", FAILED, f"no sync has read {stream.name} completely yet")
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from lmsbridge.store.hashing import stable_json
@@ -19,6 +23,26 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_WAL_AUTOCHECKPOINT_PAGES = 10_000
 # Execution option read by the "begin" hook: which BEGIN a SQLite transaction starts with.
 _SQLITE_BEGIN = "lmsbridge_sqlite_begin"
+# A BEGIN that still finds the database locked after the busy timeout is tried this many times more,
+# after a short pause (another writer's long transaction usually ends meanwhile).
+SQLITE_BEGIN_RETRIES = 2
+SQLITE_BEGIN_RETRY_PAUSE_S = 0.05
+
+logger = logging.getLogger(__name__)
+
+
+class StoreBusy(Exception):
+    """The database stayed locked by another writer through the busy timeout and the retries. The API
+    answers 503 with Retry-After; callers may retry."""
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite's "database is locked" / "database is busy"."""
+    original = exc.orig if isinstance(exc, OperationalError) else exc
+    if not isinstance(original, sqlite3.OperationalError):
+        return False
+    text = str(original).lower()
+    return "database is locked" in text or "database is busy" in text or "database table is locked" in text
 
 
 def is_sqlite(engine_or_url: Engine | str) -> bool:
@@ -26,7 +50,13 @@ def is_sqlite(engine_or_url: Engine | str) -> bool:
     return url.get_backend_name() == "sqlite"
 
 
-def make_engine(url: str, *, sqlite_mmap_bytes: int = 0, **kwargs: Any) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    sqlite_mmap_bytes: int = 0,
+    sqlite_busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+    **kwargs: Any,
+) -> Engine:
     """An engine for ``url`` (sqlite:///… or postgresql+psycopg://…); extra kwargs go to create_engine.
 
     ``sqlite_mmap_bytes``: SQLite reads the first that many bytes of the file through a memory map
@@ -34,7 +64,7 @@ def make_engine(url: str, *, sqlite_mmap_bytes: int = 0, **kwargs: Any) -> Engin
     each connection's cache; see ``sqlite_read_engine``."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, sqlite_mmap_bytes, **kwargs)
+        return _sqlite_engine(url, sqlite_mmap_bytes, sqlite_busy_timeout_ms, **kwargs)
     if parsed.drivername == "postgresql":
         # plain postgresql:// would pick psycopg2, which is not installed
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
@@ -68,16 +98,21 @@ def sqlite_read_engine(engine: Engine, mmap_bytes: int) -> Engine | None:
     return make_engine(engine.url.render_as_string(hide_password=False), sqlite_mmap_bytes=mmap_bytes)
 
 
-def _sqlite_engine(url: str, mmap_bytes: int = 0, **kwargs: Any) -> Engine:
+def _sqlite_engine(
+    url: str, mmap_bytes: int = 0, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS, **kwargs: Any
+) -> Engine:
     parsed = make_url(url)
     database = parsed.database
+    private_file: Path | None = None
     if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        private_file = Path(database).expanduser().resolve()
+        # the store holds names, emails and logs: its directory (when we create it) is the owner's only
+        private_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if database and database != ":memory:":
         # SQLite connections are cheap file handles: room for API requests, syncs and actions at once
         kwargs.setdefault("pool_size", 20)
         kwargs.setdefault("max_overflow", 30)
-    connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+    connect_args = {"timeout": busy_timeout_ms / 1000, "check_same_thread": False}
     connect_args.update(kwargs.pop("connect_args", {}))
     # JSON columns are written as the content hash sees them (sorted keys, UTC ISO datetimes) on both backends
     engine = create_engine(url, connect_args=connect_args, json_serializer=stable_json, **kwargs)
@@ -87,11 +122,13 @@ def _sqlite_engine(url: str, mmap_bytes: int = 0, **kwargs: Any) -> Engine:
         # pysqlite's own BEGIN handling is deferred and skips DDL; we emit BEGIN ourselves (below) so
         # transactions, SAVEPOINTs and transactional DDL in migrations behave as on PostgreSQL.
         dbapi_connection.isolation_level = None
+        if private_file is not None:
+            _make_private(private_file)
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             # WAL + NORMAL is durable across application crashes; only an OS crash can lose the last commits
             cursor.execute("PRAGMA synchronous=NORMAL")
             # Checkpoint every ~40 MB of WAL instead of 4 MB: a full sync rewrites the same index pages
@@ -103,15 +140,52 @@ def _sqlite_engine(url: str, mmap_bytes: int = 0, **kwargs: Any) -> Engine:
                 cursor.execute(f"PRAGMA mmap_size={int(mmap_bytes)}")
         finally:
             cursor.close()
+        if private_file is not None:
+            _make_private(private_file)  # the WAL and shared-memory files WAL mode just created
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         # Writers start with BEGIN IMMEDIATE: a deferred transaction that reads and then writes can fail
         # at once with SQLITE_BUSY (the busy timeout does not apply to lock upgrades). Readers stay deferred.
         mode = conn.get_execution_options().get(_SQLITE_BEGIN, "IMMEDIATE")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        _begin_retrying(conn, mode)
 
     return engine
+
+
+def _make_private(database: Path) -> None:
+    """The SQLite file and its WAL/shared-memory files readable and writable by their owner only."""
+    for path in (
+        database,
+        database.with_name(database.name + "-wal"),
+        database.with_name(database.name + "-shm"),
+    ):
+        try:
+            if path.exists() and path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+        except OSError:  # not ours to change (a shared file set up by an operator): leave it
+            pass
+
+
+def _begin_retrying(conn: Connection, mode: str) -> None:
+    """BEGIN on the raw connection (nothing ran yet, so a locked database can simply be tried again);
+    still locked after the retries: ``StoreBusy``."""
+    for attempt in range(SQLITE_BEGIN_RETRIES + 1):
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(f"BEGIN {mode}")
+            return
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc):
+                raise
+            if attempt == SQLITE_BEGIN_RETRIES:
+                raise StoreBusy("the database is locked by another writer") from exc
+            logger.info(
+                "database locked at BEGIN %s; retry %d of %d", mode, attempt + 1, SQLITE_BEGIN_RETRIES
+            )
+            time.sleep(SQLITE_BEGIN_RETRY_PAUSE_S * 2**attempt)
+        finally:
+            cursor.close()
 
 
 @contextmanager
@@ -125,6 +199,11 @@ def session_scope(engine: Engine, *, readonly: bool = False) -> Iterator[Session
             session.connection(execution_options={_SQLITE_BEGIN: "DEFERRED"})
         yield session
         session.commit()
+    except OperationalError as exc:
+        session.rollback()
+        if is_busy(exc):  # a lock upgrade or a commit that found the database locked
+            raise StoreBusy("the database is locked by another writer") from exc
+        raise
     except BaseException:
         session.rollback()
         raise

@@ -65,7 +65,7 @@ def fetch_existing(
 def compared_columns(model: str) -> tuple[str, ...]:
     """The stored columns ``upsert_records`` compares with: a caller that reads the stored rows anyway
     fetches these too and passes them as ``existing`` (one query instead of two)."""
-    return ("content_hash", "anonymized_at", *_existing_extra_columns(spec_for(model)))
+    return ("content_hash", "anonymized_at", "last_seen_sync_id", *_existing_extra_columns(spec_for(model)))
 
 
 def upsert_records(
@@ -109,6 +109,9 @@ def write_rows(
     created: list[dict[str, Any]] = []
     changed: list[dict[str, Any]] = []
     unchanged: list[str] = []
+    # rewritten records this run already wrote (a progression whose attempts span pages): counted once
+    # per run, as what it was the first time (created on an empty store, not "changed")
+    again = 0
     for row_id, row in rows.items():
         old = existing.get(row_id)
         if old is None:
@@ -118,6 +121,8 @@ def write_rows(
             unchanged.append(row_id)
         elif old.content_hash != row["content_hash"]:
             changed.append(row)
+            if sync_run_id is not None and getattr(old, "last_seen_sync_id", None) == sync_run_id:
+                again += 1
         else:
             unchanged.append(row_id)
     if session.get_bind().dialect.name != "sqlite":
@@ -139,7 +144,7 @@ def write_rows(
         # a revision that moved to another course changes the tree of the course it left too
         touched.update(existing[row["id"]].course_id for row in changed)
         bump_course_trees(session, touched, now)
-    return UpsertCounts(len(created), len(changed), len(unchanged))
+    return UpsertCounts(len(created), len(changed) - again, len(unchanged) + again)
 
 
 def _existing_extra_columns(spec: RecordSpec) -> tuple[str, ...]:

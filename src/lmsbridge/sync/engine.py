@@ -58,6 +58,7 @@ from lmsbridge.sync.read_ahead import read_ahead
 from lmsbridge.sync.state import ChainState, RunState
 from lmsbridge.sync.writer import CommitPolicy, GroupedWriter
 from lmsbridge.webhooks import outbox
+from lmsbridge.webhooks.outbox import StateSnapshot
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -208,6 +209,8 @@ class _Run:
         self.integration_id = run.integration_id
         self.type = run.type
         self.started_at = run.started_at or engine.clock()
+        # the run's webhook events when they wait for the setup to complete (_record_end)
+        self._deferred_webhooks: Callable[[Session], None] | None = None
         self.state = RunState.from_dict(run.streams)
         self.progress = progress
         self.warnings: list[str] = list(run.warnings or [])
@@ -266,10 +269,21 @@ class _Run:
             await self.preparer.close()
         outcome = await self._record_end(state, error)
         if self.full and self.engine.options.after_full is not None:  # features (issue 6): model tests
-            await self.engine.options.after_full(
-                self.engine.db, self.integration_id, state, self.engine.clock()
-            )
+            try:
+                await self.engine.options.after_full(
+                    self.engine.db, self.integration_id, state, self.engine.clock()
+                )
+            finally:
+                if self._deferred_webhooks is not None:  # the setup's outcome is stored: announce the run
+                    await self.engine._in_db(self._deferred_webhooks)
         return outcome
+
+    def _setup_waits_for_tests(self, session: Session) -> bool:
+        """Whether this run's end completes the setup only once the model tests (``after_full``) pass."""
+        if not self.full or self.engine.options.after_full is None:
+            return False
+        integration = session.get(Integration, self.integration_id)
+        return integration is not None and integration.setup_status != "COMPLETED"
 
     def _final_state(self) -> str:
         if not self.state.failed:
@@ -580,19 +594,31 @@ class _Run:
             webhook_state_before = outbox.integration_snapshot(session, self.integration_id)  # webhooks
             if self.full and state == "SUCCEEDED" and self.engine.options.after_full is None:
                 complete_setup(session, self.integration_id, now)  # no QA configured
+
             # webhooks (issue 7): data-changed, sync-finished, state-changed commit with the run's end
-            outbox.record_sync_end(
-                session,
-                self.integration_id,
-                sync_id=self.run_id,
-                state=state,
-                changed_models=outcome.changed_models,
-                started_at=self.started_at,
-                ended_at=now,
-                log_url=outbox.log_url(self.engine.options.public_base_url, entry.id),
-                state_before=webhook_state_before,
-                now=now,
-            )
+            def announce(session: Session, state_before: StateSnapshot | None = webhook_state_before) -> None:
+                outbox.record_sync_end(
+                    session,
+                    self.integration_id,
+                    sync_id=self.run_id,
+                    state=state,
+                    changed_models=outcome.changed_models,
+                    started_at=self.started_at,
+                    ended_at=now,
+                    log_url=outbox.log_url(self.engine.options.public_base_url, entry.id),
+                    state_before=state_before,
+                    now=now,
+                )
+
+            if self._setup_waits_for_tests(session):
+                # a client reads on sync-finished: until the model tests complete the setup, reads
+                # answer SETUP_SYNC_PENDING, so the events are written after them (state changes the
+                # tests make announce themselves: compare with the state at that point)
+                self._deferred_webhooks = lambda later: announce(
+                    later, outbox.integration_snapshot(later, self.integration_id)
+                )
+            else:
+                announce(session)
             return str(entry.id)
 
         outcome.log_id = await self.engine._in_db(finish)  # not owned: the end is recorded even then

@@ -34,7 +34,13 @@ def add(
     settings = _settings(ctx)
     with _database(settings) as engine, session_scope(engine) as session:
         try:
-            endpoint, secret = create_endpoint(session, SecretBox.from_settings(settings), url, event)
+            endpoint, secret = create_endpoint(
+                session,
+                SecretBox.from_settings(settings),
+                url,
+                event,
+                allow_private=settings.allow_private_hosts,
+            )
         except InvalidEndpoint as exc:
             raise CliError(str(exc)) from exc
     types = ", ".join(endpoint.event_types) if endpoint.event_types else "all events"

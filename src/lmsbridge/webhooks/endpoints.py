@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 
 from lmsbridge.crypto import SecretBox
 from lmsbridge.ids import random_id
+from lmsbridge.netguard import BlockedHost, check_url
+from lmsbridge.settings import get_settings
 from lmsbridge.store.schema import WebhookDelivery, WebhookEndpoint
 from lmsbridge.webhooks.payloads import EVENT_TYPES
 from lmsbridge.webhooks.signing import new_secret
@@ -26,7 +28,9 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def validate_url(url: str) -> str:
+def validate_url(url: str, *, allow_private: bool | None = None) -> str:
+    """``url`` stripped; ``InvalidEndpoint`` unless it is an absolute http(s) URL of a public host
+    (``allow_private``, default ``LMSBRIDGE_ALLOW_PRIVATE_HOSTS``, lets loopback and private hosts in)."""
     url = url.strip()
     if len(url) > MAX_URL_LENGTH:
         raise InvalidEndpoint(f"the URL is longer than {MAX_URL_LENGTH} characters")
@@ -36,6 +40,11 @@ def validate_url(url: str) -> str:
     if parts.username or parts.password:
         # credentials in the URL would end up in logs and listings; the signature authenticates us
         raise InvalidEndpoint("the URL must not contain a user name or password")
+    allowed = get_settings().allow_private_hosts if allow_private is None else allow_private
+    try:
+        check_url(url, allow_private=allowed)
+    except BlockedHost as exc:
+        raise InvalidEndpoint(str(exc)) from None
     return url
 
 
@@ -57,13 +66,14 @@ def create_endpoint(
     event_types: Iterable[str] | None = None,
     *,
     now: datetime | None = None,
+    allow_private: bool | None = None,
 ) -> tuple[WebhookEndpoint, str]:
     """A new endpoint and its plaintext secret (the only time it is available; only its ciphertext is
-    stored). Raises ``InvalidEndpoint``."""
+    stored). Raises ``InvalidEndpoint`` (see ``validate_url`` for ``allow_private``)."""
     secret = new_secret()
     endpoint = WebhookEndpoint(
         id=random_id(),
-        url=validate_url(url),
+        url=validate_url(url, allow_private=allow_private),
         secret_encrypted=box.encrypt(secret),
         event_types=validate_event_types(event_types),
         created_at=now or _utcnow(),

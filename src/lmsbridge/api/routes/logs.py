@@ -34,7 +34,7 @@ async def api_key_unless_browser(
 ) -> None:
     # a browser is only redirected to the dashboard, which asks it to sign in
     if not opened_in_browser(request):
-        await current_api_key(ctx, credentials)
+        await current_api_key(request, ctx, credentials)
 
 
 router = APIRouter(prefix="/logs", tags=[EXTENSIONS_TAG], dependencies=[Depends(api_key_unless_browser)])

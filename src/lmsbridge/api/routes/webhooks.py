@@ -117,10 +117,12 @@ def _not_found(webhook_id: str) -> ApiError:
     response_model=CreateWebhookResponse,
 )
 def create_webhook(
-    session: WriteSession, box: BoxDep, body: Annotated[CreateWebhookBody, Body()]
+    session: WriteSession, box: BoxDep, ctx: ContextDep, body: Annotated[CreateWebhookBody, Body()]
 ) -> Response:
     try:
-        row, secret = repo.create_endpoint(session, box, body.url, body.event_types)
+        row, secret = repo.create_endpoint(
+            session, box, body.url, body.event_types, allow_private=ctx.settings.allow_private_hosts
+        )
     except repo.InvalidEndpoint as exc:
         raise input_invalid(str(exc)) from exc
     return json_response(CreateWebhookResponse(data=_with_secret(row, secret)))

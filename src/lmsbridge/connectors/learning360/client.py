@@ -40,6 +40,8 @@ from lmsbridge.connectors.errors import (
 from lmsbridge.connectors.learning360.budget import BUDGETS, ApiBudget, BudgetRegistry, CallKind
 from lmsbridge.connectors.learning360.config import ClientOptions, Learning360Config, RetryPolicy
 from lmsbridge.connectors.learning360.scopes import required_scope, scope_from_message
+from lmsbridge.netguard import GuardedTransport
+from lmsbridge.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -229,11 +231,17 @@ class Learning360Client:
         self._client_id = config.client_id
         self._client_secret = config.client_secret
         self._clock = clock
+        allow_private = self.options.allow_private_hosts
+        if allow_private is None:
+            allow_private = get_settings().allow_private_hosts
+        limits = httpx.Limits(max_connections=self.options.max_connections)
         self._http = httpx.AsyncClient(
             timeout=self.options.httpx_timeout(),
-            limits=httpx.Limits(max_connections=self.options.max_connections),
+            limits=limits,
             headers={"Accept": "application/json"},
             follow_redirects=False,
+            # only public addresses, checked at each connection (no DNS rebinding): lmsbridge.netguard
+            transport=GuardedTransport(httpx.AsyncHTTPTransport(limits=limits), allow_private=allow_private),
         )
         self._token: _Token | None = None
         self._token_lock = asyncio.Lock()

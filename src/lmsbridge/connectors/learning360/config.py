@@ -89,9 +89,13 @@ class ClientOptions:
     # refresh the token this long before it expires (a 1 h token is refreshed after 59 min)
     token_refresh_margin: float = 60.0
     max_connections: int = 20
+    # connect to loopback/private hosts too (lmsbridge.netguard); None: LMSBRIDGE_ALLOW_PRIVATE_HOSTS
+    allow_private_hosts: bool | None = None
 
     @classmethod
-    def with_timeout(cls, seconds: float, retry: RetryPolicy | None = None) -> ClientOptions:
+    def with_timeout(
+        cls, seconds: float, retry: RetryPolicy | None = None, *, allow_private_hosts: bool | None = None
+    ) -> ClientOptions:
         """All four timeouts set to ``seconds`` (what ``Settings.remote_timeout_seconds`` configures)."""
         return cls(
             connect_timeout=seconds,
@@ -99,6 +103,7 @@ class ClientOptions:
             write_timeout=seconds,
             pool_timeout=seconds,
             retry=retry or RetryPolicy(),
+            allow_private_hosts=allow_private_hosts,
         )
 
     def httpx_timeout(self) -> httpx.Timeout:

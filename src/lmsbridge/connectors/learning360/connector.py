@@ -83,7 +83,11 @@ class Learning360Connector(Connector):
         retry = RetryPolicy(max_attempts=4, max_seconds=patience, throttled_max_seconds=patience)
         return cls(
             config,
-            options=ClientOptions.with_timeout(app_settings.remote_timeout_seconds, retry),
+            options=ClientOptions.with_timeout(
+                app_settings.remote_timeout_seconds,
+                retry,
+                allow_private_hosts=app_settings.allow_private_hosts,
+            ),
             reads_per_second=app_settings.remote_reads_per_second,
             writes_per_second=app_settings.remote_writes_per_second,
         )
