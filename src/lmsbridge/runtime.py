@@ -25,9 +25,10 @@ from lmsbridge.jobs import dispatch
 from lmsbridge.jobs import schedule as sync_schedule
 from lmsbridge.jobs.dispatch import JobSpec
 from lmsbridge.jobs.system import JobSystem, apply_job_schema
+from lmsbridge.netguard import GuardedTransport
 from lmsbridge.settings import Settings
 from lmsbridge.store.rate_budgets import PostgresRateSchedule
-from lmsbridge.store.retention import anonymize_expired
+from lmsbridge.store.retention import HistoryRetention, anonymize_expired, prune_history
 from lmsbridge.store.schema import SyncRun
 from lmsbridge.store.transact import transact_async
 from lmsbridge.sync.engine import SyncEngine, SyncOptions
@@ -116,7 +117,9 @@ class Runtime:
         self.actions = ActionRunner(
             db, self.box, settings, options=options, client_options=client_options, clock=clock
         )
-        self.deliverer = WebhookDeliverer(db, self.box, settings, clock=clock)
+        # a receiver's address is checked at every connection, not only when its URL was entered
+        guarded = GuardedTransport(allow_private=settings.allow_private_hosts)
+        self.deliverer = WebhookDeliverer(db, self.box, settings, clock=clock, transport=guarded)
         self.jobs = JobSystem(
             settings,
             context={"runtime": self},
@@ -204,5 +207,6 @@ class Runtime:
     async def apply_retention(self) -> None:
         now = self.clock()
         anonymized = await transact_async(self.db, lambda s: anonymize_expired(s, now))
-        if anonymized:
-            log.info("retention: anonymized %d records deleted 14 days ago", anonymized)
+        retention = HistoryRetention.from_settings(self.settings)
+        pruned = await transact_async(self.db, lambda s: prune_history(s, now, retention))
+        log.info("retention: anonymized %d records deleted 14 days ago; pruned %s", anonymized, pruned)

@@ -20,7 +20,8 @@ from lmsbridge.settings import Settings
 from lmsbridge.store import sync_runs
 from lmsbridge.store.api_keys import create_api_key
 from lmsbridge.store.engine import session_scope
-from lmsbridge.store.schema import Integration, SyncRun, WebhookEvent
+from lmsbridge.store.logs import write_log
+from lmsbridge.store.schema import Integration, InteractionLog, SyncRun, WebhookEvent
 from lmsbridge.sync.engine import utcnow
 from loopback import serve
 from waiting import eventually
@@ -175,3 +176,15 @@ async def test_cancel_a_running_sync(setup: SyncSetup, tmp_path: Path) -> None:
     [run] = _runs(setup)
     assert run.state == "CANCELLED"
     assert _integration(setup).consecutive_failures == 0  # a cancel is no failure
+
+
+async def test_the_retention_job_prunes_old_history(setup: SyncSetup, tmp_path: Path) -> None:
+    old, now = utcnow() - timedelta(days=400), utcnow()
+    with session_scope(setup.db) as session:
+        stale = write_log(session, "api", integration_id=setup.integration_id, now=old).id
+        fresh = write_log(session, "api", integration_id=setup.integration_id, now=now).id
+    async with working(setup, tmp_path) as runtime:
+        await runtime.apply_retention()
+    with session_scope(setup.db, readonly=True) as session:
+        assert session.get(InteractionLog, stale) is None
+        assert session.get(InteractionLog, fresh) is not None
