@@ -27,7 +27,7 @@ from lmsbridge.jobs.dispatch import JobSpec
 from lmsbridge.jobs.system import JobSystem, apply_job_schema
 from lmsbridge.netguard import GuardedTransport
 from lmsbridge.settings import Settings
-from lmsbridge.store.rate_budgets import PostgresRateSchedule
+from lmsbridge.shared_budgets import PostgresRateSchedule
 from lmsbridge.store.retention import HistoryRetention, anonymize_expired, prune_history
 from lmsbridge.store.schema import SyncRun
 from lmsbridge.store.transact import transact_async

@@ -36,7 +36,7 @@ async def test_a_guarded_deliverer_refuses_a_loopback_receiver(
     try:
         assert await deliverer.deliver_due() == 1
     finally:
-        await deliverer.stop()
+        await deliverer.aclose()
     assert receiver.received == []  # nothing reached the loopback service
     with session_scope(db, readonly=True) as session:
         delivery = session.scalars(select(WebhookDelivery)).one()

@@ -17,13 +17,13 @@ from webhook_support import Receiver, running_receiver, wait_until_async
 from lmsbridge.api.app import create_app
 from lmsbridge.crypto import SecretBox
 from lmsbridge.features.sync_hooks import feature_hooks
+from lmsbridge.runtime import Runtime
 from lmsbridge.sandbox.testing import RunningSandbox, running_sandbox
 from lmsbridge.settings import Settings
 from lmsbridge.store.api_keys import create_api_key
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.integrations import create_integration
 from lmsbridge.sync.engine import SyncEngine, SyncOptions
-from lmsbridge.webhooks.delivery import WebhookDeliverer
 from lmsbridge.webhooks.endpoints import create_endpoint
 from loopback import serve
 
@@ -104,7 +104,8 @@ async def test_reads_on_the_first_sync_finished_succeed(
                 **hooks,
             ),
         )
-        deliverer = WebhookDeliverer(db, box, settings, poll_seconds=0.01)
+        # deliveries run as jobs of a working process, as in `lmsbridge serve`
+        deliverer = Runtime(settings.model_copy(update={"job_poll_seconds": 0.01}), db, schedule=False)
         await deliverer.start()
         try:
             outcome = await engine.run_new(integration_id, "FULL")

@@ -56,8 +56,12 @@ class RequestGuard:
             return
         # imported here: error_handlers imports this module to install it
         from lmsbridge.api.error_handlers import error_response
+        from lmsbridge.api.routes.logs import opened_in_browser
 
         request = Request(scope, receive)
+        if scope["method"] == "GET" and path.startswith("/v1/logs/") and opened_in_browser(request):
+            await self.app(scope, receive, send)  # a log_url followed by a browser: sent to the dashboard
+            return
         ctx: AppContext = scope["app"].state.ctx
         try:
             scope[VERIFIED_KEY_SCOPE] = await verify_api_key(ctx, _bearer_token(request))

@@ -7,7 +7,7 @@ scope test for a company reserves a slot from that company's ``ApiBudget`` first
 The budget is a GCRA schedule (generic cell rate algorithm): each call reserves the next free slot and
 waits until it comes. Its state is one number per company and kind (the next slot) plus a slowdown
 factor, kept by a ``RateSchedule``: in the process (``LocalRateSchedule``, the SQLite default) or in
-PostgreSQL (``lmsbridge.store.rate_budgets``), where every process and machine of a deployment reserves
+PostgreSQL (``lmsbridge.shared_budgets``), where every process and machine of a deployment reserves
 from the same row. Sustained 429s stretch the schedule (another client of the tenant uses its budget)
 and it recovers call by call.
 """
