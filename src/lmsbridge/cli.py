@@ -353,18 +353,47 @@ def integrations_list(ctx: typer.Context) -> None:
 
 
 def _set_enabled(ctx: typer.Context, integration_id: str, enabled: bool) -> None:
+    from lmsbridge.jobs import control
     from lmsbridge.store.engine import session_scope
-    from lmsbridge.store.integrations import get_integration, set_enabled
-    from lmsbridge.webhooks import outbox
 
     with _database(_settings(ctx)) as engine, session_scope(engine) as session:
-        integration = get_integration(session, integration_id)
-        if integration is None:
-            raise CliError(f"no integration with id {integration_id!r} (see `lmsbridge integrations list`)")
-        before = outbox.state_snapshot(integration)
-        set_enabled(session, integration_id, enabled)
-        outbox.record_state_change_since(session, integration, before, datetime.now(UTC))
+        control.set_enabled(session, _integration(session, integration_id), enabled, datetime.now(UTC))
     out.print(f"{'enabled' if enabled else 'disabled'} integration {integration_id}")
+
+
+def _integration(session: Any, integration_id: str) -> Any:
+    from lmsbridge.store.integrations import get_integration
+
+    integration = get_integration(session, integration_id)
+    if integration is None:
+        raise CliError(f"no integration with id {integration_id!r} (see `lmsbridge integrations list`)")
+    return integration
+
+
+@integrations_app.command("force-sync")
+def integrations_force_sync(
+    ctx: typer.Context,
+    integration_id: Annotated[str, typer.Argument(help="The integration's id.")],
+    sync_type: Annotated[str, typer.Option("--type", help="FULL or DELTA.", case_sensitive=False)] = "DELTA",
+) -> None:
+    """Queue a sync for the running workers (as POST /v1/force-sync does); it also resumes a paused
+    schedule. `lmsbridge sync` runs one in the foreground instead."""
+    from lmsbridge.jobs import control
+    from lmsbridge.store.engine import session_scope
+
+    kind = sync_type.upper()
+    if kind not in {"FULL", "DELTA"}:
+        _fail(f"--type must be FULL or DELTA, not {sync_type!r}")
+    with _database(_settings(ctx)) as engine, session_scope(engine) as session:
+        try:
+            run, already = control.force_sync(
+                session, _integration(session, integration_id), kind, datetime.now(UTC)
+            )
+        except control.IntegrationDisabled as exc:
+            raise CliError(str(exc)) from None
+        run_id, run_type = run.id, run.type
+    what = "already queued or running" if already else "queued"
+    out.print(f"sync {run_id} ({run_type}) {what}; see `lmsbridge syncs list --integration {integration_id}`")
 
 
 @integrations_app.command("disable")
@@ -390,18 +419,13 @@ def integrations_delete(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete an integration and all of its data (records, sync runs, logs). Cannot be undone."""
+    from lmsbridge.jobs import control
     from lmsbridge.store.engine import session_scope
-    from lmsbridge.store.integrations import delete_integration, get_integration
-    from lmsbridge.webhooks import outbox
 
     if not yes:
         typer.confirm(f"delete integration {integration_id} and all of its data?", abort=True, err=True)
     with _database(_settings(ctx)) as engine, session_scope(engine) as session:
-        integration = get_integration(session, integration_id)
-        if integration is None:
-            raise CliError(f"no integration with id {integration_id!r} (see `lmsbridge integrations list`)")
-        outbox.record_integration_deleted(session, integration, datetime.now(UTC))
-        delete_integration(session, integration_id)
+        control.delete(session, _integration(session, integration_id), datetime.now(UTC))
     out.print(f"deleted integration {integration_id}")
 
 
@@ -594,6 +618,27 @@ def _run_counts(engine: Engine, run_id: str) -> dict[str, dict[str, int]]:
     with session_scope(engine, readonly=True) as session:
         run = sync_runs.get_run(session, run_id)
         return dict((run.streams or {}).get("counts", {})) if run is not None else {}
+
+
+@syncs_app.command("cancel")
+def syncs_cancel(
+    ctx: typer.Context, sync_id: Annotated[str, typer.Argument(help="The sync run's id.")]
+) -> None:
+    """Cancel a sync: a queued one at once, a running one within seconds (what it wrote stays)."""
+    from lmsbridge.jobs import control
+    from lmsbridge.store.engine import session_scope
+
+    with _database(_settings(ctx)) as engine, session_scope(engine) as session:
+        run = control.cancel_sync(session, sync_id, datetime.now(UTC))
+        if run is None:
+            raise CliError(f"no sync with id {sync_id!r} (see `lmsbridge syncs list`)")
+        state, requested = run.state, run.cancel_requested_at
+    if state == "CANCELLED":
+        out.print(f"sync {sync_id} cancelled")
+    elif requested is not None and state == "RUNNING":
+        out.print(f"sync {sync_id} is running: it stops at its next heartbeat")
+    else:
+        out.print(f"sync {sync_id} had already ended ({state})")
 
 
 @syncs_app.command("list")

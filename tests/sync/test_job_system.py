@@ -4,6 +4,9 @@ and pause, a forced sync resumes, cancel."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -188,3 +191,59 @@ async def test_the_retention_job_prunes_old_history(setup: SyncSetup, tmp_path: 
     with session_scope(setup.db, readonly=True) as session:
         assert session.get(InteractionLog, stale) is None
         assert session.get(InteractionLog, fresh) is not None
+
+
+async def test_cancel_through_the_api_and_by_disabling(setup: SyncSetup, tmp_path: Path) -> None:
+    setup.sandbox.control.set_latency(fixed_ms=400)
+    settings = _settings(setup, tmp_path)
+    headers = _api_headers(setup)
+    with session_scope(setup.db) as session:
+        run_id = sync_runs.enqueue(session, setup.integration_id, "FULL", utcnow())[0].id
+    with serve(create_app(settings, engine=setup.db)) as base_url:
+        async with httpx.AsyncClient(base_url=base_url, headers=headers) as client:
+            path = f"/v1/integrations/{setup.integration_id}/syncs"
+            # queued: cancelled at once, nothing ran
+            cancelled = await client.post(f"{path}/{run_id}/cancel")
+            assert cancelled.status_code == 200 and cancelled.json()["data"]["state"] == "CANCELLED"
+            unknown = await client.post(f"{path}/nope/cancel")
+            assert unknown.status_code == 400 and "nope" in unknown.json()["error"]["message"]
+
+            forced = (await client.post("/v1/force-sync", json={"type": "FULL"})).json()["data"]
+            async with working(setup, tmp_path):
+                await eventually(
+                    lambda: any(r.state == "RUNNING" for r in _runs(setup)), what="the forced run to start"
+                )
+                disabled = await client.put(
+                    f"/v1/integrations/{setup.integration_id}/enabled", json={"value": False}
+                )
+                assert disabled.status_code == 200
+                await eventually(lambda: _ended(setup, 2), what="the disabled integration's run to stop")
+    states = {r.id: r.state for r in _runs(setup)}
+    assert states == {run_id: "CANCELLED", forced["sync_id"]: "CANCELLED"}
+
+
+def test_cli_force_sync_and_cancel(setup: SyncSetup, tmp_path: Path) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("LMSBRIDGE_")},
+        "LMSBRIDGE_DATABASE_URL": setup.db.url.render_as_string(hide_password=False),
+        "LMSBRIDGE_ENCRYPTION_KEY": setup.key.decode(),
+        "LMSBRIDGE_DATA_DIR": str(tmp_path / "data"),
+    }
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "lmsbridge.cli", *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+    queued = cli("integrations", "force-sync", setup.integration_id, "--type", "full")
+    assert queued.returncode == 0, queued.stderr
+    [run] = _runs(setup)
+    assert (run.type, run.state) == ("FULL", "QUEUED") and run.id in queued.stdout
+    again = cli("integrations", "force-sync", setup.integration_id)
+    assert "already queued" in again.stdout and len(_runs(setup)) == 1
+    cancelled = cli("syncs", "cancel", run.id)
+    assert cancelled.returncode == 0 and "cancelled" in cancelled.stdout
+    assert _runs(setup)[0].state == "CANCELLED"
+    missing = cli("syncs", "cancel", "nope")
+    assert missing.returncode == 1 and "no sync with id 'nope'" in missing.stderr
+    bad = cli("integrations", "force-sync", setup.integration_id, "--type", "weekly")
+    assert bad.returncode != 0 and "FULL or DELTA" in bad.stderr

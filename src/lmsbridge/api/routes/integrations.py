@@ -18,12 +18,10 @@ from lmsbridge.api.deps import (
 )
 from lmsbridge.api.responses import json_response
 from lmsbridge.api.routes.features import GetIntegrationWithTestsResponse, integration_details_with_tests
-from lmsbridge.jobs import schedule
-from lmsbridge.store import integrations as repo
+from lmsbridge.jobs import control
 from lmsbridge.store import sync_runs
 from lmsbridge.store.schema import Integration
 from lmsbridge.unified import wire
-from lmsbridge.webhooks import outbox
 
 router = APIRouter(prefix="/integrations", tags=["General"], dependencies=[Depends(current_api_key)])
 
@@ -56,22 +54,13 @@ def delete_integration(integration: PathIntegrationForUpdate, session: WriteSess
 
 
 def remove_integration(session: Session, integration: Integration) -> None:
-    """Delete with all data, announced by integration-deleted (the dashboard calls this too)."""
-    outbox.record_integration_deleted(session, integration, datetime.now(UTC))
-    repo.delete_integration(session, integration.id)
+    """Delete with all data (the dashboard calls this too)."""
+    control.delete(session, integration, datetime.now(UTC))
 
 
 def change_enabled(session: Session, integration: Integration, value: bool) -> None:
-    """Enable or disable, announced by integration-state-changed (the dashboard calls this too).
-    Re-enabling resumes a paused schedule; disabling cancels the integration's syncs, as Kombo does."""
-    before = outbox.state_snapshot(integration)
-    now = datetime.now(UTC)
-    repo.set_enabled(session, integration.id, value, now)
-    if value:
-        schedule.resume(integration, now)
-    else:
-        sync_runs.cancel_active(session, integration.id, now)
-    outbox.record_state_change_since(session, integration, before, now)
+    """Enable or disable (the dashboard calls this too)."""
+    control.set_enabled(session, integration, value, datetime.now(UTC))
 
 
 @router.put(

@@ -19,13 +19,14 @@ from lmsbridge.api.deps import (
     wake_background,
 )
 from lmsbridge.api.errors import ApiError
+from lmsbridge.api.params import reject_nul
 from lmsbridge.api.responses import json_response
 from lmsbridge.api.routes.logs import EXTENSIONS_TAG
 from lmsbridge.connect import ConnectError, connect_integration
 from lmsbridge.crypto import SecretBox
-from lmsbridge.jobs import schedule
+from lmsbridge.jobs import control
 from lmsbridge.store import sync_runs
-from lmsbridge.store.schema import Integration
+from lmsbridge.store.schema import Integration, SyncRun
 from lmsbridge.unified import wire
 from lmsbridge.unified.wire import Timestamp, WireModel
 
@@ -37,11 +38,10 @@ def queue_sync(
 ) -> wire.ForceSync:
     """What ``POST /v1/force-sync`` does once the integration is loaded; the dashboard calls it too, so a
     change to the job system changes this one place."""
-    if not integration.enabled:
-        raise ApiError("INTEGRATION.INACTIVE", "The integration is disabled; enable it before syncing.")
-    now = datetime.now(UTC)
-    schedule.resume(integration, now)  # a forced sync also resumes a paused schedule
-    run, already = sync_runs.enqueue(session, integration.id, sync_type, now)
+    try:
+        run, already = control.force_sync(session, integration, sync_type, datetime.now(UTC))
+    except control.IntegrationDisabled as exc:
+        raise ApiError("INTEGRATION.INACTIVE", str(exc)) from None
     session.commit()  # visible to the job system before it is woken
     wake_background(request)
     return wire.ForceSync(already_queued=already, sync_id=run.id, type=run.type)
@@ -151,6 +151,26 @@ class SyncRunsResponse(wire.Success[list[SyncRunView]]):
     pass
 
 
+class SyncRunResponse(wire.Success[SyncRunView]):
+    pass
+
+
+def _view(run: SyncRun) -> SyncRunView:
+    return SyncRunView(
+        id=run.id,
+        type=run.type,
+        state=run.state,
+        created_at=run.created_at,
+        started_at=run.started_at,
+        ended_at=run.ended_at,
+        api_calls=run.api_calls,
+        counts=(run.streams or {}).get("counts", {}),
+        warnings=list(run.warnings or []),
+        error=run.error,
+        log_id=run.log_id,
+    )
+
+
 @router.get(
     "/integrations/{integration_id}/syncs",
     operation_id="GetIntegrationsIntegrationIdSyncs",
@@ -161,20 +181,25 @@ class SyncRunsResponse(wire.Success[list[SyncRunView]]):
 )
 def list_syncs(integration_id: str, session: ReadSession) -> Response:
     integration = load_integration(session, integration_id)
-    runs = [
-        SyncRunView(
-            id=run.id,
-            type=run.type,
-            state=run.state,
-            created_at=run.created_at,
-            started_at=run.started_at,
-            ended_at=run.ended_at,
-            api_calls=run.api_calls,
-            counts=(run.streams or {}).get("counts", {}),
-            warnings=list(run.warnings or []),
-            error=run.error,
-            log_id=run.log_id,
-        )
-        for run in sync_runs.list_runs(session, integration.id, limit=20)
-    ]
+    runs = [_view(run) for run in sync_runs.list_runs(session, integration.id, limit=20)]
     return json_response(SyncRunsResponse(data=runs))
+
+
+@router.post(
+    "/integrations/{integration_id}/syncs/{sync_id}/cancel",
+    operation_id="PostIntegrationsIntegrationIdSyncsSyncIdCancel",
+    tags=[EXTENSIONS_TAG],
+    summary="Cancel a sync",
+    description="Cancel a queued sync at once, a running one within a few seconds (at its next heartbeat; "
+    "what it wrote stays). A finished sync is answered as it is. Disabling the integration cancels its "
+    "syncs too.",
+    response_model=SyncRunResponse,
+)
+def cancel_sync(integration_id: str, sync_id: str, session: WriteSession) -> Response:
+    integration = load_integration(session, integration_id)
+    reject_nul("sync id", sync_id)
+    run = sync_runs.get_run(session, sync_id)
+    if run is None or run.integration_id != integration.id:
+        raise ApiError("PLATFORM.INPUT_INVALID", f"The integration has no sync with id {sync_id!r}.")
+    run = control.cancel_sync(session, sync_id, datetime.now(UTC)) or run
+    return json_response(SyncRunResponse(data=_view(run)))
