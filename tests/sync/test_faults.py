@@ -45,3 +45,36 @@ async def test_faulty_sync_equals_clean_sync(setup: SyncSetup) -> None:
     kinds = set(faults) if isinstance(faults, dict) else set()
     assert {"status", "hang", "truncate", "burst429", "revoke_tokens"} <= kinds, faults
     assert fingerprint(setup.db, setup.integration_id) == fingerprint(setup.db, clean_id)
+
+
+async def test_a_sync_under_half_429s_completes_slower_instead_of_failing(setup: SyncSetup) -> None:
+    """Half of all answers 429, and three token revocations: the budget slows down, the run completes.
+    (Before, 8 attempts per call gave up and the run ended PARTIALLY_FAILED or AUTHENTICATION_FAILED.)"""
+    control = setup.sandbox.control
+    control.configure(page_sizes={"users": 10, "courses": 5, "stats": 25, "integrations": 1})
+    clean_id = add_integration(setup)
+    assert (await setup.engine.run_new(clean_id, "FULL")).state == "SUCCEEDED"
+    control.reset_counters()
+    control.set_faults(
+        [
+            {"kind": "burst429", "probability": 0.5},
+            {"kind": "revoke_tokens", "route": "GET /api/v2/users", "count": 3},
+        ],
+        seed=9,
+    )
+    # the product's attempt bound for other failures; 429s are retried for as long as the run needs
+    patient = RetryPolicy(
+        max_attempts=8, max_seconds=60, initial_wait=0.01, max_wait=0.05, throttle_wait=0.01
+    )
+    engine = SyncEngine(
+        setup.db,
+        setup.box,
+        options=SyncOptions(ids_per_partition=7, client_options=ClientOptions.with_timeout(5.0, patient)),
+    )
+    outcome = await engine.run_new(setup.integration_id, "FULL")
+    counters = control.counters()
+    control.clear_faults()
+    assert outcome.state == "SUCCEEDED", (outcome.error, outcome.warnings)
+    assert counters["too_many_requests"] > 50  # half of the answers, on ~100+ calls
+    assert counters["faults"]["revoke_tokens"] == 3
+    assert fingerprint(setup.db, setup.integration_id) == fingerprint(setup.db, clean_id)
