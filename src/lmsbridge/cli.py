@@ -153,6 +153,7 @@ def serve(
 ) -> None:
     """Migrate the database, then serve the API."""
     settings = _settings(ctx)
+    _observe(settings)
     with _database(settings):
         pass
     host = host or settings.host
@@ -167,7 +168,17 @@ def serve(
     for name, value in (ctx.obj or {}).items():
         os.environ[f"LMSBRIDGE_{name.upper()}"] = str(value)
     os.environ["LMSBRIDGE_API_WORKERS"] = str(workers)  # each worker knows it is one of several
-    uvicorn.run("lmsbridge.api.app:create_worker_app", factory=True, host=host, port=port, workers=workers)
+    # each worker process sets up logs and metrics itself (create_worker_app); uvicorn's access log is
+    # replaced by ours (api/request_log.py)
+    uvicorn.run(
+        "lmsbridge.api.app:create_worker_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+    )
 
 
 @app.command()
@@ -175,6 +186,7 @@ def worker(ctx: typer.Context) -> None:
     """Run the background services only (scheduled and forced syncs, action tasks, webhook deliveries),
     no API. Next to `serve`, a sync then never shares a process (and its CPU) with API requests."""
     settings = _settings(ctx)
+    _observe(settings)
     with _database(settings):  # migrated, or a one-line error
         pass
     from lmsbridge.runtime import claim_background_services
@@ -197,6 +209,9 @@ async def _run_background(settings: Settings) -> None:
     try:
         await runtime.start()
         err.print("lmsbridge worker: running syncs, actions and webhook deliveries (Ctrl-C to stop)")
+        from lmsbridge.logs import BACKGROUND_SERVICES
+
+        _log_startup(settings, "worker", BACKGROUND_SERVICES)
         await stop.wait()
     finally:
         await runtime.stop()  # what runs is resumed by the next process that claims the services
@@ -216,7 +231,31 @@ def _run_api(settings: Settings, host: str, port: int) -> None:
             "another lmsbridge process runs the syncs, actions and webhooks of this data directory; "
             "this one serves the API only"
         )
-    uvicorn.run(create_app(settings, background=background), host=host, port=port, log_level="info")
+    from lmsbridge.logs import BACKGROUND_SERVICES
+
+    _log_startup(settings, "api", BACKGROUND_SERVICES if background else [])
+    # logging is ours (lmsbridge.logs), uvicorn's access log is replaced by api/request_log.py
+    app = create_app(settings, background=background)
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+
+
+def _observe(settings: Settings) -> None:
+    """Logs and metrics of this process, set up before anything else runs."""
+    from lmsbridge.observability import setup_process
+
+    setup_process(settings)
+
+
+def _log_startup(settings: Settings, role: str, services: list[str]) -> None:
+    from lmsbridge.logs import database_backend, job_backend, log_startup
+
+    log_startup(
+        role=role,
+        database_backend=database_backend(settings),
+        job_backend=job_backend(settings),
+        services=services,
+        pid=os.getpid(),
+    )
 
 
 @api_keys_app.command("create")
@@ -398,6 +437,7 @@ def sync(
     if kind not in {"FULL", "DELTA"}:
         _fail(f"--type must be FULL or DELTA, not {sync_type!r}")
     settings = _settings(ctx)
+    _observe(settings)
     with _database(settings) as engine:
         _sync_in_foreground(settings, engine, integration_id, kind)
 
@@ -505,6 +545,7 @@ def demo(
     from lmsbridge.store.engine import session_scope
 
     base_settings = _settings(ctx)
+    _observe(base_settings)
     demo_dir = base_settings.data_dir / "demo"
     shutil.rmtree(demo_dir, ignore_errors=True)  # every demo starts from an empty store
     settings = base_settings.model_copy(update={"data_dir": demo_dir})

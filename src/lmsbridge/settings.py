@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -62,6 +63,23 @@ class Settings(BaseSettings):
     # calls made while an API request or a CLI command waits (connect, scope and model tests) stop
     # retrying after this; syncs and background tasks retry longer
     remote_interactive_retry_seconds: float = 20.0
+
+    # Observability (docs/operations.md): process logs and Prometheus metrics
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="INFO", description="Least severe level written to the process log."
+    )
+    log_format: Literal["console", "json"] | None = Field(
+        default=None, description="console or json; default: console on a terminal, json otherwise."
+    )
+    metrics_enabled: bool = Field(default=True, description="Serve GET /metrics (Prometheus text format).")
+    metrics_token: SecretStr | None = Field(
+        default=None, description="When set, GET /metrics requires `Authorization: Bearer <token>`."
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("database_url")
     @classmethod

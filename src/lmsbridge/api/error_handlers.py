@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lmsbridge.api.deps import AppContext
 from lmsbridge.api.errors import METHOD_NOT_ALLOWED_TITLE, NOT_FOUND_TITLE, ApiError, envelope
+from lmsbridge.api.request_log import request_id
 from lmsbridge.api.responses import json_response
 from lmsbridge.connectors.errors import (
     AuthenticationFailed,
@@ -84,7 +85,8 @@ async def error_response(
     """The envelope for ``error``, after logging the interaction (its id becomes ``log_url``)."""
     ctx: AppContext = request.app.state.ctx
     started = request.scope.get("lmsbridge.started", time.monotonic())
-    log_id = random_id()
+    # the request's id (api/request_log.py): its log line and this interaction log share one id
+    log_id = request_id(request.scope) or random_id()
     with_log = envelope(error, ctx.log_url(log_id))
     logged = await run_in_threadpool(
         _write_log,

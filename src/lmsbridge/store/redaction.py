@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote_plus
 
 REDACTED = "[REDACTED]"
 
@@ -53,3 +54,16 @@ def redact(value: Any) -> Any:
     if isinstance(value, bytes):
         return redact_text(value.decode("utf-8", errors="replace"))
     return value
+
+
+def redact_query(query: str) -> str:
+    """A query string (without ``?``) with the value of every sensitive parameter replaced; the rest kept
+    as sent (order, encoding), so a logged query still shows what was asked."""
+    if not query:
+        return query
+    parts = []
+    for pair in query.split("&"):
+        key, sep, _value = pair.partition("=")
+        decoded = unquote_plus(key)
+        parts.append(f"{key}={REDACTED}" if sep and is_sensitive_key(decoded) else redact_text(pair))
+    return "&".join(parts)
