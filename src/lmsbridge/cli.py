@@ -20,8 +20,13 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
+from lmsbridge import __version__, cli_help
 from lmsbridge.settings import Settings
 from lmsbridge.webhooks.cli import webhooks_app
+
+cli_help.install()
+# defaults shown in --help are the settings' own (an option left out falls back to the settings)
+_DEFAULTS = {name: field.default for name, field in Settings.model_fields.items()}
 
 app = typer.Typer(
     name="lmsbridge",
@@ -52,16 +57,32 @@ def _fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"lmsbridge {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
     ctx: typer.Context,
     database_url: Annotated[
         str | None,
-        typer.Option(help="Overrides LMSBRIDGE_DATABASE_URL (sqlite:///… or postgresql+psycopg://…)."),
+        typer.Option(
+            help="Overrides LMSBRIDGE_DATABASE_URL (sqlite:///… or postgresql+psycopg://…); "
+            "default: SQLite in the data directory."
+        ),
     ] = None,
     data_dir: Annotated[
-        str | None, typer.Option(help="Overrides LMSBRIDGE_DATA_DIR (SQLite file, key file).")
+        str | None,
+        typer.Option(
+            help=f"Overrides LMSBRIDGE_DATA_DIR (SQLite file, key file); default: {_DEFAULTS['data_dir']}."
+        ),
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
+    ] = False,
 ) -> None:
     overrides: dict[str, Any] = {}
     if database_url:
@@ -139,15 +160,22 @@ def migrate(ctx: typer.Context) -> None:
     out.print(f"database {_safe_url(settings.resolved_database_url)} is at revision {revision}")
 
 
+_HOST_HELP = f"Interface to bind. Default: {_DEFAULTS['host']} (LMSBRIDGE_HOST)."
+_PORT_HELP = f"Port. Default: {_DEFAULTS['port']} (LMSBRIDGE_PORT)."
+
+
 @app.command()
 def serve(
     ctx: typer.Context,
-    host: Annotated[str | None, typer.Option(help="Interface to bind (default: settings.host).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default: settings.port).")] = None,
+    host: Annotated[str | None, typer.Option(help=_HOST_HELP)] = None,
+    port: Annotated[int | None, typer.Option(help=_PORT_HELP)] = None,
     workers: Annotated[
         int | None,
         typer.Option(
-            min=1, max=64, help="API processes (default: settings.api_workers); one also runs syncs."
+            min=1,
+            max=64,
+            help=f"API processes; one also runs syncs. Default: {_DEFAULTS['api_workers']} "
+            "(LMSBRIDGE_API_WORKERS).",
         ),
     ] = None,
 ) -> None:
@@ -494,14 +522,14 @@ def syncs_list(
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 20,
 ) -> None:
-    """Recent sync runs: type, state, counts, API calls, duration, error."""
+    """Recent sync runs: type, state, counts, API calls, duration, and why a run failed."""
     from lmsbridge.store import sync_runs
     from lmsbridge.store.engine import session_scope
 
     with _database(_settings(ctx)) as engine, session_scope(engine, readonly=True) as session:
         runs = sync_runs.list_runs(session, integration_id, limit=limit)
-    headers = ("id", "integration", "type", "state", "started", "seconds", "calls", "changed", "error")
-    table = Table(*(_fixed(h) for h in headers[:-1]), Column("error"))
+    headers = ("id", "integration", "type", "state", "started", "seconds", "calls", "changed", "reason")
+    table = Table(*(_fixed(h) for h in headers[:-1]), Column("reason"))
     for run in runs:
         counts = (run.streams or {}).get("counts", {})
         changed = sum(
@@ -517,16 +545,23 @@ def syncs_list(
             f"{seconds:.1f}" if seconds is not None else "-",
             str(run.api_calls),
             str(changed),
-            run.error or "",
+            _run_reason(run.state, run.error, run.warnings),
         )
     _print_table(table, runs, "no sync runs yet")
+
+
+def _run_reason(state: str, error: str | None, warnings: list[str] | None) -> str:
+    """Why a run did not fully succeed: its error, else its warnings (a PARTIALLY_FAILED run's streams)."""
+    if state not in ("FAILED", "PARTIALLY_FAILED", "AUTHENTICATION_FAILED"):
+        return error or ""
+    return error or "; ".join(warnings or []) or "(no reason recorded)"
 
 
 @app.command()
 def demo(
     ctx: typer.Context,
-    host: Annotated[str | None, typer.Option(help="Interface to bind (default: settings.host).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default: settings.port).")] = None,
+    host: Annotated[str | None, typer.Option(help=_HOST_HELP)] = None,
+    port: Annotated[int | None, typer.Option(help=_PORT_HELP)] = None,
     users: Annotated[int, typer.Option(min=1, help="Sandbox tenant size: users.")] = 10_000,
     courses: Annotated[int, typer.Option(min=1, help="Sandbox tenant size: courses.")] = 2_000,
     attempts: Annotated[int, typer.Option(min=0, help="Sandbox tenant size: course attempts.")] = 200_000,
