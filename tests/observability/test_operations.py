@@ -56,7 +56,7 @@ def served(database_url: str, tmp_path: Path) -> Iterator[Served]:
         _, api_key = create_api_key(session, "observability")
     try:
         with (
-            captured_log("INFO") as log,
+            captured_log("DEBUG") as log,
             serve(create_app(settings, engine=engine, background=True), sock) as base_url,
             httpx.Client(
                 base_url=base_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=30
@@ -197,7 +197,12 @@ def test_request_lines_carry_the_log_url_id_and_no_secret(served: Served, sandbo
     listed = client.get("/v1/lms/users", params={"page_size": "many", "access_token": "tok-123456789"})
     assert listed.status_code == 400
 
-    lines = {line["request_id"]: line for line in served.log.events("http.request")}
+    # a request's line is written once its answer went out: wait for it, not for time
+    def request_lines() -> dict[str, dict[str, Any]]:
+        lines = {line["request_id"]: line for line in served.log.events("http.request")}
+        return lines if {request_id, listed.headers["X-Request-Id"]} <= set(lines) else {}
+
+    lines = wait_for(request_lines, "the request lines", timeout=10)
     connect_line = lines[request_id]
     assert (connect_line["method"], connect_line["route"]) == ("POST", "/v1/integrations")
     assert connect_line["status"] == refused.status_code and connect_line["duration_ms"] > 0
