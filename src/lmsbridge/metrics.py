@@ -25,6 +25,8 @@ from prometheus_client import (
 )
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# decided once, with the metrics below: a directory set later cannot hold what they count
+MULTIPROCESS_DIR = os.environ.get(MULTIPROC_ENV) or None
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 # ---- syncs ----------------------------------------------------------------------------------------------
@@ -148,9 +150,8 @@ def count_remote_call(method: str, path: str, status: int | None) -> None:
 
 def exposition() -> bytes:
     """The text exposition of this process, or of all processes sharing the multi-process directory."""
-    directory = os.environ.get(MULTIPROC_ENV)
-    if directory:
+    if MULTIPROCESS_DIR:
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+        multiprocess.MultiProcessCollector(registry, path=MULTIPROCESS_DIR)  # type: ignore[no-untyped-call]
         return generate_latest(registry)
     return generate_latest(REGISTRY)

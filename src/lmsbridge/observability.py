@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import sys
 from pathlib import Path
 
 from lmsbridge.logs import configure_logging
@@ -17,8 +18,15 @@ def setup_process(settings: Settings) -> None:
     """Logging as configured; with metrics on, the multi-process metrics directory shared by this
     machine's lmsbridge processes (before prometheus-client builds its first metric)."""
     configure_logging(settings.log_level, settings.log_format)
-    if settings.metrics_enabled:
+    if settings.metrics_enabled and not _metrics_built_in_process():
         prepare_multiprocess(settings.data_dir)
+
+
+def _metrics_built_in_process() -> bool:
+    """A process that built lmsbridge's metrics before (one embedding lmsbridge, a test run) keeps
+    them in memory: switching to the shared directory now would hide what they already count."""
+    built = sys.modules.get("lmsbridge.metrics")
+    return built is not None and getattr(built, "MULTIPROCESS_DIR", None) is None
 
 
 def prepare_multiprocess(data_dir: Path) -> Path:

@@ -4,13 +4,17 @@ every line, query strings in request lines, and the endpoint templates of remote
 from __future__ import annotations
 
 import logging
+import os
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
 
-from lmsbridge import logs
-from lmsbridge.metrics import endpoint_template
+from lmsbridge import logs, metrics
+from lmsbridge.metrics import MULTIPROC_ENV, endpoint_template
+from lmsbridge.observability import setup_process
+from lmsbridge.settings import Settings
 from lmsbridge.store.redaction import redact_query
 from log_capture import captured_log
 
@@ -105,3 +109,17 @@ def test_redact_query(query: str, expected: str) -> None:
 )
 def test_endpoint_templates_hold_no_ids(path: str, template: str) -> None:
     assert endpoint_template(path) == template
+
+
+def test_process_setup_keeps_metrics_built_in_this_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CLI command run inside a process that already counts (a test, an embedding) must not switch
+    /metrics to an empty shared directory."""
+    monkeypatch.delenv(MULTIPROC_ENV, raising=False)
+    metrics.ACTION_TASKS.labels(kind="probe", state="COMPLETED").inc()
+    with captured_log("INFO"):  # restores this process's logging afterwards
+        setup_process(Settings(data_dir=tmp_path / "data", metrics_enabled=True))
+    assert MULTIPROC_ENV not in os.environ
+    assert not (tmp_path / "data" / "metrics").exists()
+    assert b'lmsbridge_action_tasks_total{kind="probe",state="COMPLETED"}' in metrics.exposition()

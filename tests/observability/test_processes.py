@@ -1,6 +1,6 @@
-"""Real processes: ``lmsbridge serve --workers 2`` and a separate ``lmsbridge sync`` share one metrics
-directory, so any worker's ``/metrics`` counts what every process did; each process logs its start-up
-as a JSON line (the output is not a terminal)."""
+"""Real processes: a ``lmsbridge sync`` that ended and ``lmsbridge serve --workers 2`` share one metrics
+directory, so any worker's ``/metrics`` counts what every process did; each process logs as JSON lines
+(the output is not a terminal), its start-up included."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -44,10 +45,10 @@ def env(tmp_path: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def server(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, Path]]:
+@contextmanager
+def serving(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """``lmsbridge serve --workers 2`` in its own process; yields its base URL once it is ready."""
     port = _free_port()
-    log_path = tmp_path / "serve.log"
     with log_path.open("w") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "lmsbridge.cli", "serve", "--workers", "2", "--port", str(port)],
@@ -67,32 +68,14 @@ def server(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
         try:
             wait_for(up, "the server", timeout=60)
-            yield base, log_path
+            yield base
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=30)
 
 
-def test_workers_and_a_cli_sync_share_the_metrics(server: tuple[str, Path], env: dict[str, str]) -> None:
-    base, log_path = server
-    requests = 40
-    for _ in range(requests):  # a new connection each: the two workers share the accepts
-        assert httpx.get(f"{base}/healthz").status_code == 200
-
-    def healthz_count() -> float:
-        with httpx.Client(base_url=base) as client:
-            return value(
-                scrape(client),
-                "lmsbridge_http_request_duration_seconds_count",
-                method="GET",
-                route="/healthz",
-                status="200",
-            )
-
-    # every scrape, whichever worker answers it, counts the requests of both
-    wait_for(lambda: healthz_count() == requests, f"{requests} /healthz requests in /metrics")
-    assert {healthz_count() for _ in range(10)} == {requests}
-
+def test_workers_and_a_cli_sync_share_the_metrics(env: dict[str, str], tmp_path: Path) -> None:
+    # a sync in its own process first, which then ends: its counts stay in the shared directory
     with running_sandbox(seed=5, users=12, courses=4, attempts=30) as sandbox:
         engine = make_engine(env["LMSBRIDGE_DATABASE_URL"])
         upgrade_database(engine)
@@ -112,18 +95,38 @@ def test_workers_and_a_cli_sync_share_the_metrics(server: tuple[str, Path], env:
             timeout=120,
         )
     assert done.returncode == 0, done.stderr
-    with httpx.Client(base_url=base) as client:
-        samples = scrape(client)
-    # the background worker of `serve` may have run the due first sync too: the CLI's run is counted
-    assert value(samples, "lmsbridge_sync_runs_total", type="FULL", state="SUCCEEDED") >= 1
-    assert value(samples, "lmsbridge_records_written_total", model="users", kind="created") == 12
-
-    # the CLI's own log: JSON lines with the sync's start and end
+    # the CLI's own log: JSON lines (not a terminal) with the sync's start and end
     lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
     assert [line["event"] for line in lines if line["event"].startswith("sync.")] == [
         "sync.started",
         "sync.finished",
     ]
+
+    log_path = tmp_path / "serve.log"
+    with serving(env, log_path) as base:
+        requests = 40
+        for _ in range(requests):  # a new connection each: the two workers share the accepts
+            assert httpx.get(f"{base}/healthz").status_code == 200
+
+        def healthz_count() -> float:
+            with httpx.Client(base_url=base) as client:
+                return value(
+                    scrape(client),
+                    "lmsbridge_http_request_duration_seconds_count",
+                    method="GET",
+                    route="/healthz",
+                    status="200",
+                )
+
+        # every scrape, whichever worker answers it, counts the requests of both
+        wait_for(lambda: healthz_count() == requests, f"{requests} /healthz requests in /metrics")
+        assert {healthz_count() for _ in range(10)} == {requests}
+        with httpx.Client(base_url=base) as client:
+            samples = scrape(client)
+        # and the sync of the process that ended before the server started
+        assert value(samples, "lmsbridge_sync_runs_total", type="FULL", state="SUCCEEDED") == 1
+        assert value(samples, "lmsbridge_records_written_total", model="users", kind="created") == 12
+
     started = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
     starts = [line for line in started if line["event"] == "lmsbridge.started"]
     assert len(starts) == 2 and {line["role"] for line in starts} == {"api"}
