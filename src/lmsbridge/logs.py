@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
+from functools import lru_cache
 from typing import IO, Any, Literal
 
 import structlog
@@ -28,14 +29,28 @@ events = structlog.stdlib.get_logger("lmsbridge.events")
 _HANDLER_NAME = "lmsbridge"
 
 
+# field names repeat on every line: decide each once
+_sensitive_key = lru_cache(maxsize=4096)(is_sensitive_key)
+
+
+def _redact_string(value: str) -> str:
+    # what redact_text looks for needs white space (an auth scheme), "=" (a parameter) or a quote
+    # (JSON); ids, paths, routes and timestamps have none and skip the regular expressions
+    if " " in value or "=" in value or '"' in value or "\t" in value or "\n" in value:
+        return redact_text(value)
+    return value
+
+
 def _redact_event(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
     """Defence in depth: a secret passed to a log call by mistake (a sensitive key, a bearer value, a
     ``client_secret=…`` inside a message or a traceback) never reaches the output."""
     for key, value in event_dict.items():
-        if is_sensitive_key(key) and value is not None:
+        if value is None:
+            continue
+        if _sensitive_key(key):
             event_dict[key] = REDACTED
         elif isinstance(value, str):
-            event_dict[key] = redact_text(value)
+            event_dict[key] = _redact_string(value)
         elif isinstance(value, Mapping):
             event_dict[key] = _redact_mapping(value)
     return event_dict
@@ -44,8 +59,8 @@ def _redact_event(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> 
 def _redact_mapping(value: Mapping[str, Any]) -> dict[str, Any]:
     return {
         str(k): REDACTED
-        if is_sensitive_key(str(k)) and v is not None
-        else redact_text(v)
+        if v is not None and _sensitive_key(str(k))
+        else _redact_string(v)
         if isinstance(v, str)
         else _redact_mapping(v)
         if isinstance(v, Mapping)
