@@ -99,12 +99,12 @@ def default_format(stream: IO[str] | None = None) -> LogFormat:
     return "console" if target.isatty() else "json"
 
 
-def make_formatter(log_format: LogFormat) -> logging.Formatter:
+def make_formatter(log_format: LogFormat, *, colors: bool = False) -> logging.Formatter:
     # exceptions as plain text: a rich traceback would print local variables (credentials among them)
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if log_format == "json"
-        else structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
+        else structlog.dev.ConsoleRenderer(colors=colors, exception_formatter=structlog.dev.plain_traceback)
     )
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_shared_processors(),
@@ -141,7 +141,7 @@ def configure_logging(
     target = stream or sys.stderr
     handler = logging.StreamHandler(target) if stream is not None else _CurrentStderr()
     handler.set_name(_HANDLER_NAME)
-    handler.setFormatter(make_formatter(log_format or default_format(target)))
+    handler.setFormatter(make_formatter(log_format or default_format(target), colors=target.isatty()))
     root = logging.getLogger()
     for existing in list(root.handlers):
         if existing.get_name() == _HANDLER_NAME:

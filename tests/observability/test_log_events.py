@@ -3,6 +3,7 @@ every line, query strings in request lines, and the endpoint templates of remote
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from datetime import UTC, datetime
@@ -124,3 +125,24 @@ def test_process_setup_keeps_metrics_built_in_this_process(
     assert MULTIPROC_ENV not in os.environ
     assert not (tmp_path / "data" / "metrics").exists()
     assert b'lmsbridge_action_tasks_total{kind="probe",state="COMPLETED"}' in metrics.exposition()
+
+
+def test_console_format_and_the_default_format() -> None:
+    buffer = io.StringIO()
+    root = logging.getLogger()
+    saved = list(root.handlers), root.level
+    try:
+        logs.configure_logging("info", "console", stream=buffer)
+        logs.log_sync_started(integration_id="360learning:abc", run_id="r1", sync_type="DELTA", resumed=True)
+    finally:
+        root.handlers[:], root.level = saved[0], saved[1]
+    line = buffer.getvalue()
+    assert "sync.started" in line and "integration_id=360learning:abc" in line and "sync_type=DELTA" in line
+    assert "\x1b[" not in line  # no colours into a file
+    assert logs.default_format(io.StringIO()) == "json"
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert logs.default_format(Terminal()) == "console"
