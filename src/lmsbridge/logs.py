@@ -29,6 +29,12 @@ events = structlog.stdlib.get_logger("lmsbridge.events")
 _HANDLER_NAME = "lmsbridge"
 
 
+class Redacted(str):
+    """A value already redacted by its producer (e.g. ``redact_query``): lines carry it as is."""
+
+    __slots__ = ()
+
+
 # field names repeat on every line: decide each once
 _sensitive_key = lru_cache(maxsize=4096)(is_sensitive_key)
 
@@ -49,6 +55,8 @@ def _redact_event(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> 
             continue
         if _sensitive_key(key):
             event_dict[key] = REDACTED
+        elif isinstance(value, Redacted):
+            continue
         elif isinstance(value, str):
             event_dict[key] = _redact_string(value)
         elif isinstance(value, Mapping):
@@ -74,7 +82,6 @@ def _shared_processors() -> list[Any]:
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
-        structlog.stdlib.ExtraAdder(),
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
 
@@ -83,7 +90,6 @@ def _shared_processors() -> list[Any]:
 structlog.configure(
     processors=[
         structlog.stdlib.filter_by_level,
-        structlog.stdlib.PositionalArgumentsFormatter(),
         *_shared_processors(),
         structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
     ],
@@ -107,7 +113,8 @@ def make_formatter(log_format: LogFormat, *, colors: bool = False) -> logging.Fo
         else structlog.dev.ConsoleRenderer(colors=colors, exception_formatter=structlog.dev.plain_traceback)
     )
     return structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=_shared_processors(),
+        # lines of other loggers (uvicorn, libraries): their `extra=` fields become keys too
+        foreign_pre_chain=[*_shared_processors(), structlog.stdlib.ExtraAdder()],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lmsbridge import metrics
 from lmsbridge.ids import random_id
+from lmsbridge.logs import Redacted
 from lmsbridge.store.redaction import redact_query
 
 REQUEST_ID_KEY = "lmsbridge.request_id"
@@ -81,7 +82,7 @@ class RequestLogMiddleware:
                     method=method,
                     route=route,
                     path=scope.get("path"),
-                    query=redact_query(query.decode("latin-1")) if query else None,
+                    query=Redacted(redact_query(query.decode("latin-1"))) if query else None,
                     status=status,
                     duration_ms=round(seconds * 1000, 2),
                 )
