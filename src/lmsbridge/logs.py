@@ -55,26 +55,22 @@ def _redact_event(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> 
             continue
         if _sensitive_key(key):
             event_dict[key] = REDACTED
-        elif isinstance(value, Redacted):
-            continue
-        elif isinstance(value, str):
-            event_dict[key] = _redact_string(value)
-        elif isinstance(value, Mapping):
-            event_dict[key] = _redact_mapping(value)
+        elif not isinstance(value, Redacted):
+            event_dict[key] = _redact_value(value)
     return event_dict
 
 
-def _redact_mapping(value: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        str(k): REDACTED
-        if v is not None and _sensitive_key(str(k))
-        else _redact_string(v)
-        if isinstance(v, str)
-        else _redact_mapping(v)
-        if isinstance(v, Mapping)
-        else v
-        for k, v in value.items()
-    }
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return _redact_string(value)
+    if isinstance(value, Mapping):
+        return {
+            str(k): REDACTED if v is not None and _sensitive_key(str(k)) else _redact_value(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_redact_value(item) for item in value]
+    return value
 
 
 def _shared_processors() -> list[Any]:

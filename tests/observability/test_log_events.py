@@ -67,16 +67,22 @@ def test_every_line_is_redacted_whatever_logs_it() -> None:
     with captured_log("DEBUG") as log:
         logging.getLogger("some.library").info("calling with Authorization: Bearer abc.def.ghi")
         logging.getLogger("some.library").info("Token\tfrom-a-tab")
-        logs.events.info("custom", client_secret="plain-secret", details={"password": "pw", "n": 1})
+        logs.events.info(
+            "custom",
+            client_secret="plain-secret",
+            details={"password": "pw", "n": 1},
+            warnings=["users skipped", "retry with Bearer in-a-list"],
+        )
         try:
             raise RuntimeError('token rejected: {"access_token": "tok-xyz"}')
         except RuntimeError:
             logging.getLogger("lmsbridge.test").exception("failed")
     text = log.text
-    for secret in ("abc.def.ghi", "from-a-tab", "plain-secret", '"pw"', "tok-xyz"):
+    for secret in ("abc.def.ghi", "from-a-tab", "plain-secret", '"pw"', "tok-xyz", "in-a-list"):
         assert secret not in text
     custom = log.events("custom")[0]
     assert custom["client_secret"] == "[REDACTED]" and custom["details"] == {"password": "[REDACTED]", "n": 1}
+    assert custom["warnings"] == ["users skipped", "retry with Bearer [REDACTED]"]
     failed = log.events("failed")[0]
     assert "RuntimeError" in failed["exception"] and failed["logger"] == "lmsbridge.test"
 
