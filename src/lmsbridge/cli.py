@@ -22,8 +22,13 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
+from lmsbridge import __version__, cli_help
 from lmsbridge.settings import Settings, get_settings
 from lmsbridge.webhooks.cli import webhooks_app
+
+cli_help.install()
+# defaults shown in --help are the settings' own (an option left out falls back to the settings)
+_DEFAULTS = {name: field.default for name, field in Settings.model_fields.items()}
 
 app = typer.Typer(
     name="lmsbridge",
@@ -54,16 +59,32 @@ def _fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"lmsbridge {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
     ctx: typer.Context,
     database_url: Annotated[
         str | None,
-        typer.Option(help="Overrides LMSBRIDGE_DATABASE_URL (sqlite:///… or postgresql+psycopg://…)."),
+        typer.Option(
+            help="Overrides LMSBRIDGE_DATABASE_URL (sqlite:///… or postgresql+psycopg://…); "
+            "default: SQLite in the data directory."
+        ),
     ] = None,
     data_dir: Annotated[
-        str | None, typer.Option(help="Overrides LMSBRIDGE_DATA_DIR (SQLite file, key file).")
+        str | None,
+        typer.Option(
+            help=f"Overrides LMSBRIDGE_DATA_DIR (SQLite file, key file); default: {_DEFAULTS['data_dir']}."
+        ),
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
+    ] = False,
 ) -> None:
     overrides: dict[str, Any] = {}
     if database_url:
@@ -152,15 +173,22 @@ def migrate(ctx: typer.Context) -> None:
         out.print("job store: in the memory of the process that runs the jobs (SQLite)")
 
 
+_HOST_HELP = f"Interface to bind. Default: {_DEFAULTS['host']} (LMSBRIDGE_HOST)."
+_PORT_HELP = f"Port. Default: {_DEFAULTS['port']} (LMSBRIDGE_PORT)."
+
+
 @app.command()
 def serve(
     ctx: typer.Context,
-    host: Annotated[str | None, typer.Option(help="Interface to bind (default: settings.host).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default: settings.port).")] = None,
+    host: Annotated[str | None, typer.Option(help=_HOST_HELP)] = None,
+    port: Annotated[int | None, typer.Option(help=_PORT_HELP)] = None,
     workers: Annotated[
         int | None,
         typer.Option(
-            min=1, max=64, help="API processes (default: settings.api_workers); one also runs syncs."
+            min=1,
+            max=64,
+            help=f"API processes; one also runs syncs. Default: {_DEFAULTS['api_workers']} "
+            "(LMSBRIDGE_API_WORKERS).",
         ),
     ] = None,
     work: Annotated[
@@ -177,6 +205,7 @@ def serve(
     if work:
         settings = settings.model_copy(update={"serve_works": True})
         ctx.obj = {**(ctx.obj or {}), "serve_works": True}
+    _observe(settings)
     with _database(settings) as engine:
         _hint_demo_store(settings, engine)
     host = host or settings.host
@@ -191,7 +220,17 @@ def serve(
     for name, value in (ctx.obj or {}).items():
         os.environ[f"LMSBRIDGE_{name.upper()}"] = str(value)
     os.environ["LMSBRIDGE_API_WORKERS"] = str(workers)  # each worker knows it is one of several
-    uvicorn.run("lmsbridge.api.app:create_worker_app", factory=True, host=host, port=port, workers=workers)
+    # each worker process sets up logs and metrics itself (create_worker_app); uvicorn's access log is
+    # replaced by ours (api/request_log.py)
+    uvicorn.run(
+        "lmsbridge.api.app:create_worker_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+    )
 
 
 @app.command()
@@ -207,6 +246,7 @@ def worker(
     settings = _settings(ctx)
     if concurrency is not None:
         settings = settings.model_copy(update={"worker_concurrency": concurrency})
+    _observe(settings)
     with _database(settings):  # migrated, or a one-line error
         pass
     from lmsbridge.runtime import claim_background_services
@@ -235,6 +275,9 @@ async def _run_background(settings: Settings) -> None:
             f"lmsbridge worker: running syncs, actions and webhook deliveries, {runtime.jobs.concurrency} "
             f"at once, job store {runtime.jobs.backend} (Ctrl-C to stop)"
         )
+        from lmsbridge.logs import BACKGROUND_SERVICES
+
+        _log_startup(settings, "worker", BACKGROUND_SERVICES)
         await stop.wait()
     finally:
         await runtime.stop()  # what runs is resumed by the next process that claims the services
@@ -257,7 +300,31 @@ def _run_api(settings: Settings, host: str, port: int) -> None:
                 else "`lmsbridge worker` processes run the jobs (or start serve with --work)"
             )
         )
-    uvicorn.run(create_app(settings, background=True, work=work), host=host, port=port, log_level="info")
+    from lmsbridge.logs import BACKGROUND_SERVICES
+
+    _log_startup(settings, "api", BACKGROUND_SERVICES if work else [])
+    # logging is ours (lmsbridge.logs), uvicorn's access log is replaced by api/request_log.py
+    app = create_app(settings, background=True, work=work)
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+
+
+def _observe(settings: Settings) -> None:
+    """Logs and metrics of this process, set up before anything else runs."""
+    from lmsbridge.observability import setup_process
+
+    setup_process(settings)
+
+
+def _log_startup(settings: Settings, role: str, services: list[str]) -> None:
+    from lmsbridge.logs import database_backend, job_backend, log_startup
+
+    log_startup(
+        role=role,
+        database_backend=database_backend(settings),
+        job_backend=job_backend(settings),
+        services=services,
+        pid=os.getpid(),
+    )
 
 
 @api_keys_app.command("create")
@@ -570,6 +637,7 @@ def sync(
     if kind not in {"FULL", "DELTA"}:
         _fail(f"--type must be FULL or DELTA, not {sync_type!r}")
     settings = _settings(ctx)
+    _observe(settings)
     with _database(settings) as engine:
         _sync_in_foreground(settings, engine, integration_id, kind)
 
@@ -649,14 +717,14 @@ def syncs_list(
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 20,
 ) -> None:
-    """Recent sync runs: type, state, counts, API calls, duration, error."""
+    """Recent sync runs: type, state, counts, API calls, duration, and why a run failed."""
     from lmsbridge.store import sync_runs
     from lmsbridge.store.engine import session_scope
 
     with _database(_settings(ctx)) as engine, session_scope(engine, readonly=True) as session:
         runs = sync_runs.list_runs(session, integration_id, limit=limit)
-    headers = ("id", "integration", "type", "state", "started", "seconds", "calls", "changed", "error")
-    table = Table(*(_fixed(h) for h in headers[:-1]), Column("error"))
+    headers = ("id", "integration", "type", "state", "started", "seconds", "calls", "changed", "reason")
+    table = Table(*(_fixed(h) for h in headers[:-1]), Column("reason"))
     for run in runs:
         counts = (run.streams or {}).get("counts", {})
         changed = sum(
@@ -672,7 +740,7 @@ def syncs_list(
             f"{seconds:.1f}" if seconds is not None else "-",
             str(run.api_calls),
             str(changed),
-            run.error or "",
+            _run_reason(run.state, run.error, run.warnings),
         )
     _print_table(table, runs, "no sync runs yet")
 
@@ -705,11 +773,18 @@ def _require_free_port(host: str, port: int) -> None:
             )
 
 
+def _run_reason(state: str, error: str | None, warnings: list[str] | None) -> str:
+    """Why a run did not fully succeed: its error, else its warnings (a PARTIALLY_FAILED run's streams)."""
+    if state not in ("FAILED", "PARTIALLY_FAILED", "AUTHENTICATION_FAILED"):
+        return error or ""
+    return error or "; ".join(warnings or []) or "(no reason recorded)"
+
+
 @app.command()
 def demo(
     ctx: typer.Context,
-    host: Annotated[str | None, typer.Option(help="Interface to bind (default: settings.host).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default: settings.port).")] = None,
+    host: Annotated[str | None, typer.Option(help=_HOST_HELP)] = None,
+    port: Annotated[int | None, typer.Option(help=_PORT_HELP)] = None,
     users: Annotated[int, typer.Option(min=1, help="Sandbox tenant size: users.")] = 10_000,
     courses: Annotated[int, typer.Option(min=1, help="Sandbox tenant size: courses.")] = 2_000,
     attempts: Annotated[int, typer.Option(min=0, help="Sandbox tenant size: course attempts.")] = 200_000,
@@ -728,6 +803,7 @@ def demo(
     from lmsbridge.store.engine import session_scope
 
     base_settings = _settings(ctx)
+    _observe(base_settings)
     demo_dir = base_settings.data_dir / "demo"
     shutil.rmtree(demo_dir, ignore_errors=True)  # every demo starts from an empty store
     settings = base_settings.model_copy(update={"data_dir": demo_dir})

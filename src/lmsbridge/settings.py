@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -98,6 +98,23 @@ class Settings(BaseSettings):
     # The Connect page offers the regions "eu" and "us"; a region listed here connects to this base URL
     # instead of the vendor's regional host (a staging tenant, or the sandbox in tests and demos)
     connect_region_urls: dict[str, str] = Field(default_factory=dict)
+
+    # Observability (docs/operations.md): process logs and Prometheus metrics
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="INFO", description="Least severe level written to the process log."
+    )
+    log_format: Literal["console", "json"] | None = Field(
+        default=None, description="console or json; default: console on a terminal, json otherwise."
+    )
+    metrics_enabled: bool = Field(default=True, description="Serve GET /metrics (Prometheus text format).")
+    metrics_token: SecretStr | None = Field(
+        default=None, description="When set, GET /metrics requires `Authorization: Bearer <token>`."
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("database_url")
     @classmethod

@@ -10,9 +10,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, event, or_, select, update
 from sqlalchemy.orm import Session
 
+from lmsbridge import logs, metrics
 from lmsbridge.ids import random_id
 from lmsbridge.store.schema import ActionTask
 
@@ -161,4 +162,31 @@ def finish(
     }
     if log_id is not None:
         values["log_id"] = log_id
-    session.execute(update(ActionTask).where(ActionTask.id == task_id).values(**values))
+    ended = session.execute(
+        update(ActionTask)
+        .where(ActionTask.id == task_id)
+        .values(**values)
+        .returning(ActionTask.integration_id, ActionTask.kind, ActionTask.attempts, ActionTask.created_at)
+    ).first()
+    if ended is not None:
+        _report_end(session, task_id, state, now, ended, error)
+
+
+def _report_end(
+    session: Session, task_id: str, state: str, now: datetime, ended: Any, error: dict[str, Any] | None
+) -> None:
+    """The task's end line and metric, once its transaction commits (a rolled-back end did not happen)."""
+
+    def report(_session: Session) -> None:
+        logs.log_task_finished(
+            integration_id=ended.integration_id,
+            task_id=task_id,
+            kind=ended.kind,
+            state=state,
+            attempts=int(ended.attempts or 0),
+            duration_s=logs.seconds_between(ended.created_at, now),
+            error=error,
+        )
+        metrics.ACTION_TASKS.labels(kind=ended.kind, state=state).inc()
+
+    event.listen(session, "after_commit", report, once=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,22 +13,25 @@ from lmsbridge import __version__
 from lmsbridge.api.connection_recycling import RecycleConnections
 from lmsbridge.api.cursors import CursorCodec, derive_cursor_key
 from lmsbridge.api.deps import AppContext
+from lmsbridge.api.docs import install_docs
 from lmsbridge.api.error_handlers import install_error_handling
 from lmsbridge.api.key_cache import VerifiedKeys
 from lmsbridge.api.openapi import build_openapi
+from lmsbridge.api.operations import install_operations
 from lmsbridge.api.read_pool import ReadPool
+from lmsbridge.api.request_log import RequestLogMiddleware
 from lmsbridge.api.routes import connect, features, general, integrations, lms, logs, passthrough, syncs
 from lmsbridge.api.routes.actions import close_action_services
 from lmsbridge.api.routes.actions import router as actions_router
 from lmsbridge.api.routes.passthrough import close_connector_cache
 from lmsbridge.api.routes.webhooks import router as webhooks_router
 from lmsbridge.crypto import load_or_create_key
+from lmsbridge.logs import BACKGROUND_SERVICES, database_backend, job_backend, log_startup
+from lmsbridge.observability import setup_process
 from lmsbridge.runtime import Runtime, claim_background_services
 from lmsbridge.settings import Settings
 from lmsbridge.store.engine import make_engine, sqlite_read_engine
 from lmsbridge.web import install_web
-
-logger = logging.getLogger(__name__)
 
 
 def create_app(
@@ -61,10 +63,12 @@ def create_app(
         if runtime is not None:
             _app.state.runtime = runtime
             await runtime.start()
+            _app.state.background_running = True  # readiness: api/operations.py
         try:
             yield
         finally:
             if runtime is not None:
+                _app.state.background_running = False
                 await runtime.stop()
         await close_connector_cache(_app)  # features: passthrough's live connectors
         await close_action_services(_app)  # actions: their live connectors
@@ -77,7 +81,7 @@ def create_app(
         title="lmsbridge",
         version=__version__,
         openapi_url="/v1/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # served with local assets: api/docs.py
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -85,6 +89,10 @@ def create_app(
     install_error_handling(app)
     if settings.api_workers > 1 and settings.api_requests_per_connection:
         app.add_middleware(RecycleConnections, requests_per_connection=settings.api_requests_per_connection)
+    # outermost: its line and latency cover every answer, the catch-all's 500 included
+    app.add_middleware(RequestLogMiddleware, metrics_enabled=settings.metrics_enabled)
+    install_operations(app, settings, db, background=background)
+    install_docs(app, "/v1/openapi.json")
     v1 = APIRouter(prefix="/v1")
     v1.include_router(lms.router)
     v1.include_router(actions_router)  # write actions (issue 5)
@@ -109,8 +117,15 @@ def create_worker_app() -> FastAPI:
     PostgreSQL they work when ``LMSBRIDGE_SERVE_WORKS`` says so (``serve --work``).
     """
     settings = Settings()
+    setup_process(settings)  # a fresh process: logs and metrics as the parent's
     work = serve_works(settings)
-    logger.info("API process %d: %s", os.getpid(), "works (runs jobs)" if work else "API only")
+    log_startup(
+        role="api",
+        database_backend=database_backend(settings),
+        job_backend=job_backend(settings),
+        services=BACKGROUND_SERVICES if work else [],
+        pid=os.getpid(),
+    )
     return create_app(settings, background=True, work=work)
 
 

@@ -28,6 +28,7 @@ from lmsbridge.api.errors import (
     for_general_operation,
 )
 from lmsbridge.api.guard import RequestGuard
+from lmsbridge.api.request_log import request_id
 from lmsbridge.api.responses import json_response
 from lmsbridge.connectors.errors import (
     AuthenticationFailed,
@@ -142,7 +143,8 @@ async def error_response(
     if not stored:
         return json_response(envelope(error, None), error.status)
     started = request.scope.get("lmsbridge.started", time.monotonic())
-    log_id = random_id()
+    # the request's id (api/request_log.py): its log line and this interaction log share one id
+    log_id = request_id(request.scope) or random_id()
     with_log = envelope(error, ctx.log_url(log_id))
     logged = await run_in_threadpool(
         _write_log,

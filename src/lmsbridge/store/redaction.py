@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import SplitResult, urlsplit, urlunsplit
+from urllib.parse import SplitResult, unquote_plus, urlsplit, urlunsplit
 
 REDACTED = "[REDACTED]"
 
@@ -61,11 +61,6 @@ def redact_text(text: str) -> str:
     )
 
 
-def redact_query(query: str) -> str:
-    """A query string (``a=1&api_key=…``) with the values of sensitive parameters replaced."""
-    return redact_text(query)
-
-
 def redact_url(url: str) -> str:
     """``url`` with secrets removed: sensitive query parameters, a password in the authority, and our
     API keys anywhere in it. For access and request logs; linear in the URL's length."""
@@ -97,3 +92,16 @@ def redact(value: Any) -> Any:
     if isinstance(value, bytes):
         return redact_text(value.decode("utf-8", errors="replace"))
     return value
+
+
+def redact_query(query: str) -> str:
+    """A query string (without ``?``) with the value of every sensitive parameter replaced; the rest kept
+    as sent (order, encoding), so a logged query still shows what was asked. Linear in its length."""
+    if not query:
+        return query
+    parts = []
+    for pair in query.split("&"):
+        key, sep, _value = pair.partition("=")
+        sensitive = sep and is_sensitive_key(unquote_plus(key))
+        parts.append(f"{key}={REDACTED}" if sensitive else _OWN_API_KEY.sub(REDACTED, pair))
+    return "&".join(parts)

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from lmsbridge import logs, metrics
 from lmsbridge.connections import stored_connection
 from lmsbridge.connectors.base import Page, StoredConnection
 from lmsbridge.connectors.errors import (
@@ -233,6 +234,17 @@ class _Run:
         return self.calls_before + (self.connector.api_calls if self.connector else 0)
 
     async def execute(self) -> SyncOutcome:
+        # every line logged while the run executes (client retries too) names its integration and run
+        with logs.bind_context(integration_id=self.integration_id, run_id=self.run_id):
+            logs.log_sync_started(
+                integration_id=self.integration_id,
+                run_id=self.run_id,
+                sync_type=self.type,
+                resumed=bool(self.state.chains),
+            )
+            return await self._execute()
+
+    async def _execute(self) -> SyncOutcome:
         self.cancelled = False
         heartbeat = asyncio.create_task(self._heartbeat(asyncio.current_task()))
         state, error = "SUCCEEDED", None
@@ -421,6 +433,9 @@ class _Run:
     async def _fail_stream(self, stream: str, message: str) -> None:
         def record(session: Session) -> None:
             if stream not in self.state.failed:
+                logs.log_sync_stream_failed(
+                    integration_id=self.integration_id, run_id=self.run_id, stream=stream, reason=message
+                )
                 self.state.failed[stream] = message
                 self.warnings.append(message)
                 self._save(session)
@@ -553,6 +568,32 @@ class _Run:
 
             await self._in_db(mark)
 
+    def _report_end(self, outcome: SyncOutcome) -> None:
+        """The run's end line and metrics (counts are the whole run's, resumptions included)."""
+        client = self.connector.client if self.connector is not None else None
+        logs.log_sync_finished(
+            integration_id=self.integration_id,
+            run_id=self.run_id,
+            sync_type=self.type,
+            state=outcome.state,
+            counts=self.state.counts,
+            api_calls=outcome.api_calls,
+            throttled=client.throttled if client is not None else 0,
+            retries=client.retries if client is not None else 0,
+            started_at=outcome.started_at,
+            ended_at=outcome.ended_at,
+            warnings=outcome.warnings,
+            error=outcome.error,
+        )
+        metrics.SYNC_RUNS.labels(type=self.type, state=outcome.state).inc()
+        seconds = logs.seconds_between(outcome.started_at, outcome.ended_at)
+        if seconds is not None:
+            metrics.SYNC_DURATION.labels(type=self.type).observe(max(seconds, 0.0))
+        for model, counts in self.state.counts.items():
+            for kind in ("created", "changed", "deleted"):
+                if counts.get(kind):
+                    metrics.RECORDS_WRITTEN.labels(model=model, kind=kind).inc(counts[kind])
+
     async def _record_end(self, state: str, error: str | None) -> SyncOutcome:
         now = self.engine.clock()
         outcome = SyncOutcome(
@@ -622,6 +663,7 @@ class _Run:
             return str(entry.id)
 
         outcome.log_id = await self.engine._in_db(finish)  # not owned: the end is recorded even then
+        self._report_end(outcome)
         if self.full and state in ("SUCCEEDED", "PARTIALLY_FAILED"):
             await asyncio.to_thread(refresh_statistics, self.engine.db)
         return outcome

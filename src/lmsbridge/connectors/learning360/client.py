@@ -26,7 +26,7 @@ from tenacity import (
 )
 from tenacity.wait import wait_base
 
-from lmsbridge import json_text
+from lmsbridge import json_text, logs, metrics
 from lmsbridge.connectors.base import Page
 from lmsbridge.connectors.errors import (
     AuthenticationFailed,
@@ -249,6 +249,7 @@ class Learning360Client:
         self.calls = 0
         self.token_requests = 0
         self.retries = 0
+        self.throttled = 0  # 429 answers
 
     def __repr__(self) -> str:
         return f"Learning360Client(base_url={self.base_url!r}, calls={self.calls})"
@@ -341,9 +342,14 @@ class Learning360Client:
         await self.budget.acquire(kind)
         self.calls += 1
         auth = {"Authorization": f"Bearer {token}", API_VERSION_HEADER: API_VERSION}
-        return await self._http.request(
-            method, self.url_for(url), content=content, headers={**headers, **auth}
-        )
+        target = self.url_for(url)
+        try:
+            response = await self._http.request(method, target, content=content, headers={**headers, **auth})
+        except httpx.HTTPError:
+            metrics.count_remote_call(method.upper(), httpx.URL(target).path, None)
+            raise
+        metrics.count_remote_call(method.upper(), httpx.URL(target).path, response.status_code)
+        return response
 
     def url_for(self, path_or_url: str) -> str:
         """Absolute URL of a path; an absolute URL (a Link target) must be on the tenant's host,
@@ -391,7 +397,14 @@ class Learning360Client:
     def _before_retry(self, state: RetryCallState) -> None:
         self.retries += 1
         error = state.outcome.exception() if state.outcome else None
-        log.info("360learning: retrying after %s (attempt %d)", type(error).__name__, state.attempt_number)
+        # the reason names method, path and status (never a URL's query or a body); the integration and
+        # run ids come from the caller's bound log context
+        logs.log_remote_retry(
+            reason=f"{type(error).__name__}: {error}" if error is not None else "unknown",
+            attempt=state.attempt_number,
+            wait_s=round(state.next_action.sleep, 3) if state.next_action else None,
+            throttled=isinstance(error, _Throttled),
+        )
 
     async def _access_token(self) -> str:
         token = self._token
@@ -420,7 +433,12 @@ class Learning360Client:
         self.calls += 1
         self.token_requests += 1
         started = self._clock()
-        response = await self._http.post(self.base_url + TOKEN_PATH, json=body)
+        try:
+            response = await self._http.post(self.base_url + TOKEN_PATH, json=body)
+        except httpx.HTTPError:
+            metrics.count_remote_call("POST", TOKEN_PATH, None)
+            raise
+        metrics.count_remote_call("POST", TOKEN_PATH, response.status_code)
         data = self._decode(response)
         if response.status_code == 200:
             if not isinstance(data, dict) or not isinstance(data.get("access_token"), str):
@@ -447,13 +465,18 @@ class Learning360Client:
             token = await self._access_token()
             await self.budget.acquire(kind)
             self.calls += 1
-            response = await self._http.request(
-                method,
-                url,
-                params=httpx.QueryParams(params) if params else None,
-                json=json_body,
-                headers={"Authorization": f"Bearer {token}", API_VERSION_HEADER: API_VERSION},
-            )
+            try:
+                response = await self._http.request(
+                    method,
+                    url,
+                    params=httpx.QueryParams(params) if params else None,
+                    json=json_body,
+                    headers={"Authorization": f"Bearer {token}", API_VERSION_HEADER: API_VERSION},
+                )
+            except httpx.HTTPError:
+                metrics.count_remote_call(method, path, None)
+                raise
+            metrics.count_remote_call(method, path, response.status_code)
             log.debug("360learning: %s %s -> %d", method, path, response.status_code)
             if response.status_code == 401:
                 self._drop_token(token)
@@ -484,6 +507,7 @@ class Learning360Client:
             return
         code = error_code(data)
         if status == 429:
+            self.throttled += 1
             raise _Throttled(f"{method} {path}: 429 {code or ''}".strip())
         if status >= 500 and code != "bulkAPIDisabled":
             raise _ServerError(f"{method} {path}: {status}")
