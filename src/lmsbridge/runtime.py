@@ -15,6 +15,7 @@ from typing import IO
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from lmsbridge import metrics
 from lmsbridge.actions.env import ActionOptions
 from lmsbridge.actions.runner import ActionRunner
 from lmsbridge.connectors.learning360.budget import BUDGETS
@@ -32,7 +33,7 @@ from lmsbridge.store.retention import HistoryRetention, anonymize_expired, prune
 from lmsbridge.store.schema import SyncRun
 from lmsbridge.store.transact import transact_async
 from lmsbridge.sync.engine import SyncEngine, SyncOptions
-from lmsbridge.webhooks.delivery import WebhookDeliverer
+from lmsbridge.webhooks.delivery import WebhookDeliverer, oldest_pending_age
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +176,12 @@ class Runtime:
     async def _due_jobs(self) -> list[JobSpec]:
         now = self.clock()
         stale_after = self.sync_engine.options.stale_after
-        return await transact_async(self.db, lambda s: dispatch.due_jobs(s, now, stale_after, self.actions))
+
+        def work(session: Session) -> list[JobSpec]:
+            metrics.WEBHOOK_BACKLOG_OLDEST_AGE.set(oldest_pending_age(session, now))
+            return dispatch.due_jobs(session, now, stale_after, self.actions)
+
+        return await transact_async(self.db, work)
 
     async def run_sync(self, run_id: str) -> None:
         try:

@@ -64,6 +64,7 @@ def create_app(
             _app.state.runtime = runtime
             await runtime.start()
             _app.state.background_running = True  # readiness: api/operations.py
+            _app.state.readiness.add("job_backend", runtime.jobs.readiness_check)
         try:
             yield
         finally:

@@ -9,18 +9,16 @@ refuses makes the integration INVALID (Kombo's state).
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from lmsbridge import logs
 from lmsbridge.store import sync_runs
 from lmsbridge.store.integrations import list_integrations
 from lmsbridge.store.schema import Integration, SyncRun
 from lmsbridge.webhooks import outbox
-
-log = logging.getLogger(__name__)
 
 FAILED_STATES = frozenset({"FAILED", "PARTIALLY_FAILED", "AUTHENTICATION_FAILED", "TIMED_OUT"})
 
@@ -71,12 +69,13 @@ def queue_due_syncs(session: Session, now: datetime, policy: SchedulePolicy) -> 
             continue
         run, already = sync_runs.enqueue(session, integration.id, sync_type, now)
         if not already:
-            log.info(
-                "schedule: queued %s sync %s of %s (consecutive failures: %d)",
-                sync_type,
-                run.id,
-                integration.id,
-                integration.consecutive_failures,
+            logs.log_schedule_decision(
+                "queued",
+                integration_id=integration.id,
+                sync_type=sync_type,
+                run_id=run.id,
+                reason="a retry after its backoff" if integration.consecutive_failures else "due",
+                consecutive_failures=integration.consecutive_failures,
             )
             queued.append(run)
     return queued
@@ -101,13 +100,14 @@ def record_outcome(session: Session, run: SyncRun, now: datetime, policy: Schedu
         integration.next_sync_at = now + policy.retry_delay(failures, run.type)
         if run.state == "AUTHENTICATION_FAILED":
             integration.status = "INVALID"
-        log.warning(
-            "sync %s of %s ended %s (%d in a row): next try at %s",
-            run.id,
-            integration.id,
-            run.state,
-            failures,
-            integration.next_sync_at.isoformat(),
+        logs.log_schedule_decision(
+            "backed_off",
+            integration_id=integration.id,
+            sync_type=run.type,
+            run_id=run.id,
+            reason=f"the run ended {run.state}: {integration.last_sync_error}",
+            next_sync_at=integration.next_sync_at,
+            consecutive_failures=failures,
         )
         if failures >= policy.max_failures and integration.paused_at is None:
             integration.paused_at = now
@@ -115,7 +115,12 @@ def record_outcome(session: Session, run: SyncRun, now: datetime, policy: Schedu
                 f"scheduled syncs paused after {failures} consecutive failed syncs; "
                 f"last error: {integration.last_sync_error}"
             )
-            log.warning("integration %s: %s", integration.id, integration.pause_reason)
+            logs.log_schedule_decision(
+                "paused",
+                integration_id=integration.id,
+                reason=integration.pause_reason,
+                consecutive_failures=failures,
+            )
     integration.updated_at = now
     session.flush()
     changed = outbox.record_state_change_since(session, integration, before, now)

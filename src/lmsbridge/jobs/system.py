@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from procrastinate import App, PsycopgConnector, exceptions, testing
 from procrastinate.jobs import Status
@@ -21,6 +22,7 @@ from procrastinate.schema import SchemaManager
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
+from lmsbridge import metrics
 from lmsbridge.jobs.dispatch import JobSpec
 from lmsbridge.jobs.tasks import tasks
 from lmsbridge.settings import Settings
@@ -28,6 +30,14 @@ from lmsbridge.settings import Settings
 log = logging.getLogger(__name__)
 
 QUEUES = ("syncs", "actions", "webhooks", "schedule")
+# jobs waiting to run per queue, and how long the oldest has waited since it was deferred
+_WAITING_BY_QUEUE = """
+    SELECT j.queue_name, count(*) AS jobs, extract(epoch FROM now() - min(e.at)) AS oldest_s
+      FROM procrastinate_jobs j
+      JOIN procrastinate_events e ON e.job_id = j.id AND e.type = 'deferred'
+     WHERE j.status = 'todo'
+     GROUP BY j.queue_name
+"""
 # an arbitrary advisory lock key: "create the job tables" happens once among processes starting together
 _SCHEMA_LOCK = 0x6C6D7362
 
@@ -167,7 +177,38 @@ class JobSystem:
             deferred += await self.defer(spec)
         if self.shared:
             await self._recover_stalled_jobs()
+        await self._report_queues()
         return deferred
+
+    async def readiness_check(self) -> str | None:
+        """For ``/readyz``: None when the job store answers."""
+        if not self._opened:
+            return "the job system is not started"
+        if self.shared and not await self.app.check_connection_async():
+            return "the job tables are missing (run `lmsbridge migrate`)"
+        return None
+
+    async def _report_queues(self) -> None:
+        """Queue depth and the oldest waiting job's age, per queue (Prometheus gauges)."""
+        waiting = {queue: (0, 0.0) for queue in QUEUES}
+        if self.shared:
+            rows = await self.app.connector.execute_query_all_async(_WAITING_BY_QUEUE)
+            for row in rows:
+                waiting[row["queue_name"]] = (int(row["jobs"]), float(row["oldest_s"] or 0.0))
+        else:
+            connector = self.app.connector
+            assert isinstance(connector, testing.InMemoryConnector)
+            now = datetime.now(UTC)
+            for job in connector.jobs.values():
+                if job["status"] != "todo":
+                    continue
+                deferred = [e["at"] for e in connector.events[job["id"]] if e["type"] == "deferred"]
+                age = (now - deferred[0]).total_seconds() if deferred else 0.0
+                count, oldest = waiting.get(job["queue_name"], (0, 0.0))
+                waiting[job["queue_name"]] = (count + 1, max(oldest, age))
+        for queue, (count, oldest) in waiting.items():
+            metrics.JOB_QUEUE_DEPTH.labels(queue=queue).set(count)
+            metrics.JOB_OLDEST_AGE.labels(queue=queue).set(oldest)
 
     async def _dispatch_loop(self) -> None:
         while True:

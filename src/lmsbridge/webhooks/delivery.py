@@ -18,10 +18,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
-from lmsbridge import __version__
+from lmsbridge import __version__, logs
 from lmsbridge.crypto import SecretBox, SecretBoxError
 from lmsbridge.settings import Settings
 from lmsbridge.store.logs import write_log
@@ -173,7 +173,24 @@ class WebhookDeliverer:
     async def _attempt(self, job: Claimed) -> None:
         outcome = await self._send(job)
         now = self.clock()
-        await transact_async(self.db, lambda s: self._record(s, job, outcome, now))
+        next_at = await transact_async(self.db, lambda s: self._record(s, job, outcome, now))
+        if outcome.succeeded:
+            # a delivery that failed before and now went through: the receiver is back
+            result: logs.DeliveryOutcome = "recovered" if job.attempt > 1 else "delivered"
+        else:
+            result = "failed" if next_at is not None else "gave_up"
+        logs.log_delivery_outcome(
+            result,
+            endpoint_id=job.endpoint_id,
+            delivery_id=job.delivery_id,
+            event_type=job.event_type,
+            integration_id=job.integration_id,
+            attempt=job.attempt,
+            status_code=outcome.status,
+            duration_s=outcome.duration_ms / 1000,
+            reason=redact_text(outcome.error) if outcome.error else None,
+            next_attempt_at=next_at,
+        )
 
     async def _send(self, job: Claimed) -> Attempt:
         started = time.monotonic()
@@ -211,7 +228,8 @@ class WebhookDeliverer:
         )
         return Attempt(response.status_code, error, snippet, took())
 
-    def _record(self, session: Session, job: Claimed, outcome: Attempt, now: datetime) -> None:
+    def _record(self, session: Session, job: Claimed, outcome: Attempt, now: datetime) -> datetime | None:
+        """Store the attempt's outcome; returns when the next attempt is due (None: no more)."""
         # an error text may quote the URL: its query string could hold a token of the receiver's
         error = redact_text(outcome.error) if outcome.error else None
         values: dict[str, Any] = {"last_status": outcome.status, "last_error": error}
@@ -252,6 +270,8 @@ class WebhookDeliverer:
             duration_ms=outcome.duration_ms,
             now=now,
         )
+        next_at: datetime | None = values.get("next_attempt_at")
+        return next_at
 
 
 async def _read_some(response: httpx.Response, limit: int) -> str:
@@ -273,6 +293,14 @@ def due_ids(session: Session, now: datetime, limit: int = 500) -> list[str]:
             .limit(limit)
         )
     )
+
+
+def oldest_pending_age(session: Session, now: datetime) -> float:
+    """Seconds since the oldest delivery still to be made was created (0 when none waits)."""
+    oldest = session.scalar(
+        select(func.min(WebhookDelivery.created_at)).where(WebhookDelivery.state == PENDING)
+    )
+    return max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
 
 
 def claim_due(

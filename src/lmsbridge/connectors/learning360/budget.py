@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from lmsbridge import metrics
+
 CallKind = Literal["read", "write"]
 
 DEFAULT_READS_PER_SECOND = 45.0
@@ -116,6 +118,7 @@ class ApiBudget:
         if wait > 0:
             self.counters.waits += 1
             self.counters.wait_seconds += wait
+            metrics.RATE_BUDGET_WAIT.labels(kind=kind).observe(wait)
             await asyncio.sleep(wait)
         if kind == "read":
             self.counters.reads += 1
