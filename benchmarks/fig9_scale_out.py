@@ -12,7 +12,8 @@ side by side in one run, each on a fresh store, every worker at the same `--conc
 
 Per variant: the wall time from queueing until every run is terminal (the last run's end), records/s
 (the runs' `seen` counts ÷ wall), CPU seconds per 1,000 records of the worker processes (psutil, their
-helper processes included), the sandboxes' CPU, the 429s the sandboxes answered, and that every run
+helper processes included), the CPU of the PostgreSQL backends serving them and of the sandboxes, the
+whole machine's busy share (other sessions included), the 429s the sandboxes answered, and that every run
 SUCCEEDED. Rounds alternate the order of the variants (a b c, then c b a, ...). The sandboxes stay up
 across variants and rounds (their counters are reset before each variant).
 """
@@ -77,6 +78,24 @@ class JobStore:
     key: str
     data_dir: Path
     tmp: Path
+    dbname: str = ""  # the PostgreSQL database's name
+
+    def server_cpu_seconds(self) -> float:
+        """CPU of the PostgreSQL backends connected to this database now (0 on SQLite). A backend that
+        disconnected before is not counted; the workers' pools keep theirs for the whole run."""
+        if not self.dbname:
+            return 0.0
+        with _pg_admin() as conn:
+            pids = [row[0] for row in conn.execute(_BACKENDS, {"db": self.dbname})]
+        total = 0.0
+        for pid in pids:
+            with contextlib.suppress(psutil.Error):
+                times = psutil.Process(pid).cpu_times()
+                total += times.user + times.system
+        return total
+
+
+_BACKENDS = "SELECT pid FROM pg_stat_activity WHERE datname = %(db)s AND pid <> pg_backend_pid()"
 
 
 def _pg_admin() -> Any:
@@ -105,7 +124,7 @@ def fresh_job_store(backend: str) -> Iterator[JobStore]:
             url = f"{base}/{dbname}"
         else:
             url = f"sqlite:///{tmp / 'lmsbridge.db'}"
-        store = JobStore(url, Fernet.generate_key().decode(), tmp / "data", tmp)
+        store = JobStore(url, Fernet.generate_key().decode(), tmp / "data", tmp, dbname)
         settings = Settings(data_dir=store.data_dir, database_url=url, encryption_key=store.key)
         engine = make_engine(url)
         try:
@@ -228,6 +247,7 @@ def measure(variant: Variant, sandboxes: list[Sandbox], concurrency: int, timeou
                 sb.control.reset_counters()
             sandbox_cpu = sum(sb.cpu_seconds() for sb in sandboxes)
             worker_cpu = started.cpu_seconds()
+            server_cpu = store.server_cpu_seconds()
             machine_cpu = psutil.cpu_times()
             box = SecretBox(store.key.encode())
             # one transaction: the integrations and their runs appear together, so the workers' schedule
@@ -254,6 +274,7 @@ def measure(variant: Variant, sandboxes: list[Sandbox], concurrency: int, timeou
                 print(started.tails(), flush=True)
                 raise
             worker_cpu = started.cpu_seconds() - worker_cpu
+            server_cpu = store.server_cpu_seconds() - server_cpu
             sandbox_cpu = sum(sb.cpu_seconds() for sb in sandboxes) - sandbox_cpu
             after = psutil.cpu_times()
             counters = [sb.control.counters() for sb in sandboxes]
@@ -286,8 +307,9 @@ def measure(variant: Variant, sandboxes: list[Sandbox], concurrency: int, timeou
         "records_per_s": round(records / wall_s),
         "worker_cpu_s": round(worker_cpu, 2),
         "worker_cpu_s_per_1000_records": round(1000 * worker_cpu / max(records, 1), 4),
+        "postgres_backends_cpu_s": round(server_cpu, 2),
         "sandbox_cpu_s": round(sandbox_cpu, 2),
-        "cpu_floor_s": round((worker_cpu + sandbox_cpu) / (os.cpu_count() or 1), 2),
+        "cpu_floor_s": round((worker_cpu + server_cpu + sandbox_cpu) / (os.cpu_count() or 1), 2),
         "machine_cpu_busy_share": round(busy / (wall_s * (os.cpu_count() or 1)), 3),
         "sandbox_calls": sum(int(c["total_calls"]) for c in counters),
         "http_429": sum(int(c["too_many_requests"]) for c in counters),
