@@ -156,8 +156,9 @@ def configure_logging(
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True
-    # per-request lines of the HTTP client and the migration tool's chatter would drown our events
-    for name in ("httpx", "httpcore", "alembic"):
+    # per-request lines of the HTTP client, the migration tool's and the job engine's chatter (a line
+    # per job start and end; ours say what the job did) would drown our events
+    for name in ("httpx", "httpcore", "alembic", "procrastinate"):
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
 
 

@@ -81,6 +81,11 @@ def check_url(url: str, *, allow_private: bool) -> None:
     checked_addresses(parts.hostname, port, allow_private=allow_private)
 
 
+class BlockedConnection(httpx.TransportError):
+    """A connection the address check refused. Not a network failure: retrying cannot help, so it is
+    not one of the transport errors clients retry."""
+
+
 class GuardedTransport(httpx.AsyncBaseTransport):
     """An httpx transport that connects only to checked addresses (see the module's docstring)."""
 
@@ -96,7 +101,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         try:
             addresses = await asyncio.to_thread(checked_addresses, host, port, allow_private=False)
         except BlockedHost as exc:
-            raise httpx.ConnectError(str(exc), request=request) from None
+            raise BlockedConnection(str(exc), request=request) from None
         # connect to the address just checked; the Host header and TLS (SNI, certificate) keep the name
         request.url = request.url.copy_with(host=str(addresses[0]))
         if request.url.scheme == "https":

@@ -144,11 +144,6 @@ class Runtime:
         await asyncio.to_thread(apply_job_schema, self.settings, self.db)
         await self.jobs.start()
         self._started = True
-        log.info(
-            "background: job store %s, %s",
-            self.jobs.backend,
-            f"working ({self.jobs.concurrency} jobs at once)" if self.works else "queueing only",
-        )
 
     async def stop(self) -> None:
         if not self._started:

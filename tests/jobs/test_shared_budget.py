@@ -100,7 +100,7 @@ async def test_three_workers_and_two_api_processes_share_one_company_budget(
     assert passthrough_calls > 0
     # the sandbox answers 429 whenever any one-second window holds more than 50 reads or 10 writes
     assert counters["too_many_requests"] == 0, counters
-    assert sum(counters["calls"].values()) > 300  # the company's budget was really used
+    assert sum(counters["calls"].values()) > 150  # the company's budget was really used
 
 
 async def _answers(client: httpx.AsyncClient) -> bool:

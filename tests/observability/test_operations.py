@@ -228,7 +228,7 @@ def test_health_and_readiness_of_a_working_server(served: Served) -> None:
     assert ready.json() == {
         "status": "ready",
         "failing": [],
-        "checks": {"database": "ok", "migrations": "ok", "background_services": "ok"},
+        "checks": {"database": "ok", "migrations": "ok", "background_services": "ok", "job_backend": "ok"},
     }
     # unauthenticated by default
     assert anonymous.get("/metrics").status_code == 200

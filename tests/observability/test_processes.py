@@ -42,6 +42,7 @@ def env(tmp_path: Path) -> dict[str, str]:
         "LMSBRIDGE_DATA_DIR": str(data),
         "LMSBRIDGE_DATABASE_URL": f"sqlite:///{data / 'lmsbridge.db'}",
         "LMSBRIDGE_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "LMSBRIDGE_ALLOW_PRIVATE_HOSTS": "true",  # the sandbox listens on loopback
     }
 
 

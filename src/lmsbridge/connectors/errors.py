@@ -45,6 +45,11 @@ class NotFound(RemoteError):
     """404: the remote object does not exist (any more)."""
 
 
+class HostNotAllowed(ConnectorError):
+    """The LMS's host resolves to an address outbound calls may not reach (loopback, private, metadata)
+    unless the operator allows it: retrying cannot help."""
+
+
 class UnexpectedResponse(ConnectorError):
     """A 2xx answer whose shape breaks the API contract (e.g. an object where a list is expected)."""
 

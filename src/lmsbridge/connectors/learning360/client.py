@@ -30,6 +30,7 @@ from lmsbridge import json_text, logs, metrics
 from lmsbridge.connectors.base import Page
 from lmsbridge.connectors.errors import (
     AuthenticationFailed,
+    HostNotAllowed,
     InvalidCredentials,
     NotFound,
     PermissionMissing,
@@ -40,7 +41,7 @@ from lmsbridge.connectors.errors import (
 from lmsbridge.connectors.learning360.budget import BUDGETS, ApiBudget, BudgetRegistry, CallKind
 from lmsbridge.connectors.learning360.config import ClientOptions, Learning360Config, RetryPolicy
 from lmsbridge.connectors.learning360.scopes import required_scope, scope_from_message
-from lmsbridge.netguard import GuardedTransport
+from lmsbridge.netguard import BlockedConnection, GuardedTransport
 from lmsbridge.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -384,6 +385,8 @@ class Learning360Client:
 
         try:
             return await retrying(run)
+        except BlockedConnection as exc:
+            raise HostNotAllowed(str(exc)) from None
         except RetryError as exc:
             last = exc.last_attempt.exception() or exc
             if isinstance(last, _TokenRefused):
