@@ -9,7 +9,7 @@ import contextlib
 import fcntl
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import IO
 
 from sqlalchemy import Engine
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from lmsbridge import metrics
 from lmsbridge.actions.env import ActionOptions
 from lmsbridge.actions.runner import ActionRunner
+from lmsbridge.clock import utcnow
 from lmsbridge.connectors.learning360.budget import BUDGETS
 from lmsbridge.connectors.learning360.config import ClientOptions
 from lmsbridge.crypto import SecretBox
@@ -39,10 +40,6 @@ log = logging.getLogger(__name__)
 
 # Held open for the life of the process that won it: the OS releases the lock when that process ends.
 _background_lock: IO[bytes] | None = None
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def claim_background_services(settings: Settings) -> bool:

@@ -13,7 +13,8 @@ from feature_support import FeatureEnv, KomboContract
 from typer.testing import CliRunner
 
 from lmsbridge.cli import app as cli_app
-from lmsbridge.features.model_tests import run_model_tests, utcnow
+from lmsbridge.clock import utcnow
+from lmsbridge.features.model_tests import run_model_tests
 from lmsbridge.features.sync_hooks import feature_hooks
 from lmsbridge.sandbox.config import SandboxConfig
 from lmsbridge.sandbox.generator import generate_tenant

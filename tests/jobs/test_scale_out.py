@@ -12,6 +12,7 @@ import pytest
 from processes import workers
 from sqlalchemy import Engine, select, text
 
+from lmsbridge.clock import utcnow
 from lmsbridge.crypto import SecretBox
 from lmsbridge.sandbox.testing import RunningSandbox, running_sandbox
 from lmsbridge.settings import Settings
@@ -19,7 +20,7 @@ from lmsbridge.store import sync_runs
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.integrations import create_integration
 from lmsbridge.store.schema import RECORD_TABLES, SyncRun
-from lmsbridge.sync.engine import SyncEngine, utcnow
+from lmsbridge.sync.engine import SyncEngine
 from waiting import wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(600)]

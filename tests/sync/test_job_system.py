@@ -17,15 +17,17 @@ from sqlalchemy import select
 from sync_support import SyncSetup
 
 from lmsbridge.api.app import create_app
+from lmsbridge.clock import utcnow
 from lmsbridge.runtime import Runtime
 from lmsbridge.sandbox.vocab import ALL_SCOPES
 from lmsbridge.settings import Settings
 from lmsbridge.store import sync_runs
 from lmsbridge.store.api_keys import create_api_key
 from lmsbridge.store.engine import session_scope
+from lmsbridge.store.integrations import set_credentials
 from lmsbridge.store.logs import write_log
 from lmsbridge.store.schema import Integration, InteractionLog, SyncRun, WebhookEvent
-from lmsbridge.sync.engine import utcnow
+from lmsbridge.webhooks.payloads import public_state
 from loopback import serve
 from waiting import eventually
 
@@ -247,3 +249,28 @@ def test_cli_force_sync_and_cancel(setup: SyncSetup, tmp_path: Path) -> None:
     assert missing.returncode == 1 and "no sync with id 'nope'" in missing.stderr
     bad = cli("integrations", "force-sync", setup.integration_id, "--type", "weekly")
     assert bad.returncode != 0 and "FULL or DELTA" in bad.stderr
+
+
+async def test_a_refused_credential_makes_the_integration_invalid_until_a_sync_succeeds(
+    setup: SyncSetup, tmp_path: Path
+) -> None:
+    sandbox = setup.sandbox
+    good = {"client_id": sandbox.client_id, "client_secret": sandbox.client_secret}
+    with session_scope(setup.db) as session:
+        # the customer rotated the secret in 360Learning: ours is refused at the token endpoint
+        set_credentials(session, setup.box, setup.integration_id, {**good, "client_secret": "rotated"})
+        run_id = sync_runs.enqueue(session, setup.integration_id, "FULL", utcnow())[0].id
+    async with working(setup, tmp_path):
+        await eventually(lambda: _ended(setup, 1), what="the refused run")
+        [run] = _runs(setup)
+        refused = _integration(setup)
+        assert run.state == "AUTHENTICATION_FAILED"
+        assert refused.status == "INVALID" and public_state(refused) == "INVALID"
+        assert refused.consecutive_failures == 1
+        with session_scope(setup.db) as session:  # relinked with the new secret
+            set_credentials(session, setup.box, setup.integration_id, good)
+            sync_runs.enqueue(session, setup.integration_id, "FULL", utcnow())
+        await eventually(lambda: _ended(setup, 2), what="the run after the credential works again")
+    assert {r.id: r.state for r in _runs(setup)}[run_id] == "AUTHENTICATION_FAILED"
+    recovered = _integration(setup)
+    assert (recovered.status, recovered.consecutive_failures) == ("ACTIVE", 0)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from lmsbridge.actions.remote import RemoteAccess
+from lmsbridge.clock import utcnow
 from lmsbridge.connectors.errors import NotFound
 from lmsbridge.connectors.learning360 import writes
 from lmsbridge.connectors.learning360.client import Learning360Client
@@ -20,10 +21,6 @@ from lmsbridge.store.logs import write_log
 from lmsbridge.store.transact import transact_async
 
 T = TypeVar("T")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

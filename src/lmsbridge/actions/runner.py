@@ -18,10 +18,11 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from lmsbridge.actions import courses_upsert, stats_batch, tasks
-from lmsbridge.actions.env import ActionEnv, ActionOptions, OperationTimedOut, utcnow
+from lmsbridge.actions.env import ActionEnv, ActionOptions, OperationTimedOut
 from lmsbridge.actions.errors import ActionError, error_body, from_connector, is_transient
 from lmsbridge.actions.remote import RemoteAccess
 from lmsbridge.actions.store_writes import reconcile_progressions
+from lmsbridge.clock import utcnow
 from lmsbridge.connectors.errors import NotFound
 from lmsbridge.connectors.learning360 import writes
 from lmsbridge.connectors.learning360.config import ClientOptions

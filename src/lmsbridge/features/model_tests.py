@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, and_, func, or_, select
@@ -482,7 +482,3 @@ async def run_model_tests(
         return result
 
     return await transact_async(db, work)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -6,9 +6,10 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from lmsbridge.clock import utcnow
 from lmsbridge.connections import open_connector
 from lmsbridge.crypto import SecretBox
-from lmsbridge.features.model_tests import ModelTestsResult, run_model_tests, utcnow
+from lmsbridge.features.model_tests import ModelTestsResult, run_model_tests
 from lmsbridge.features.scope_test import ScopeTestResult, scope_test_integration
 from lmsbridge.settings import Settings
 from lmsbridge.store.integrations import get_integration

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from lmsbridge.clock import utcnow
 from lmsbridge.connections import open_connector
 from lmsbridge.connectors.base import Connector
 from lmsbridge.connectors.errors import InvalidCredentials
@@ -31,10 +32,6 @@ from lmsbridge.store.schema import Integration
 from lmsbridge.store.transact import transact_async
 from lmsbridge.unified.wire import format_timestamp
 from lmsbridge.webhooks.outbox import record_state_change_since, state_snapshot
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass

@@ -13,7 +13,7 @@ import logging
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
@@ -21,6 +21,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from lmsbridge import logs, metrics
+from lmsbridge.clock import utcnow
 from lmsbridge.connections import stored_connection
 from lmsbridge.connectors.base import Page, StoredConnection
 from lmsbridge.connectors.errors import (
@@ -70,10 +71,6 @@ STREAM_MODELS = {stream.name: stream.models for stream in STREAMS_BY_NAME.values
 REPLICATION_KEYS = {s.name: s.delta_filter for s in STREAMS_BY_NAME.values() if s.delta_filter}
 # a RUNNING run without a heartbeat for this long belongs to a dead process (it beats 3 times as often)
 STALE_AFTER = timedelta(seconds=30)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 # features (issue 6) hooks, see SyncOptions.before_scan / after_full

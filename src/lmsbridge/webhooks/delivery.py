@@ -14,7 +14,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -22,6 +22,7 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from lmsbridge import __version__, logs
+from lmsbridge.clock import utcnow
 from lmsbridge.crypto import SecretBox, SecretBoxError
 from lmsbridge.settings import Settings
 from lmsbridge.store.logs import write_log
@@ -36,10 +37,6 @@ log = logging.getLogger(__name__)
 PENDING, SUCCEEDED, FAILED = "PENDING", "SUCCEEDED", "FAILED"
 # how much of a receiver's answer is kept in the log (receivers are not expected to say much)
 RESPONSE_SNIPPET_BYTES = 1024
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,10 +18,11 @@ from lmsbridge.api.deps import ContextDep, current_api_key
 from lmsbridge.api.errors import ApiError
 from lmsbridge.api.responses import json_response
 from lmsbridge.api.routes.logs import EXTENSIONS_TAG
+from lmsbridge.clock import utcnow
 from lmsbridge.connections import open_connector
 from lmsbridge.crypto import SecretBox
 from lmsbridge.features.availability import integration_models_and_actions
-from lmsbridge.features.model_tests import run_model_tests, utcnow
+from lmsbridge.features.model_tests import run_model_tests
 from lmsbridge.features.scope_test import scope_test_integration
 from lmsbridge.store.integrations import get_integration
 from lmsbridge.store.schema import Integration, SyncRun
