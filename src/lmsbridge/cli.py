@@ -316,7 +316,8 @@ def _observe(settings: Settings) -> None:
 
 
 def _log_startup(settings: Settings, role: str, services: list[str]) -> None:
-    from lmsbridge.logs import database_backend, job_backend, log_startup
+    from lmsbridge.jobs.system import job_backend
+    from lmsbridge.logs import database_backend, log_startup
 
     log_startup(
         role=role,

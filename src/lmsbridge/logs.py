@@ -188,14 +188,6 @@ def database_backend(settings: Settings) -> str:
     return "sqlite" if settings.is_sqlite else "postgresql"
 
 
-def job_backend(settings: Settings) -> str:
-    """Where jobs live (lmsbridge/jobs/system.py): PostgreSQL's Procrastinate tables, or the memory of the
-    process that runs them (SQLite)."""
-    from lmsbridge.jobs.system import uses_procrastinate_store
-
-    return "procrastinate-postgresql" if uses_procrastinate_store(settings) else "procrastinate-in-memory"
-
-
 def log_startup(
     *, role: str, database_backend: str, job_backend: str, services: list[str], **extra: Any
 ) -> None:

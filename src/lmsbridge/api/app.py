@@ -26,7 +26,8 @@ from lmsbridge.api.routes.actions import router as actions_router
 from lmsbridge.api.routes.passthrough import close_connector_cache
 from lmsbridge.api.routes.webhooks import router as webhooks_router
 from lmsbridge.crypto import load_or_create_key
-from lmsbridge.logs import BACKGROUND_SERVICES, database_backend, job_backend, log_startup
+from lmsbridge.jobs.system import job_backend
+from lmsbridge.logs import BACKGROUND_SERVICES, database_backend, log_startup
 from lmsbridge.observability import setup_process
 from lmsbridge.runtime import Runtime, claim_background_services
 from lmsbridge.settings import Settings

@@ -49,6 +49,11 @@ def uses_procrastinate_store(settings: Settings) -> bool:
     return settings.job_backend == "postgresql"
 
 
+def job_backend(settings: Settings) -> str:
+    """Where jobs live, as the start-up log line names it."""
+    return "procrastinate-postgresql" if uses_procrastinate_store(settings) else "procrastinate-in-memory"
+
+
 def _conninfo(database_url: str) -> str:
     url = make_url(database_url).set(drivername="postgresql")
     return url.render_as_string(hide_password=False)
@@ -112,7 +117,7 @@ class JobSystem:
 
     @property
     def backend(self) -> str:
-        return "procrastinate-postgresql" if self.shared else "procrastinate-in-memory"
+        return job_backend(self.settings)
 
     async def start(self) -> None:
         if self._opened:

@@ -6,7 +6,7 @@ References between records are remote ids; the store turns them into Kombo ids w
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
@@ -84,11 +84,3 @@ class SkillRecord(MappedRecord):
     name: str | None = None
 
     model: ClassVar[str] = "skills"
-
-
-@dataclass(frozen=True, slots=True)
-class RecordPage:
-    """One page of records of one model, as a stream yields it (upserted in one transaction)."""
-
-    model: str
-    records: list[MappedRecord] = field(default_factory=list)

@@ -94,11 +94,6 @@ def get_endpoint(session: Session, endpoint_id: str) -> WebhookEndpoint | None:
     return session.get(WebhookEndpoint, endpoint_id)
 
 
-def endpoint_secret(box: SecretBox, endpoint: WebhookEndpoint) -> str:
-    """The plaintext secret, for signing; raises ``crypto.SecretBoxError`` when the key does not match."""
-    return box.decrypt(endpoint.secret_encrypted)
-
-
 def rotate_secret(session: Session, box: SecretBox, endpoint_id: str) -> tuple[WebhookEndpoint, str] | None:
     """Replace the secret; deliveries sent from now on (retries included) are signed with the new one."""
     endpoint = session.get(WebhookEndpoint, endpoint_id)

@@ -235,11 +235,6 @@ def attempts_from_remote_data(remote_data: Mapping[str, Any] | None) -> list[dic
     return [dict(a) for a in attempts if isinstance(a, dict)] if isinstance(attempts, list) else []
 
 
-def progression_status(attempts: Sequence[Dto]) -> ProgressionStatus:
-    """COMPLETED if any attempt completed, else IN_PROGRESS if any progressed, else ENROLLED."""
-    return _status(attempts, any(parse_datetime(a.get("completedAt")) for a in attempts))
-
-
 def _status(attempts: Sequence[Dto], any_completed: bool) -> ProgressionStatus:
     if any_completed:
         return "COMPLETED"
