@@ -130,10 +130,6 @@ class Runtime:
         self._shared_budgets: PostgresRateSchedule | None = None
         self._started = False
 
-    @property
-    def works(self) -> bool:
-        return self.jobs.work
-
     async def start(self) -> None:
         if self._started:
             return
@@ -159,9 +155,6 @@ class Runtime:
     def wake(self) -> None:
         """Stored work was just written by this process: dispatch it now rather than at the next poll."""
         self.jobs.wake()
-
-    async def defer(self, spec: JobSpec) -> bool:
-        return await self.jobs.defer(spec)
 
     # ---- what the jobs do (lmsbridge.jobs.tasks) ----------------------------------------------------
 

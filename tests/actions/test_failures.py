@@ -12,7 +12,7 @@ from test_load_and_restart import _task
 from test_progressions import COURSE, active_users, progression, upsert_own_course
 
 from lmsbridge.store.engine import session_scope
-from lmsbridge.store.schema import ActionTask
+from lmsbridge.store.schema import ActionTask, Integration
 
 
 async def _task_done(setup: ActionSetup, task_id: str) -> dict[str, Any]:
@@ -110,3 +110,26 @@ async def test_restart_while_an_enroll_import_is_in_flight(setup: ActionSetup) -
     assert len(setup.attempts(user_remote, course["remote_id"])) == 1
     item = await progression(setup, enrolled.json()["data"]["id"])
     assert item["status"] == "ENROLLED" and item["remote_data"]["/courses/stats"]
+
+
+async def test_an_action_whose_scope_is_missing_is_refused_before_anything_is_sent(
+    setup: ActionSetup,
+) -> None:
+    """The last scope test found integrations:bulk missing: an upsert answers 403 naming the scope, and
+    neither a task nor a call to 360Learning is made."""
+    with session_scope(setup.db) as session:
+        integration = session.get(Integration, setup.integration_id)
+        assert integration is not None
+        scopes = dict((integration.scope_test or {}).get("scopes") or {})
+        scopes["integrations:bulk"] = {"status": "missing"}
+        integration.scope_test = {**(integration.scope_test or {}), "scopes": scopes}
+    setup.sandbox.control.reset_counters()
+    async with setup.client() as client:
+        response = await client.post(
+            "/v1/lms/courses/bulk", json={"items": [{"origin_id": "scopeless-1", "course": COURSE}]}
+        )
+    assert response.status_code == 403, response.text
+    error = response.json()["error"]
+    assert error["code"] == "INTEGRATION.PERMISSION_MISSING" and "integrations:bulk" in error["message"]
+    assert setup.task_states() == {}
+    assert sum(setup.sandbox.control.counters()["calls"].values()) == 0

@@ -37,7 +37,6 @@ class JobSpec:
     args: dict[str, str] = field(default_factory=dict)
     lock: str | None = None
     queueing_lock: str | None = None
-    at: datetime | None = None
 
 
 def sync_job(run_id: str, integration_id: str) -> JobSpec:
@@ -51,9 +50,9 @@ def course_upsert_job(task_id: str) -> JobSpec:
     return JobSpec(COURSE_UPSERT, {"task_id": task_id}, lock=key, queueing_lock=key)
 
 
-def stats_import_job(integration_id: str, at: datetime | None = None) -> JobSpec:
+def stats_import_job(integration_id: str) -> JobSpec:
     key = f"stats:{integration_id}"
-    return JobSpec(STATS_IMPORT, {"integration_id": integration_id}, lock=key, queueing_lock=key, at=at)
+    return JobSpec(STATS_IMPORT, {"integration_id": integration_id}, lock=key, queueing_lock=key)
 
 
 def delivery_job(delivery_id: str) -> JobSpec:

@@ -163,12 +163,7 @@ class JobSystem:
         finds the stored work instead)."""
         if not self._opened or (not self.shared and not self.work):
             return False
-        task = self.app.configure_task(
-            spec.task,
-            lock=spec.lock,
-            queueing_lock=spec.queueing_lock,
-            schedule_at=spec.at,
-        )
+        task = self.app.configure_task(spec.task, lock=spec.lock, queueing_lock=spec.queueing_lock)
         try:
             await task.defer_async(**spec.args)
         except exceptions.AlreadyEnqueued:

@@ -30,6 +30,7 @@ from lmsbridge.api.responses import json_response
 from lmsbridge.connectors.errors import ConnectorError, NotFound
 from lmsbridge.connectors.learning360 import writes
 from lmsbridge.crypto import SecretBox, load_or_create_key
+from lmsbridge.features.availability import require_action
 from lmsbridge.store import queries
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.logs import write_log
@@ -199,9 +200,15 @@ def _api_error(exc: ActionError) -> ApiError:
 
 
 async def _action(
-    request: Request, integration: Integration, work: Callable[[ActionServices], Awaitable[Response]]
+    request: Request,
+    integration: Integration,
+    action: str,
+    work: Callable[[ActionServices], Awaitable[Response]],
 ) -> Response:
-    """Run one action under the integration's in-flight limit; failures become Kombo envelopes."""
+    """Run one action under the integration's in-flight limit; failures become Kombo envelopes. An action
+    whose 360Learning scope the last scope test found missing is refused first, naming the scope, before
+    anything is stored or sent."""
+    require_action(integration, action)
     svc = services(request)
     try:
         with svc.limiter.slot(integration.id) as remaining:
@@ -295,7 +302,7 @@ async def post_courses_bulk(
             PostLmsCoursesBulkPositiveResponse(data=TaskId(task_id=task_id), warnings=warnings)
         )
 
-    return await _action(request, integration, work)
+    return await _action(request, integration, "lms_upsert_courses", work)
 
 
 @router.get(
@@ -378,7 +385,7 @@ async def post_course_deactivate(
         course = await _in_db(ctx, save)
         return json_response(PostLmsCoursesCourseIdDeactivatePositiveResponse(data=course, warnings=[]))
 
-    return await _action(request, integration, work)
+    return await _action(request, integration, "lms_deactivate_course", work)
 
 
 # ---- enroll and complete ----------------------------------------------------------------------------
@@ -461,7 +468,7 @@ async def post_course_progressions(
             unchanged="The user is already enrolled in this course: the existing progression is returned.",
         )
 
-    return await _action(request, integration, work)
+    return await _action(request, integration, "lms_enroll_user", work)
 
 
 def parse_completed_at(value: str | None, now: datetime) -> datetime | None:
@@ -525,4 +532,4 @@ async def post_course_progression_complete(
             unchanged="The progression was already completed: nothing was changed.",
         )
 
-    return await _action(request, integration, work)
+    return await _action(request, integration, "lms_complete_course", work)
