@@ -652,11 +652,15 @@ def _sync_in_foreground(settings: Settings, engine: Engine, integration_id: str,
     with session_scope(engine, readonly=True) as session:
         if get_integration(session, integration_id) is None:
             raise CliError(f"no integration with id {integration_id!r} (see `lmsbridge integrations list`)")
-    runtime = Runtime(settings, engine, work=False)
+    runtime = Runtime(settings, engine, work=False, schedule=False)
 
     async def run() -> Any:
-        with RichSyncProgress(err) as progress:
-            return await runtime.sync_engine.run_new(integration_id, kind, progress=progress)
+        await runtime.start()  # on PostgreSQL: the company's budget shared with the running workers
+        try:
+            with RichSyncProgress(err) as progress:
+                return await runtime.sync_engine.run_new(integration_id, kind, progress=progress)
+        finally:
+            await runtime.stop()
 
     started = time.monotonic()
     try:

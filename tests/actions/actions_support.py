@@ -32,11 +32,9 @@ T = TypeVar("T")
 FAST = ActionOptions(
     batch_window_s=0.3,
     batch_max_wait_s=20.0,  # the burst test: a continuous stream of calls is cut this rarely
-    tick_s=0.05,
     poll_initial_s=0.05,
     poll_max_s=0.3,
     operation_timeout_s=60.0,
-    heartbeat_s=0.5,
     stale_after_s=3.0,
     retry_delay_s=0.2,
 )

@@ -25,26 +25,22 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class ActionOptions:
-    """Timing of the action worker; tests shrink the numbers."""
+    """Timing of action tasks; tests shrink the numbers."""
 
     # enroll/complete calls closer together than this (per integration) share one statistics import
     batch_window_s: float = 0.5
     # a continuous stream of calls is still cut into an import this often
     batch_max_wait_s: float = 10.0
-    # how often the worker looks for due tasks when nothing woke it
-    tick_s: float = 0.2
     # bulk operation polling: start, back off by 1.5x up to the max; give up after the timeout
     poll_initial_s: float = 0.25
     poll_max_s: float = 5.0
     operation_timeout_s: float = 600.0
-    heartbeat_s: float = 5.0
-    # a RUNNING task without a heartbeat for this long belongs to a dead worker
+    # a RUNNING task not updated for this long belongs to a stopped job: it is dispatched again (a job
+    # still running holds the task's lock, so the new one waits and then finds it done)
     stale_after_s: float = 30.0
     # transient failures (360Learning unavailable, throttled): retry this often before failing the task
     max_attempts: int = 6
     retry_delay_s: float = 5.0
-    # tasks of one kind run at once (course upserts; stats imports are one per integration)
-    max_parallel_tasks: int = 8
 
 
 class OperationTimedOut(Exception):

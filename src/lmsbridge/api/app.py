@@ -97,13 +97,13 @@ def create_app(
     install_docs(app, "/v1/openapi.json")
     v1 = APIRouter(prefix="/v1")
     v1.include_router(lms.router)
-    v1.include_router(actions_router)  # write actions (issue 5)
+    v1.include_router(actions_router)  # write actions
     v1.include_router(general.router)
     v1.include_router(integrations.router)
     v1.include_router(logs.router)
     v1.include_router(passthrough.router)
     v1.include_router(features.router)
-    v1.include_router(webhooks_router)  # webhooks (issue 7)
+    v1.include_router(webhooks_router)  # webhooks
     v1.include_router(syncs.router)
     v1.include_router(connect.router)  # Kombo Connect: create-link, integration-by-token, relink
     app.include_router(v1)

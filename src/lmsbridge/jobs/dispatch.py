@@ -13,12 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from lmsbridge.actions.runner import ActionRunner
 from lmsbridge.store import sync_runs
-from lmsbridge.store.schema import SyncRun
 from lmsbridge.webhooks import delivery
 
 # task names (the job store keeps them: renaming one strands its queued jobs)
@@ -63,16 +61,8 @@ def delivery_job(delivery_id: str) -> JobSpec:
 def due_jobs(session: Session, now: datetime, stale_after: timedelta, actions: ActionRunner) -> list[JobSpec]:
     """Every job the store asks for at ``now``: queued sync runs and running ones whose process stopped
     beating (``stale_after``), due action tasks, due webhook deliveries."""
-    runs = session.execute(
-        select(SyncRun.id, SyncRun.integration_id).where(
-            or_(
-                SyncRun.state == sync_runs.QUEUED,
-                (SyncRun.state == sync_runs.RUNNING)
-                & or_(SyncRun.heartbeat_at.is_(None), SyncRun.heartbeat_at < now - stale_after),
-            )
-        )
-    ).all()
-    jobs = [sync_job(run_id, integration_id) for run_id, integration_id in runs]
+    runs = sync_runs.claimable(session, now - stale_after, limit=500)
+    jobs = [sync_job(run.id, run.integration_id) for run in runs]
     jobs += [course_upsert_job(task_id) for task_id in actions.due_upserts(session, now)]
     jobs += [stats_import_job(integration_id) for integration_id in actions.ready_integrations(session, now)]
     jobs += [delivery_job(delivery_id) for delivery_id in delivery.due_ids(session, now)]

@@ -112,6 +112,7 @@ class JobSystem:
         self._context = context
         self._due_jobs = due_jobs
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._opened = False
 
@@ -123,6 +124,7 @@ class JobSystem:
         if self._opened:
             return
         await self.app.open_async()
+        self._loop = asyncio.get_running_loop()
         self._opened = True
         if self.work:
             stalled = self.settings.worker_stalled_seconds
@@ -153,9 +155,15 @@ class JobSystem:
         if self._opened:
             await self.app.close_async()
             self._opened = False
+        self._loop = None
 
     def wake(self) -> None:
-        self._wake.set()
+        """Look for stored work now. Safe from any thread: sync API routes run in a thread pool, and an
+        asyncio event may only be set from its loop's thread."""
+        if self._loop is None:
+            self._wake.set()
+        else:
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     async def defer(self, spec: JobSpec) -> bool:
         """Queue one job; False when an equal job already waits (its queueing lock) or nobody here would

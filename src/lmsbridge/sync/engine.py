@@ -73,7 +73,7 @@ REPLICATION_KEYS = {s.name: s.delta_filter for s in STREAMS_BY_NAME.values() if 
 STALE_AFTER = timedelta(seconds=30)
 
 
-# features (issue 6) hooks, see SyncOptions.before_scan / after_full
+# features hooks, see SyncOptions.before_scan / after_full
 BeforeScan = Callable[[Engine, str, Learning360Connector, datetime], Awaitable[dict[str, str]]]
 AfterFull = Callable[[Engine, str, str, datetime], Awaitable[object]]
 
@@ -87,9 +87,9 @@ class SyncOptions:
     client_options: ClientOptions | None = None
     # a RUNNING run whose heartbeat is older than this belongs to a dead process and may be resumed
     stale_after: timedelta = STALE_AFTER
-    # webhooks (issue 7): the base of the log_url in sync-finished events (settings.public_base_url)
+    # webhooks: the base of the log_url in sync-finished events (settings.public_base_url)
     public_base_url: str = "http://127.0.0.1:8000"
-    # features (issue 6): scope test before the scan → {stream: warning} to skip; model tests after a
+    # features: scope test before the scan → {stream: warning} to skip; model tests after a
     # FULL run. Set by the runtime (lmsbridge.features.sync_hooks.feature_hooks()); None = off.
     before_scan: BeforeScan | None = None
     after_full: AfterFull | None = None
@@ -209,6 +209,8 @@ class _Run:
         self.started_at = run.started_at or engine.clock()
         # the run's webhook events when they wait for the setup to complete (_record_end)
         self._deferred_webhooks: Callable[[Session], None] | None = None
+        # set by the heartbeat when someone asked to cancel the run
+        self.cancelled = False
         self.state = RunState.from_dict(run.streams)
         self.progress = progress
         self.warnings: list[str] = list(run.warnings or [])
@@ -242,14 +244,13 @@ class _Run:
             return await self._execute()
 
     async def _execute(self) -> SyncOutcome:
-        self.cancelled = False
         heartbeat = asyncio.create_task(self._heartbeat(asyncio.current_task()))
         state, error = "SUCCEEDED", None
         try:
             integration, connection = await self._in_db(self._load_integration)
             self.connector = self.engine.connector_factory(integration, connection, self.engine.options)
             async with self.connector:
-                if self.engine.options.before_scan is not None:  # features (issue 6): scope test first
+                if self.engine.options.before_scan is not None:  # features: scope test first
                     now = self.engine.clock()
                     skips = await self.engine.options.before_scan(
                         self.engine.db, self.integration_id, self.connector, now
@@ -277,7 +278,7 @@ class _Run:
                 await heartbeat
             await self.preparer.close()
         outcome = await self._record_end(state, error)
-        if self.full and self.engine.options.after_full is not None:  # features (issue 6): model tests
+        if self.full and self.engine.options.after_full is not None:  # features: model tests
             try:
                 await self.engine.options.after_full(
                     self.engine.db, self.integration_id, state, self.engine.clock()
@@ -633,7 +634,7 @@ class _Run:
             if self.full and state == "SUCCEEDED" and self.engine.options.after_full is None:
                 complete_setup(session, self.integration_id, now)  # no QA configured
 
-            # webhooks (issue 7): data-changed, sync-finished, state-changed commit with the run's end
+            # webhooks: data-changed, sync-finished, state-changed commit with the run's end
             def announce(session: Session, state_before: StateSnapshot | None = webhook_state_before) -> None:
                 outbox.record_sync_end(
                     session,

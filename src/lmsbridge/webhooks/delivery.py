@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, Select, func, select, update
 from sqlalchemy.orm import Session
 
 from lmsbridge import __version__, logs
@@ -280,16 +280,18 @@ async def _read_some(response: httpx.Response, limit: int) -> str:
     return data[:limit].decode("utf-8", errors="replace")
 
 
-def due_ids(session: Session, now: datetime, limit: int = 500) -> list[str]:
-    """Deliveries due for an attempt, oldest first (the job system defers one job each)."""
-    return list(
-        session.scalars(
-            select(WebhookDelivery.id)
-            .where(WebhookDelivery.state == PENDING, WebhookDelivery.next_attempt_at <= now)
-            .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
-            .limit(limit)
-        )
+def _due(now: datetime, *columns: Any) -> Select[Any]:
+    """``columns`` of the deliveries due for an attempt at ``now``, the longest waiting first."""
+    return (
+        select(*columns)
+        .where(WebhookDelivery.state == PENDING, WebhookDelivery.next_attempt_at <= now)
+        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
     )
+
+
+def due_ids(session: Session, now: datetime, limit: int = 500) -> list[str]:
+    """Deliveries due for an attempt (the job system defers one job each)."""
+    return list(session.scalars(_due(now, WebhookDelivery.id).limit(limit)))
 
 
 def oldest_pending_age(session: Session, now: datetime) -> float:
@@ -326,14 +328,10 @@ def claim_due(
             .values(state=FAILED, next_attempt_at=None, last_error="gave up: the last attempt never finished")
             .execution_options(synchronize_session=False)
         )
-    query = select(WebhookDelivery.id, WebhookDelivery.attempts).where(
-        WebhookDelivery.state == PENDING, WebhookDelivery.next_attempt_at <= now
-    )
+    query = _due(now, WebhookDelivery.id, WebhookDelivery.attempts)
     if delivery_id is not None:
         query = query.where(WebhookDelivery.id == delivery_id)
-    candidates = session.execute(
-        query.order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(limit)
-    ).all()
+    candidates = session.execute(query.limit(limit)).all()
     won: dict[str, int] = {}
     for delivery_id, attempts in candidates:
         result = session.execute(

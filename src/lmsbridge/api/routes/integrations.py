@@ -33,7 +33,7 @@ _EMPTY = wire.EmptyPositiveResponse(data=wire.Empty())
     operation_id="GetIntegrationsIntegrationId",
     summary="Get integration details",
     description="Details of an integration: tool, status, setup status, end user, models and actions.",
-    # features (issue 6): availability from the scope test; per-model tests and qa_status as extensions
+    # features: availability from the scope test; per-model tests and qa_status as extensions
     response_model=GetIntegrationWithTestsResponse,
 )
 def get_integration(integration: PathIntegration, session: ReadSession) -> Response:
