@@ -97,7 +97,7 @@ class SyncOptions:
     on_run_end: Callable[[Session, str, datetime], None] | None = None
     # page writes share a transaction until this many records or seconds (sync/writer.py)
     commit_policy: CommitPolicy = field(default_factory=CommitPolicy)
-    # map and hash large pages in a helper process, on another core (sync/preparer.py)
+    # map and hash pages in a helper process, on another core (sync/preparer.py)
     prepare_in_helper: bool = True
 
 
@@ -217,9 +217,7 @@ class _Run:
         self.connector: Learning360Connector | None = None
         self.calls_before = int(run.api_calls or 0)
         self.providers = mapping.ProviderIndex.from_integrations(self.state.integrations or [])
-        self.preparer = PagePreparer(
-            use_helper=engine.options.prepare_in_helper, sqlite_datetimes=engine.db.dialect.name == "sqlite"
-        )
+        self.preparer = PagePreparer(use_helper=engine.options.prepare_in_helper)
 
     @property
     def full(self) -> bool:

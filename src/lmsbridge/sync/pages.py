@@ -106,8 +106,7 @@ def stats_page(session: Session, ctx: PageContext, prepared: PreparedRows | None
         attempts = mapping.merge_attempts(existing, page_attempts, replace=False)
         pair = mapping.split_progression_remote_id(prepared.rows[row_id]["remote_id"])
         merged.append(mapping.progression_from_attempts(*pair, attempts))
-    # prepared as the page was (datetimes as SQLite's text or not), so the rows stay alike for the writer
-    if remapped := prepare_rows(ctx.integration_id, merged, sqlite_datetimes=prepared.sqlite_datetimes):
+    if remapped := prepare_rows(ctx.integration_id, merged):
         prepared = prepared.updated(remapped)
     return {"course_progressions": _write(session, ctx, prepared, stored)}
 

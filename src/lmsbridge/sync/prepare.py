@@ -7,7 +7,8 @@ writer's. Imports nothing of SQLAlchemy: a preparation process stays small.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 from lmsbridge.connectors.learning360 import mapping
 from lmsbridge.store.rows import PreparedRows, prepare_rows
@@ -15,31 +16,22 @@ from lmsbridge.store.rows import PreparedRows, prepare_rows
 Dto = dict[str, Any]
 
 
-def prepare_users(
-    integration_id: str, items: list[Dto], *, sqlite_datetimes: bool = False
-) -> PreparedRows | None:
-    records = [mapping.user_record(dto) for dto in items]
-    return prepare_rows(integration_id, records, sqlite_datetimes=sqlite_datetimes)
+def prepare_users(integration_id: str, items: list[Dto]) -> PreparedRows | None:
+    return prepare_rows(integration_id, [mapping.user_record(dto) for dto in items])
 
 
-def prepare_stats(
-    integration_id: str, items: list[Dto], *, sqlite_datetimes: bool = False
-) -> PreparedRows | None:
+def prepare_stats(integration_id: str, items: list[Dto]) -> PreparedRows | None:
     """Progressions made from this page's attempts alone (deduplicated by attempt ``_id``); the writer
     merges a pair with what is stored where the store holds attempts of it this page does not."""
     records = []
     for (user_id, course_id), attempts in mapping.group_attempts(items).items():
         unique = mapping.merge_attempts((), attempts, replace=True)
         records.append(mapping.progression_from_attempts(user_id, course_id, unique))
-    return prepare_rows(integration_id, records, sqlite_datetimes=sqlite_datetimes)
-
-
-class PagePreparation(Protocol):
-    def __call__(self, integration_id: str, items: list[Dto], *, sqlite_datetimes: bool = False) -> Any: ...
+    return prepare_rows(integration_id, records)
 
 
 # stream → preparation; pages of other streams reach their handler as decoded items
-PAGE_PREPARERS: dict[str, PagePreparation] = {
+PAGE_PREPARERS: dict[str, Callable[[str, list[Dto]], PreparedRows | None]] = {
     "users": prepare_users,
     "stats": prepare_stats,
 }

@@ -1,110 +1,68 @@
-"""Where a sync prepares its pages (``sync/prepare.py``): in a helper process of its own, so that mapping
+"""Where a sync prepares its pages (``sync/prepare.py``): in a process pool of one worker, so that mapping
 and hashing (most of a page's Python) run on another core while the sync's process fetches and writes.
 
-One helper per preparer, started at the first large page and stopped by ``close()`` (the end of a run).
-Small pages are prepared in place: a round trip costs more than they do. If the helper dies, pages are
-prepared in place from then on (logged once): a sync never fails for want of a second core.
+The pool starts with the first prepared page and is shut down by ``close()`` (the end of a run). If its
+worker dies, pages are prepared in place from then on (logged once): a sync never fails for want of a
+second core.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import pickle
-import sys
+import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from functools import partial
+from multiprocessing import get_context
 from typing import Any
 
-from lmsbridge.sync import prepare_worker
 from lmsbridge.sync.prepare import PAGE_PREPARERS
-from lmsbridge.sync.prepare_worker import HEADER, frame
 
 log = logging.getLogger(__name__)
 
-# pages with fewer items are prepared in the sync's process
-MIN_ITEMS_FOR_HELPER = 100
+# Below the API's priority: on a busy machine, reads are served first and the sync waits
+NICENESS = 10
+
+
+def _lower_priority() -> None:
+    os.nice(NICENESS)
 
 
 class PagePreparer:
     """``prepare(stream, integration_id, items)``: what the stream's page handler takes (the items
     themselves for streams that are not prepared)."""
 
-    def __init__(self, *, use_helper: bool = True, sqlite_datetimes: bool = False) -> None:
+    def __init__(self, *, use_helper: bool = True) -> None:
         self.use_helper = use_helper
-        # rows for an SQLite store carry datetimes as its text (store/rows.py), made by the helper
-        self.sqlite_datetimes = sqlite_datetimes
-        self._helper: asyncio.subprocess.Process | None = None
-        self._lock = asyncio.Lock()
+        self._pool: ProcessPoolExecutor | None = None
 
     async def prepare(self, stream: str, integration_id: str, items: list[dict[str, Any]]) -> Any:
         prepare = PAGE_PREPARERS.get(stream)
         if prepare is None:
             return items
-        in_place = partial(prepare, integration_id, items, sqlite_datetimes=self.sqlite_datetimes)
-        if not self.use_helper or len(items) < MIN_ITEMS_FOR_HELPER:
-            return in_place()
-        request = (stream, integration_id, items, self.sqlite_datetimes)
-        payload = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
-        async with self._lock:
-            try:
-                answer = await self._round_trip(payload)
-            except (OSError, EOFError, asyncio.IncompleteReadError) as exc:
-                await self._give_up(exc)
-                return in_place()
-            except asyncio.CancelledError:
-                # its answer would be read as the next request's: the next request starts a new helper
-                self._kill()
-                raise
-        ok, value = pickle.loads(answer)
-        if not ok:
-            raise value
-        return value
+        work = partial(prepare, integration_id, items)
+        if not self.use_helper:
+            return work()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._started(), work)
+        except BrokenProcessPool as exc:
+            log.warning("the page-preparation process failed (%r): preparing pages in place", exc)
+            self.use_helper = False
+            self._shut_down()
+            return work()
 
-    async def _round_trip(self, request: bytes) -> bytes:
-        helper = await self._started()
-        assert helper.stdin is not None and helper.stdout is not None
-        helper.stdin.write(frame(request))
-        await helper.stdin.drain()
-        (size,) = HEADER.unpack(await helper.stdout.readexactly(HEADER.size))
-        return await helper.stdout.readexactly(size)
+    def _started(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # spawn, not fork: the sync's process has threads (the writer) and open database connections
+            self._pool = ProcessPoolExecutor(1, get_context("spawn"), initializer=_lower_priority)
+        return self._pool
 
-    async def _started(self) -> asyncio.subprocess.Process:
-        if self._helper is None:
-            self._helper = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                prepare_worker.__name__,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-            )
-        return self._helper
-
-    async def _give_up(self, cause: BaseException) -> None:
-        code = self._helper.returncode if self._helper is not None else None
-        log.warning(
-            "the page-preparation process failed (%r, exit code %s): preparing pages in place", cause, code
-        )
-        self.use_helper = False
-        await self._stop()
-
-    def _kill(self) -> None:
-        helper, self._helper = self._helper, None
-        if helper is not None and helper.returncode is None:
-            helper.kill()
+    def _shut_down(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     async def close(self) -> None:
-        """Stop the helper (it exits when its input closes) and wait for it."""
-        async with self._lock:
-            await self._stop()
-
-    async def _stop(self) -> None:
-        helper, self._helper = self._helper, None
-        if helper is None:
-            return
-        if helper.stdin is not None:
-            helper.stdin.close()
-        try:
-            await asyncio.wait_for(helper.wait(), timeout=10)
-        except TimeoutError:
-            helper.kill()
-            await helper.wait()
+        """Stop the pool's worker and wait for it (off the event loop: shutting down joins a process)."""
+        await asyncio.to_thread(self._shut_down)
