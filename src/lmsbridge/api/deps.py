@@ -30,8 +30,6 @@ class AppContext:
 
     settings: Settings
     engine: Engine
-    # the list endpoints' reads: on SQLite a memory-mapped engine over the same file (sqlite_read_engine)
-    read_engine: Engine
     cursors: CursorCodec
     verified_keys: VerifiedKeys
     reads: ReadPool
