@@ -13,7 +13,7 @@ from sqlalchemy import Engine, event
 from factories import make_integration, new_box, seed_tenant
 from lmsbridge.ids import record_id
 from lmsbridge.store import queries
-from lmsbridge.store.engine import make_engine, session_scope
+from lmsbridge.store.engine import make_engine, mapped_read_engine, session_scope
 from lmsbridge.store.migrate import upgrade_database
 
 
@@ -109,3 +109,33 @@ def test_sqlite_searches_the_reference_indexes_for_user_and_course_filters(tmp_p
             assert f"USING INDEX {index}" in plan, plan
     finally:
         engine.dispose()
+
+
+def test_reads_through_a_memory_map_see_every_commit(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    upgrade_database(engine)
+    mapped = mapped_read_engine(engine)
+    try:
+        assert mapped is not engine
+        with mapped.connect() as conn:
+            assert (
+                conn.exec_driver_sql("PRAGMA mmap_size").scalar() > 0
+            )  # capped by the build: 2 GiB - 64 KiB
+        with engine.connect() as conn:  # writers (syncs) keep plain reads: mapped pages count in RSS
+            assert conn.exec_driver_sql("PRAGMA mmap_size").scalar() == 0
+        integration_id = make_integration(engine, new_box())
+        tenant = seed_tenant(engine, integration_id, users=3, courses=2)
+        assert _page(mapped, integration_id, queries.ListFilters()) == set(tenant.ids(tenant.progressions))
+        more = seed_tenant(engine, integration_id, users=6, courses=2)  # after the mapped reader's read
+        assert _page(mapped, integration_id, queries.ListFilters()) == set(more.ids(more.progressions))
+    finally:
+        mapped.dispose()
+        engine.dispose()
+
+
+def test_an_in_memory_store_is_read_through_its_own_engine() -> None:
+    memory_engine = make_engine("sqlite://")
+    try:
+        assert mapped_read_engine(memory_engine) is memory_engine  # another engine would see another database
+    finally:
+        memory_engine.dispose()

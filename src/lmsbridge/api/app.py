@@ -30,7 +30,7 @@ from lmsbridge.logs import BACKGROUND_SERVICES, database_backend, log_startup
 from lmsbridge.observability import setup_process
 from lmsbridge.runtime import Runtime, claim_background_services
 from lmsbridge.settings import Settings
-from lmsbridge.store.engine import make_engine
+from lmsbridge.store.engine import make_engine, mapped_read_engine
 from lmsbridge.web import install_web
 
 
@@ -46,10 +46,12 @@ def create_app(
     """
     owned = engine is None
     db = engine if engine is not None else make_engine(settings.resolved_database_url)
+    reads = mapped_read_engine(db)
     installation_key = load_or_create_key(settings)
     ctx = AppContext(
         settings=settings,
         engine=db,
+        read_engine=reads,
         cursors=CursorCodec(derive_cursor_key(installation_key)),
         verified_keys=VerifiedKeys(settings.api_key_cache_seconds),
         reads=ReadPool(settings.api_read_threads),
@@ -71,6 +73,8 @@ def create_app(
                 await runtime.stop()
         await close_connector_cache(_app)  # features: passthrough's live connectors
         await close_action_services(_app)  # actions: their live connectors
+        if reads is not db:
+            reads.dispose()
         if owned:
             db.dispose()
 

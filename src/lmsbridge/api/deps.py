@@ -30,6 +30,8 @@ class AppContext:
 
     settings: Settings
     engine: Engine
+    # the list endpoints' reads (store.engine.mapped_read_engine)
+    read_engine: Engine
     cursors: CursorCodec
     verified_keys: VerifiedKeys
     reads: ReadPool

@@ -87,7 +87,7 @@ async def _list(ctx: AppContext, integration_id: str, request: ListRequest[Any])
 
 
 def _read_page(ctx: AppContext, integration_id: str, request: ListRequest[ItemT]) -> Response:
-    with session_scope(ctx.engine, readonly=True) as session:
+    with session_scope(ctx.read_engine, readonly=True) as session:
         integration = readable_integration(session, integration_id)
         if not model_available(integration.tool, request.model):
             raise ApiError(
