@@ -1,18 +1,13 @@
-"""Pages prepared in the pool's process (sync/preparer.py) are exactly what the sync's own process would
-make; the helper failing, or its caller being cancelled, never loses or mixes up a page; stats pages
-merge with stored attempts only where the store holds attempts the page does not."""
+"""Page preparation (sync/prepare.py) needs no database code; stats pages merge with stored attempts only
+where the store holds attempts the page does not."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import multiprocessing
 import subprocess
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine, select
 from sync_support import SyncSetup
 
@@ -20,10 +15,6 @@ from lmsbridge.connectors.learning360 import mapping
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.schema import CourseProgression
 from lmsbridge.sync.pages import PageContext, stats_page
-from lmsbridge.sync.prepare import prepare_stats, prepare_users
-from lmsbridge.sync.preparer import PagePreparer
-
-INTEGRATION = "360learning:test"
 
 
 def _attempt(index: int, user: int, course: int, **fields: Any) -> dict[str, Any]:
@@ -35,90 +26,6 @@ def _attempt(index: int, user: int, course: int, **fields: Any) -> dict[str, Any
         "firstActivityAt": f"2026-01-{1 + index % 28:02d}T10:00:00.{index % 1000:03d}Z",
         **fields,
     }
-
-
-def _stats_items(count: int) -> list[dict[str, Any]]:
-    # retakes (several attempts per pair), completions, a repeated attempt id
-    items = [
-        _attempt(i, i % 37, i % 11, **({"completedAt": "2026-02-03T04:05:06.789Z"} if i % 5 == 0 else {}))
-        for i in range(count)
-    ]
-    return [*items, dict(items[3], progress=90)]
-
-
-def _users(count: int) -> list[dict[str, Any]]:
-    return [
-        {"_id": f"u{i:04d}", "mail": f"U{i}@example.com", "firstName": "Ann", "status": "active"}
-        for i in range(count)
-    ]
-
-
-async def test_the_helper_prepares_exactly_what_the_sync_process_would() -> None:
-    preparer = PagePreparer()
-    try:
-        stats = _stats_items(200)
-        assert await preparer.prepare("stats", INTEGRATION, stats) == prepare_stats(INTEGRATION, stats)
-        users = _users(100)
-        assert await preparer.prepare("users", INTEGRATION, users) == prepare_users(INTEGRATION, users)
-        assert len(multiprocessing.active_children()) == 1  # the answers came from the pool's process
-        courses = [{"_id": "c1"}]
-        assert await preparer.prepare("courses", INTEGRATION, courses) is courses  # not prepared
-    finally:
-        await preparer.close()
-
-
-async def test_a_failing_preparation_raises_in_the_sync_as_it_would_in_place() -> None:
-    items = _stats_items(100)
-    del items[7]["userId"]
-    with pytest.raises(KeyError) as in_place:
-        prepare_stats(INTEGRATION, items)
-    preparer = PagePreparer()
-    try:
-        with pytest.raises(KeyError) as from_helper:
-            await preparer.prepare("stats", INTEGRATION, items)
-        assert from_helper.value.args == in_place.value.args
-        assert preparer.use_helper  # a failing page is the page's problem, not the process's
-    finally:
-        await preparer.close()
-
-
-async def test_a_dead_helper_means_pages_are_prepared_in_place(caplog: pytest.LogCaptureFixture) -> None:
-    preparer = PagePreparer()
-    items = _stats_items(100)
-    try:
-        await preparer.prepare("stats", INTEGRATION, items)
-        (worker,) = multiprocessing.active_children()
-        worker.kill()
-        worker.join()
-        with caplog.at_level(logging.WARNING, logger="lmsbridge.sync.preparer"):
-            assert await preparer.prepare("stats", INTEGRATION, items) == prepare_stats(INTEGRATION, items)
-        assert "preparing pages in place" in caplog.text
-        assert not preparer.use_helper and multiprocessing.active_children() == []
-    finally:
-        await preparer.close()
-
-
-async def test_a_cancelled_preparation_does_not_hand_its_answer_to_the_next_page() -> None:
-    preparer = PagePreparer()
-    first, second = _stats_items(2000), _users(100)
-    try:
-        await preparer.prepare("users", INTEGRATION, second)  # the pool's process is up
-        task = asyncio.create_task(preparer.prepare("stats", INTEGRATION, first))
-        await asyncio.sleep(0)  # the task submits its page and waits for the answer
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        assert await preparer.prepare("users", INTEGRATION, second) == prepare_users(INTEGRATION, second)
-    finally:
-        await preparer.close()
-
-
-async def test_close_ends_the_helper() -> None:
-    preparer = PagePreparer()
-    await preparer.prepare("users", INTEGRATION, _users(100))
-    (worker,) = multiprocessing.active_children()
-    await preparer.close()
-    assert worker.exitcode == 0 and multiprocessing.active_children() == []
 
 
 def test_preparation_imports_no_database_code() -> None:
@@ -133,7 +40,7 @@ def test_preparation_imports_no_database_code() -> None:
 def _write_stats(engine: Engine, integration_id: str, items: list[dict[str, Any]]) -> None:
     ctx = PageContext(integration_id, "run-1", datetime(2026, 3, 1, tzinfo=UTC), mapping.ProviderIndex())
     with session_scope(engine) as session:
-        stats_page(session, ctx, prepare_stats(integration_id, items))
+        stats_page(session, ctx, items)
 
 
 def _stored_attempts(engine: Engine, integration_id: str) -> dict[str, list[tuple[str, int]]]:

@@ -1,7 +1,5 @@
-"""A page of mapped records as the rows ``store.upsert.write_rows`` writes: pure, no database.
-
-Kept apart from the writing so the work can run in another process (``sync/preparer.py``): ids,
-content hashes and JSON text are most of a page's Python cost. Imports nothing of SQLAlchemy.
+"""A page of mapped records as the rows ``store.upsert.write_rows`` writes: ids, content hashes and JSON
+text, most of a page's Python cost. Pure: imports nothing of SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -21,7 +19,7 @@ from lmsbridge.unified.records import MappedRecord
 class PreparedRows:
     """Rows of one model by record id: the mapped columns, ``id``, ``remote_id``, the two remote dates and
     ``content_hash``. ``remote_data`` is only in ``data_json``, as the JSON text the hash was computed
-    from (what is stored), so a page crosses a process boundary once."""
+    from (what is stored: it is not serialised twice)."""
 
     model: str
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -6,7 +6,7 @@ Only rows whose content hash differs are rewritten (and get a new ``changed_at``
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
@@ -175,7 +175,10 @@ def _insert(
 _KEPT_ON_CONFLICT = frozenset({"id", "integration_id", "first_seen_at"})
 # remote_data's parameter: the JSON text the content hash was computed from
 _DATA_JSON = "data_json"
-_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+_INSERTS: dict[str, Callable[[Table], sqlite.Insert | postgresql.Insert]] = {
+    "sqlite": sqlite.insert,
+    "postgresql": postgresql.insert,
+}
 
 
 class JSONText(TypeDecorator[str]):
