@@ -20,6 +20,7 @@ from lmsbridge.store.redaction import redact_query
 
 REQUEST_ID_KEY = "lmsbridge.request_id"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+INCOMING_PREFIX = "/v1/incoming/"
 # a request no route matched: one label value, whatever the path (404 scans must not grow the metrics)
 UNMATCHED = "<unmatched>"
 
@@ -81,7 +82,8 @@ class RequestLogMiddleware:
                     request_id=rid,
                     method=method,
                     route=route,
-                    path=scope.get("path"),
+                    # an incoming-webhook path holds its endpoint's secret token: the template only
+                    path=route if route.startswith(INCOMING_PREFIX) else scope.get("path"),
                     query=Redacted(redact_query(query.decode("latin-1"))) if query else None,
                     status=status,
                     duration_ms=round(seconds * 1000, 2),
