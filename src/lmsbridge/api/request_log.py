@@ -14,13 +14,13 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lmsbridge import metrics
+from lmsbridge.api.guard import INCOMING_PREFIX
 from lmsbridge.ids import random_id
 from lmsbridge.logs import Redacted
 from lmsbridge.store.redaction import redact_query
 
 REQUEST_ID_KEY = "lmsbridge.request_id"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-INCOMING_PREFIX = "/v1/incoming/"
 # a request no route matched: one label value, whatever the path (404 scans must not grow the metrics)
 UNMATCHED = "<unmatched>"
 
