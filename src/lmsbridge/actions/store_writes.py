@@ -41,12 +41,15 @@ def store_courses(
         course, revision = mapping.course_records(dto, providers, observed_at=observed, origin_id=origin_id)
         course_records.append(course)
         revision_records.append(revision)
+    models = ["courses", "course_revisions"]
     if provider:
-        upsert_records(session, integration_id, [mapping.provider_record(provider)], None, now)
+        written = upsert_records(session, integration_id, [mapping.provider_record(provider)], None, now)
+        if written.created or written.changed:
+            models.append("course_providers")
     upsert_records(session, integration_id, course_records, None, now)
     upsert_records(session, integration_id, revision_records, None, now)
     # called once 360Learning confirmed the write (the upsert's operation ended, the archive answered)
-    announce_changes(session, integration_id, ["courses", "course_revisions"], now)
+    announce_changes(session, integration_id, models, now)
     return ids
 
 
