@@ -26,7 +26,6 @@ from lmsbridge.store.schema import Integration
 from lmsbridge.store.transact import transact_async
 from lmsbridge.store.upsert import UpsertCounts
 from lmsbridge.sync.pages import PageContext, stats_page, users_page
-from lmsbridge.sync.prepare import prepare_stats, prepare_users
 from lmsbridge.webhooks import outbox
 
 log = logging.getLogger(__name__)
@@ -121,13 +120,9 @@ def _retry_later(session: Session, ids: list[str], error: str, now: datetime) ->
 def _write(session: Session, integration_id: str, fetched: events.Fetched, now: datetime) -> list[str]:
     """The read-back pages through the sync's page writers; the models that really changed."""
     ctx = PageContext(integration_id, None, now, mapping.ProviderIndex())
-    sqlite = session.get_bind().dialect.name == "sqlite"
     counts: dict[str, UpsertCounts] = {}
     if fetched.users:
-        counts.update(
-            users_page(session, ctx, prepare_users(integration_id, fetched.users, sqlite_datetimes=sqlite))
-        )
+        counts.update(users_page(session, ctx, fetched.users))
     if fetched.stats:
-        prepared = prepare_stats(integration_id, fetched.stats, sqlite_datetimes=sqlite)
-        counts.update(stats_page(session, ctx, prepared))
+        counts.update(stats_page(session, ctx, fetched.stats))
     return sorted(model for model, c in counts.items() if c.created or c.changed)
