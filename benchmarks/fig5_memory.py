@@ -26,7 +26,7 @@ def measure(bench: Bench, tenants: list[TenantSize], backend: str = "sqlite") ->
                 "tenant": tenant.name,
                 "backend": backend,
                 "peak_rss_mb": result.peak_rss_mb,
-                # the page-preparation helper process of older code (side-by-side runs); 0 without one
+                # the page-preparation helper (sync/preparer.py), a process of its own
                 "helper_peak_rss_mb": result.helper_peak_rss_mb,
             },
             goal=f"≤ {LIMIT_MB:.0f} MB for L" if tenant.name == "L" else "(reported)",

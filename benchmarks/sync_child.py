@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import json
 import os
 import resource
@@ -39,9 +38,7 @@ class CountingProgress(NoProgress):
 async def main(args: argparse.Namespace) -> dict[str, object]:
     db = make_engine(args.url)
     box = SecretBox(os.environ["LMSBRIDGE_BENCH_KEY"].encode())
-    options = SyncOptions(reads_per_second=args.reads_per_second)
-    if args.no_helper:  # code that still has a page-preparation helper process (side-by-side runs)
-        options = dataclasses.replace(options, prepare_in_helper=False)  # type: ignore[call-arg]
+    options = SyncOptions(reads_per_second=args.reads_per_second, prepare_in_helper=not args.no_helper)
     engine = SyncEngine(db, box, options=options)
     progress = CountingProgress()
     cpu0, helper_cpu0, wall0 = time.process_time(), _children_cpu(), time.perf_counter()

@@ -1,13 +1,17 @@
-"""Page preparation (sync/prepare.py) needs no database code; stats pages merge with stored attempts only
-where the store holds attempts the page does not."""
+"""Pages prepared in the helper process (sync/preparer.py) are exactly what the sync's own process would
+make; the helper failing, or its caller being cancelled, never loses or mixes up a page; stats pages
+merge with stored attempts only where the store holds attempts the page does not."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import subprocess
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, select
 from sync_support import SyncSetup
 
@@ -15,6 +19,10 @@ from lmsbridge.connectors.learning360 import mapping
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.schema import CourseProgression
 from lmsbridge.sync.pages import PageContext, stats_page
+from lmsbridge.sync.prepare import prepare_stats, prepare_users
+from lmsbridge.sync.preparer import MIN_ITEMS_FOR_HELPER, PagePreparer
+
+INTEGRATION = "360learning:test"
 
 
 def _attempt(index: int, user: int, course: int, **fields: Any) -> dict[str, Any]:
@@ -28,8 +36,104 @@ def _attempt(index: int, user: int, course: int, **fields: Any) -> dict[str, Any
     }
 
 
-def test_preparation_imports_no_database_code() -> None:
-    probe = "import sys, lmsbridge.sync.prepare; print('sqlalchemy' in sys.modules)"
+def _stats_items(count: int) -> list[dict[str, Any]]:
+    # retakes (several attempts per pair), completions, a repeated attempt id
+    items = [
+        _attempt(i, i % 37, i % 11, **({"completedAt": "2026-02-03T04:05:06.789Z"} if i % 5 == 0 else {}))
+        for i in range(count)
+    ]
+    return [*items, dict(items[3], progress=90)]
+
+
+def _users(count: int) -> list[dict[str, Any]]:
+    return [
+        {"_id": f"u{i:04d}", "mail": f"U{i}@example.com", "firstName": "Ann", "status": "active"}
+        for i in range(count)
+    ]
+
+
+async def test_the_helper_prepares_exactly_what_the_sync_process_would() -> None:
+    preparer = PagePreparer()
+    try:
+        stats = _stats_items(MIN_ITEMS_FOR_HELPER * 2)
+        assert await preparer.prepare("stats", INTEGRATION, stats) == prepare_stats(INTEGRATION, stats)
+        users = _users(MIN_ITEMS_FOR_HELPER)
+        assert await preparer.prepare("users", INTEGRATION, users) == prepare_users(INTEGRATION, users)
+        assert preparer._helper is not None  # the answers came from the helper process
+        courses = [{"_id": "c1"}]
+        assert await preparer.prepare("courses", INTEGRATION, courses) is courses  # not prepared
+    finally:
+        await preparer.close()
+
+
+async def test_a_failing_preparation_raises_in_the_sync_as_it_would_in_place() -> None:
+    items = _stats_items(MIN_ITEMS_FOR_HELPER)
+    del items[7]["userId"]
+    with pytest.raises(KeyError) as in_place:
+        prepare_stats(INTEGRATION, items)
+    preparer = PagePreparer()
+    try:
+        with pytest.raises(KeyError) as from_helper:
+            await preparer.prepare("stats", INTEGRATION, items)
+        assert str(from_helper.value) == str(in_place.value) == "'userId'"
+        # the helper survives a bad page
+        good = _stats_items(MIN_ITEMS_FOR_HELPER)
+        assert await preparer.prepare("stats", INTEGRATION, good) == prepare_stats(INTEGRATION, good)
+    finally:
+        await preparer.close()
+
+
+async def test_a_dead_helper_means_pages_are_prepared_in_place(caplog: pytest.LogCaptureFixture) -> None:
+    preparer = PagePreparer()
+    items = _stats_items(MIN_ITEMS_FOR_HELPER)
+    try:
+        await preparer.prepare("stats", INTEGRATION, items)
+        helper = preparer._helper
+        assert helper is not None
+        helper.kill()
+        await helper.wait()
+        with caplog.at_level(logging.WARNING, logger="lmsbridge.sync.preparer"):
+            assert await preparer.prepare("stats", INTEGRATION, items) == prepare_stats(INTEGRATION, items)
+        assert "preparing pages in place" in caplog.text
+        assert preparer._helper is None and not preparer.use_helper
+    finally:
+        await preparer.close()
+
+
+async def test_a_cancelled_preparation_does_not_hand_its_answer_to_the_next_page() -> None:
+    preparer = PagePreparer()
+    first, second = _stats_items(MIN_ITEMS_FOR_HELPER * 20), _users(MIN_ITEMS_FOR_HELPER)
+    try:
+        await preparer.prepare("users", INTEGRATION, second)  # the helper is up
+        sending = asyncio.Event()
+        round_trip = preparer._round_trip
+
+        async def signalling_round_trip(request: bytes) -> bytes:
+            sending.set()  # the request is written before this coroutine first waits
+            return await round_trip(request)
+
+        preparer._round_trip = signalling_round_trip  # type: ignore[method-assign]
+        task = asyncio.create_task(preparer.prepare("stats", INTEGRATION, first))
+        await sending.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await preparer.prepare("users", INTEGRATION, second) == prepare_users(INTEGRATION, second)
+    finally:
+        await preparer.close()
+
+
+async def test_close_ends_the_helper() -> None:
+    preparer = PagePreparer()
+    await preparer.prepare("users", INTEGRATION, _users(MIN_ITEMS_FOR_HELPER))
+    helper = preparer._helper
+    assert helper is not None and helper.returncode is None
+    await preparer.close()
+    assert helper.returncode == 0 and preparer._helper is None
+
+
+def test_the_helper_imports_no_database_code() -> None:
+    probe = "import sys, lmsbridge.sync.preparer; print('sqlalchemy' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
 
@@ -40,7 +144,7 @@ def test_preparation_imports_no_database_code() -> None:
 def _write_stats(engine: Engine, integration_id: str, items: list[dict[str, Any]]) -> None:
     ctx = PageContext(integration_id, "run-1", datetime(2026, 3, 1, tzinfo=UTC), mapping.ProviderIndex())
     with session_scope(engine) as session:
-        stats_page(session, ctx, items)
+        stats_page(session, ctx, prepare_stats(integration_id, items))
 
 
 def _stored_attempts(engine: Engine, integration_id: str) -> dict[str, list[tuple[str, int]]]:

@@ -54,6 +54,7 @@ from lmsbridge.store.retention import anonymize_expired, mark_unseen_deleted
 from lmsbridge.store.schema import Course, CourseRevision, Integration, SyncRun
 from lmsbridge.store.upsert import UpsertCounts
 from lmsbridge.sync.pages import PAGE_HANDLERS, PageContext, courses_page
+from lmsbridge.sync.preparer import PagePreparer
 from lmsbridge.sync.progress import NoProgress, SyncProgress
 from lmsbridge.sync.read_ahead import read_ahead
 from lmsbridge.sync.state import ChainState, RunState
@@ -96,6 +97,8 @@ class SyncOptions:
     on_run_end: Callable[[Session, str, datetime], None] | None = None
     # page writes share a transaction until this many records or seconds (sync/writer.py)
     commit_policy: CommitPolicy = field(default_factory=CommitPolicy)
+    # map and hash large pages in a helper process, on another core (sync/preparer.py)
+    prepare_in_helper: bool = True
 
 
 @dataclass
@@ -214,6 +217,7 @@ class _Run:
         self.connector: Learning360Connector | None = None
         self.calls_before = int(run.api_calls or 0)
         self.providers = mapping.ProviderIndex.from_integrations(self.state.integrations or [])
+        self.preparer = PagePreparer(use_helper=engine.options.prepare_in_helper)
 
     @property
     def full(self) -> bool:
@@ -270,6 +274,7 @@ class _Run:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
+            await self.preparer.close()
         outcome = await self._record_end(state, error)
         if self.full and self.engine.options.after_full is not None:  # features: model tests
             try:
@@ -438,18 +443,21 @@ class _Run:
         chain = chain_state.chain
         self.progress.chain_started(chain.stream, chain.key)
         handler = PAGE_HANDLERS[chain.stream]
-        # the next page is fetched while this one is mapped and written (sync/read_ahead.py)
+        # the next page is fetched while this one is prepared and written (sync/read_ahead.py)
         fetched = fetch_chain(self.connector.client, chain, resume_url=chain_state.next_url)
         async with contextlib.aclosing(read_ahead(fetched)) as pages:
             async for page in pages:
                 if chain.stream == INTEGRATIONS.name:
                     self._collect_integrations(page.items)
                 ctx = self._context()
+                prepared = await self.preparer.prepare(chain.stream, self.integration_id, page.items)
 
                 # state is mutated only inside DB work (serialised by the engine's writer), so a checkpoint
                 # never sees another chain's half-made change; it is saved when the page's group commits
-                def write(session: Session, ctx: PageContext = ctx, page: Page = page) -> None:
-                    self._count(handler(session, ctx, page.items))
+                def write(
+                    session: Session, ctx: PageContext = ctx, page: Page = page, prepared: Any = prepared
+                ) -> None:
+                    self._count(handler(session, ctx, prepared))
                     key = REPLICATION_KEYS.get(chain.stream)
                     if key:
                         self.state.advance_cursor(chain.stream, [str(i.get(key) or "") for i in page.items])

@@ -26,6 +26,7 @@ from lmsbridge.store.schema import Integration
 from lmsbridge.store.transact import transact_async
 from lmsbridge.store.upsert import UpsertCounts
 from lmsbridge.sync.pages import PageContext, stats_page, users_page
+from lmsbridge.sync.prepare import prepare_stats, prepare_users
 from lmsbridge.webhooks import outbox
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ def _write(session: Session, integration_id: str, fetched: events.Fetched, now: 
     ctx = PageContext(integration_id, None, now, mapping.ProviderIndex())
     counts: dict[str, UpsertCounts] = {}
     if fetched.users:
-        counts.update(users_page(session, ctx, fetched.users))
+        counts.update(users_page(session, ctx, prepare_users(integration_id, fetched.users)))
     if fetched.stats:
-        counts.update(stats_page(session, ctx, fetched.stats))
+        counts.update(stats_page(session, ctx, prepare_stats(integration_id, fetched.stats)))
     return sorted(model for model, c in counts.items() if c.created or c.changed)

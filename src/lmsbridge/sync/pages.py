@@ -1,8 +1,8 @@
 """What one fetched page becomes in the store: map it (pure) and upsert it, in the caller's transaction.
 
-One function per stream, each given the page's decoded items; each returns the upsert counts per model
-so the run can record them. Users and stats pages are mapped without the store (``sync/prepare.py``);
-the others' mapping reads it.
+One function per stream; each returns the upsert counts per model so the run can record them. Users and
+stats pages arrive prepared (``sync/prepare.py``: mapped, hashed, maybe in another process); the others
+as decoded items, mapped here because their mapping reads the store.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from lmsbridge.connectors.learning360 import mapping
 from lmsbridge.ids import record_id
 from lmsbridge.store.rows import PreparedRows, prepare_rows
 from lmsbridge.store.upsert import UpsertCounts, compared_columns, fetch_existing, upsert_records, write_rows
-from lmsbridge.sync.prepare import prepare_stats, prepare_users
 from lmsbridge.unified.records import MappedRecord
 
 Dto = dict[str, Any]
@@ -53,8 +52,8 @@ def _write(
     return write_rows(session, ctx.integration_id, prepared, ctx.run_id, ctx.now, existing)
 
 
-def users_page(session: Session, ctx: PageContext, items: list[Dto]) -> dict[str, UpsertCounts]:
-    return {"users": _write(session, ctx, prepare_users(ctx.integration_id, items))}
+def users_page(session: Session, ctx: PageContext, prepared: PreparedRows | None) -> dict[str, UpsertCounts]:
+    return {"users": _write(session, ctx, prepared)}
 
 
 def integrations_page(session: Session, ctx: PageContext, items: list[Dto]) -> dict[str, UpsertCounts]:
@@ -83,17 +82,16 @@ def courses_page(session: Session, ctx: PageContext, items: list[Dto]) -> dict[s
     }
 
 
-def stats_page(session: Session, ctx: PageContext, items: list[Dto]) -> dict[str, UpsertCounts]:
+def stats_page(session: Session, ctx: PageContext, prepared: PreparedRows | None) -> dict[str, UpsertCounts]:
     """Attempts fold into one progression per (user, course); a pair's attempts arrive on different
     pages (the list is ordered by attempt, not by pair), so each page merges into what is stored, by
     attempt ``_id``. Writing a pair's partial attempt list first would change (and move ``changed_at``
     of) records that did not change. The price: an attempt that 360Learning drops while its pair keeps
     others stays in ``remote_data`` (docs/sync.md); a pair that disappears entirely is marked deleted.
 
-    The page is prepared from its own attempts (``sync/prepare.py``); a pair is mapped again here only
+    The page comes prepared from its own attempts (``sync/prepare.py``); a pair is mapped again here only
     when the store holds attempts of it that the page does not (it spans pages, or a delta run brings
     new attempts)."""
-    prepared = prepare_stats(ctx.integration_id, items)
     if prepared is None:
         return {"course_progressions": UpsertCounts()}
     # one query serves the merge (remote_data) and the upsert's comparison
@@ -113,8 +111,8 @@ def stats_page(session: Session, ctx: PageContext, items: list[Dto]) -> dict[str
     return {"course_progressions": _write(session, ctx, prepared, stored)}
 
 
-# stream → write of one page's decoded items
-PAGE_HANDLERS: dict[str, Callable[[Session, PageContext, list[Dto]], dict[str, UpsertCounts]]] = {
+# stream → write of one page: its decoded items, or what sync/prepare.py made of them (PAGE_PREPARERS)
+PAGE_HANDLERS: dict[str, Callable[[Session, PageContext, Any], dict[str, UpsertCounts]]] = {
     "users": users_page,
     "integrations": integrations_page,
     "courses": courses_page,

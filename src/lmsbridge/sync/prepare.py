@@ -1,8 +1,10 @@
 """The pure half of writing a page of the streams whose pages map without reading the store (users, and
-stats within a page): mapping, ids, content hashes and JSON text, without the database."""
+stats within a page): mapping, ids, content hashes and JSON text, without the database. Run in the sync's
+helper process for large pages (``sync/preparer.py``): imports nothing of SQLAlchemy."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from lmsbridge.connectors.learning360 import mapping
@@ -23,3 +25,10 @@ def prepare_stats(integration_id: str, items: list[Dto]) -> PreparedRows | None:
         unique = mapping.merge_attempts((), attempts, replace=True)
         records.append(mapping.progression_from_attempts(user_id, course_id, unique))
     return prepare_rows(integration_id, records)
+
+
+# stream → preparation; pages of other streams reach their handler as decoded items
+PAGE_PREPARERS: dict[str, Callable[[str, list[Dto]], PreparedRows | None]] = {
+    "users": prepare_users,
+    "stats": prepare_stats,
+}
