@@ -40,6 +40,11 @@ def run_once(checkout: Path, env: dict[str, str], script: list[str]) -> list[dic
         return entries
 
 
+def checkout_commit(checkout: Path) -> str:
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=checkout, capture_output=True, text=True)
+    return head.stdout.strip() or "unknown"
+
+
 def numbers(figures: dict[str, Any]) -> dict[str, float]:
     return {
         key: float(value)
@@ -96,8 +101,8 @@ def main() -> None:
         0,
         f"side by side: {' '.join(script)}",
         {
-            "old": str(args.old),
-            "new": str(args.new),
+            "old": f"{args.old} ({checkout_commit(args.old)})",
+            "new": f"{args.new} ({checkout_commit(args.new)})",
             "old_env": sides["old"][1],
             "new_env": sides["new"][1],
             "rounds": args.rounds,
