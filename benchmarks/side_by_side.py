@@ -41,8 +41,8 @@ def run_once(checkout: Path, env: dict[str, str], script: list[str]) -> list[dic
 
 
 def checkout_commit(checkout: Path) -> str:
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=checkout, capture_output=True, text=True)
-    return head.stdout.strip() or "unknown"
+    command = ["git", "rev-parse", "--short", "HEAD"]
+    return subprocess.run(command, cwd=checkout, capture_output=True, text=True).stdout.strip() or "unknown"
 
 
 def numbers(figures: dict[str, Any]) -> dict[str, float]:
