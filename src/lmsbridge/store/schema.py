@@ -55,7 +55,8 @@ class UTCDateTime(TypeDecorator[datetime]):
                 return None
             if value.tzinfo is None:
                 raise ValueError("naive datetime given to the store; use aware UTC datetimes")
-            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+            utc = value if value.tzinfo is UTC else value.astimezone(UTC)
+            return utc.isoformat(" ", "microseconds")[:-6]  # without the "+00:00"
 
         return process
 
