@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
 import pytest
-from sqlalchemy import Engine, text
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import DateTime, Engine, text
+from sqlalchemy.dialects.sqlite import pysqlite
 
 from factories import BASE_TIME, course, make_integration, progression, revision, upsert, user
 from lmsbridge.crypto import SecretBox
 from lmsbridge.ids import random_id, record_id
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.hashing import stable_json
+from lmsbridge.store.schema import UTCDateTime
 from lmsbridge.store.upsert import UpsertCounts, fetch_existing, upsert_records
 
 T0 = BASE_TIME
@@ -206,3 +210,22 @@ def test_remote_data_is_stored_as_the_json_column_writes_it(engine: Engine, inte
     assert stored == stable_json(changed.remote_data)  # PostgreSQL's json type keeps the text it is given
     assert json.loads(stored) == changed.remote_data
     assert _rows(engine, "users", integration_id, ["u00001"])["u00001"].remote_data == changed.remote_data
+
+
+@given(
+    st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
+    st.sampled_from([UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30))]),
+)
+def test_sqlite_datetimes_are_bound_as_sqlalchemy_stores_them(moment: datetime, zone: tzinfo) -> None:
+    """UTCDateTime's own SQLite binding (one call per value, bulk upserts bind several per row) is the
+    text SQLAlchemy's DATETIME would store for the same instant in UTC; naive values are refused."""
+    dialect = pysqlite.dialect()
+    aware = moment.replace(tzinfo=zone)
+    expected = (
+        DateTime().dialect_impl(dialect).bind_processor(dialect)(aware.astimezone(UTC).replace(tzinfo=None))
+    )
+    bind = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert bind is not None
+    assert bind(aware) == expected
+    with pytest.raises(ValueError, match="naive datetime"):
+        bind(moment)
