@@ -52,7 +52,11 @@ def sandbox(defect: Defect | None) -> Iterator[RunningSandbox]:
 
 
 def _engine(env: FeatureEnv) -> SyncEngine:
-    return SyncEngine(env.engine, env.box, options=SyncOptions(ids_per_partition=7, **feature_hooks()))
+    return SyncEngine(
+        env.engine,
+        env.box,
+        options=SyncOptions(connector_options={"ids_per_partition": 7}, **feature_hooks()),
+    )
 
 
 def _stored(env: FeatureEnv) -> tuple[str, dict[str, Any]]:

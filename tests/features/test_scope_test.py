@@ -180,7 +180,11 @@ async def test_sync_skips_streams_whose_scope_is_missing(env: FeatureEnv, scope:
     integration_id = add_sandbox_integration(
         env.engine, env.box, env.sandbox, client_id=cred["client_id"], client_secret=cred["client_secret"]
     )
-    engine = SyncEngine(env.engine, env.box, options=SyncOptions(ids_per_partition=7, **feature_hooks()))
+    engine = SyncEngine(
+        env.engine,
+        env.box,
+        options=SyncOptions(connector_options={"ids_per_partition": 7}, **feature_hooks()),
+    )
     env.sandbox.control.reset_counters()
     before = tenant_state(env.sandbox)
 

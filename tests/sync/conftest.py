@@ -37,6 +37,6 @@ def setup(sandbox: RunningSandbox, database_url: str) -> Iterator[SyncSetup]:
         )
         integration_id = integration.id
     # small partitions so even a small tenant exercises several concurrent stats chains
-    engine = SyncEngine(db, box, options=SyncOptions(ids_per_partition=7))
+    engine = SyncEngine(db, box, options=SyncOptions(connector_options={"ids_per_partition": 7}))
     yield SyncSetup(sandbox, db, key, box, integration_id, engine)
     db.dispose()

@@ -35,7 +35,11 @@ def main() -> None:
             return result
 
         pages.upsert_records = pausing_upsert  # type: ignore[assignment]
-    engine = SyncEngine(make_engine(url), SecretBox(key.encode()), options=SyncOptions(ids_per_partition=7))
+    engine = SyncEngine(
+        make_engine(url),
+        SecretBox(key.encode()),
+        options=SyncOptions(connector_options={"ids_per_partition": 7}),
+    )
     asyncio.run(engine.execute(run_id))
 
 

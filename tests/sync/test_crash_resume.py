@@ -82,7 +82,9 @@ async def test_killed_sync_resumes_to_the_same_store(
 
     # the next start claims the abandoned run (its heartbeat is stale) and resumes from its checkpoints
     resumer = SyncEngine(
-        setup.db, setup.box, options=SyncOptions(ids_per_partition=7, stale_after=timedelta(0))
+        setup.db,
+        setup.box,
+        options=SyncOptions(connector_options={"ids_per_partition": 7}, stale_after=timedelta(0)),
     )
     control.reset_counters()
     outcome = await resumer.execute(run_id)

@@ -34,7 +34,7 @@ async def test_a_failing_page_write_fails_the_run_and_records_its_end(
     monkeypatch.setitem(PAGE_HANDLERS, "stats", failing_stats_page)
     setup.sandbox.control.configure(page_sizes={"stats": 25})
     setup.engine.options = sync_engine.SyncOptions(
-        ids_per_partition=7,
+        connector_options={"ids_per_partition": 7},
         commit_policy=CommitPolicy(max_records=10_000, max_seconds=3_600),
         stale_after=timedelta(0),  # beats back to back: a beat in flight whenever the run ends
     )

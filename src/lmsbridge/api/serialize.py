@@ -9,10 +9,11 @@ from typing import Any, TypeVar, cast
 import orjson
 from pydantic import BaseModel
 
+from lmsbridge.connectors.registry import tool_coverage
 from lmsbridge.store.queries import CourseItem
 from lmsbridge.store.schema import CourseRevision, Integration, Skill, User
 from lmsbridge.unified import wire
-from lmsbridge.unified.coverage import read_models_and_actions, tool_coverage
+from lmsbridge.unified.coverage import read_models_and_actions
 
 ItemT = TypeVar("ItemT")
 
@@ -115,7 +116,7 @@ def _text(value: Any) -> str | None:
 
 def integration_details(row: Integration) -> wire.IntegrationDetails:
     coverage = tool_coverage(row.tool)
-    read_models, write_actions = read_models_and_actions(row.tool, row.scope_test)
+    read_models, write_actions = read_models_and_actions(coverage, row.scope_test)
     end_user = row.end_user or {}
     email = _text(end_user.get("creator_email"))
     settings = row.settings or {}
