@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy.orm import Session
 from sync_support import SyncSetup
 
+from lmsbridge.connectors.base import Stream
 from lmsbridge.store import sync_runs
 from lmsbridge.store.engine import session_scope
 from lmsbridge.sync import engine as sync_engine
-from lmsbridge.connectors.base import Stream
 from lmsbridge.sync.pages import PageContext
 from lmsbridge.sync.writer import CommitPolicy
 
