@@ -21,14 +21,15 @@ from lmsbridge.connectors.learning360.mapping import (
     synthetic_providers,
     user_record,
 )
-from lmsbridge.connectors.learning360.query import encode_filters, query_string
+from lmsbridge.connectors.learning360.query import encode_filters, query_string, url_with_params
 from lmsbridge.connectors.learning360.streams import (
     COURSES,
-    INTEGRATIONS,
+    ENDPOINTS,
     STATS,
     STREAMS,
     USERS,
     Chain,
+    chain_params,
     delta_chains,
     fetch_chain,
     full_chains,
@@ -69,7 +70,7 @@ def test_declarations() -> None:
         "course_revisions",
         "course_progressions",
     }
-    assert USERS.delta_filter is None and INTEGRATIONS.delta_filter is None
+    assert ENDPOINTS["users"].delta_filter is None and ENDPOINTS["integrations"].delta_filter is None
     assert delta_chains(USERS, datetime(2026, 1, 1, tzinfo=UTC)) == full_chains(USERS)
     assert delta_chains(COURSES, None) == full_chains(COURSES)
 
@@ -78,7 +79,7 @@ def test_chain_round_trip_and_first_url() -> None:
     (chain,) = delta_chains(STATS, datetime(2026, 3, 4, 5, 6, 7, 890_000, tzinfo=UTC))
     assert Chain.from_dict(chain.to_dict()) == chain
     assert (
-        chain.first_url("https://h")
+        url_with_params("https://h" + chain.request["path"], chain_params(chain))
         == "https://h/api/v2/courses/stats?completedAt%5Bgte%5D=2026-03-04T05%3A06%3A06.000Z"
     )
     assert chain.full is False

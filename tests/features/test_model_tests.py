@@ -194,7 +194,7 @@ async def test_on_demand_endpoint(env: FeatureEnv) -> None:
     after = env.client.post(f"/v1/integrations/{env.integration_id}/model-tests").json()["data"]
     assert after["qa_status"] == "PASSED"
     readable = next(c for c in after["models"]["lms_users"]["checks"] if c["name"] == "readable")
-    assert readable["message"].startswith("first page of /api/v2/users fetched")
+    assert readable["message"].startswith("first page of the users stream fetched")
     # live readability costs one call per stream (+ the token)
     assert env.sandbox.control.counters()["total_calls"] == 5
 
