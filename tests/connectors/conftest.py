@@ -8,7 +8,7 @@ import pytest
 from sandbox_clients import PAGE_SIZES, ClientFactory
 
 from lmsbridge.connectors.learning360.client import Learning360Client
-from lmsbridge.sandbox.testing import RunningSandbox, running_sandbox
+from lmsbridge.sandbox.learning360.testing import RunningSandbox, running_sandbox
 
 
 @pytest.fixture(scope="module")

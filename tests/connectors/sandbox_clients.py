@@ -8,8 +8,8 @@ from typing import Any
 from lmsbridge.connectors.learning360.budget import BudgetRegistry
 from lmsbridge.connectors.learning360.client import Learning360Client
 from lmsbridge.connectors.learning360.config import ClientOptions, Learning360Config, RetryPolicy
-from lmsbridge.sandbox.config import DEFAULT_PAGE_SIZES
-from lmsbridge.sandbox.testing import RunningSandbox
+from lmsbridge.sandbox.learning360.config import DEFAULT_PAGE_SIZES
+from lmsbridge.sandbox.learning360.testing import RunningSandbox
 
 # Small pages make multi-page chains out of a small, fast tenant.
 PAGE_SIZES = {**DEFAULT_PAGE_SIZES, "users": 7, "courses": 4, "stats": 25, "integrations": 2}

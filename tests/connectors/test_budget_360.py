@@ -11,7 +11,7 @@ from sandbox_clients import config_for
 from lmsbridge.connectors.learning360.budget import ApiBudget, BudgetRegistry
 from lmsbridge.connectors.learning360.client import Learning360Client
 from lmsbridge.connectors.learning360.config import ClientOptions, RetryPolicy
-from lmsbridge.sandbox.testing import RunningSandbox
+from lmsbridge.sandbox.learning360.testing import RunningSandbox
 
 USERS = "/api/v2/users"
 RATE = 20.0

@@ -23,7 +23,7 @@ from lmsbridge.connectors.errors import (
 from lmsbridge.connectors.learning360.client import ApiResponse, Learning360Client, next_link
 from lmsbridge.connectors.learning360.config import ClientOptions, RetryPolicy
 from lmsbridge.connectors.learning360.query import encode_filters
-from lmsbridge.sandbox.testing import RunningSandbox
+from lmsbridge.sandbox.learning360.testing import RunningSandbox
 
 USERS = "/api/v2/users"
 MakeClient = Callable[..., Learning360Client]

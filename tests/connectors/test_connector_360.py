@@ -13,7 +13,7 @@ from lmsbridge.connectors.learning360.config import resolve_base_url
 from lmsbridge.connectors.learning360.connector import Learning360Connector
 from lmsbridge.connectors.registry import connector_class
 from lmsbridge.ids import random_id
-from lmsbridge.sandbox.testing import RunningSandbox
+from lmsbridge.sandbox.learning360.testing import RunningSandbox
 from lmsbridge.settings import Settings
 
 

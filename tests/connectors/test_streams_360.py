@@ -35,7 +35,7 @@ from lmsbridge.connectors.learning360.streams import (
     full_chains,
     partition_ids,
 )
-from lmsbridge.sandbox.testing import RunningSandbox
+from lmsbridge.sandbox.learning360.testing import RunningSandbox
 from lmsbridge.unified.records import CourseRecord, CourseRevisionRecord
 
 MakeClient = Callable[..., Learning360Client]

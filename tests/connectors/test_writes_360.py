@@ -9,7 +9,7 @@ import pytest
 
 from lmsbridge.connectors.errors import RetriesExhausted
 from lmsbridge.connectors.learning360.client import Learning360Client
-from lmsbridge.sandbox.testing import RunningSandbox
+from lmsbridge.sandbox.learning360.testing import RunningSandbox
 
 MakeClient = Callable[..., Learning360Client]
 CREATE = "POST /api/v2/integrations"

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 from api_support import KomboContract, make_settings, new_api_key
 
 from lmsbridge.crypto import SecretBox
-from lmsbridge.sandbox.testing import RunningSandbox
+from lmsbridge.sandbox.learning360.testing import RunningSandbox
 from lmsbridge.settings import Settings
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.integrations import create_integration, update_integration

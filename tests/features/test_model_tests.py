@@ -16,10 +16,10 @@ from lmsbridge.cli import app as cli_app
 from lmsbridge.clock import utcnow
 from lmsbridge.features.model_tests import run_model_tests
 from lmsbridge.features.sync_hooks import feature_hooks
-from lmsbridge.sandbox.config import SandboxConfig
-from lmsbridge.sandbox.generator import generate_tenant
-from lmsbridge.sandbox.tenant import Tenant
-from lmsbridge.sandbox.testing import RunningSandbox, running_sandbox
+from lmsbridge.sandbox.learning360.config import SandboxConfig
+from lmsbridge.sandbox.learning360.generator import generate_tenant
+from lmsbridge.sandbox.learning360.tenant import Tenant
+from lmsbridge.sandbox.learning360.testing import RunningSandbox, running_sandbox
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.schema import Integration
 from lmsbridge.sync.engine import SyncEngine, SyncOptions

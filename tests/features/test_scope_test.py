@@ -19,7 +19,7 @@ from lmsbridge.connectors.learning360.streams import ENDPOINTS, STREAMS
 from lmsbridge.features.availability import require_action, require_model
 from lmsbridge.features.scope_test import run_scope_test
 from lmsbridge.features.sync_hooks import feature_hooks
-from lmsbridge.sandbox.testing import RunningSandbox
+from lmsbridge.sandbox.learning360.testing import RunningSandbox
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.integrations import get_integration
 from lmsbridge.store.schema import Integration, SyncRun

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select, text
 
 from lmsbridge.clock import utcnow
 from lmsbridge.crypto import SecretBox
-from lmsbridge.sandbox.testing import RunningSandbox, running_sandbox
+from lmsbridge.sandbox.learning360.testing import RunningSandbox, running_sandbox
 from lmsbridge.settings import Settings
 from lmsbridge.store import sync_runs
 from lmsbridge.store.engine import session_scope

@@ -16,7 +16,7 @@ from processes import processes
 from sqlalchemy import Engine, select
 
 from lmsbridge.crypto import SecretBox
-from lmsbridge.sandbox.testing import running_sandbox
+from lmsbridge.sandbox.learning360.testing import running_sandbox
 from lmsbridge.settings import Settings
 from lmsbridge.store import sync_runs
 from lmsbridge.store.api_keys import create_api_key

@@ -9,7 +9,7 @@ from cryptography.fernet import Fernet
 from sync_support import SyncSetup
 
 from lmsbridge.crypto import SecretBox
-from lmsbridge.sandbox.testing import RunningSandbox, running_sandbox
+from lmsbridge.sandbox.learning360.testing import RunningSandbox, running_sandbox
 from lmsbridge.store.engine import make_engine, session_scope
 from lmsbridge.store.integrations import create_integration
 from lmsbridge.store.migrate import upgrade_database

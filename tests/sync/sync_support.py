@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from lmsbridge.crypto import SecretBox
-from lmsbridge.sandbox.testing import RunningSandbox
+from lmsbridge.sandbox.learning360.testing import RunningSandbox
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.integrations import create_integration
 from lmsbridge.store.schema import RECORD_TABLES

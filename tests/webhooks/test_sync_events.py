@@ -15,7 +15,7 @@ from webhook_support import Receiver, WebhookSchemas, running_receiver, wait_unt
 
 from lmsbridge.crypto import SecretBox
 from lmsbridge.runtime import Runtime
-from lmsbridge.sandbox.testing import RunningSandbox, running_sandbox
+from lmsbridge.sandbox.learning360.testing import RunningSandbox, running_sandbox
 from lmsbridge.settings import Settings
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.integrations import create_integration

@@ -16,9 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from lmsbridge.sandbox.errors import bad_request
-from lmsbridge.sandbox.oid import is_object_id
-from lmsbridge.sandbox.timefmt import parse_iso
+from lmsbridge.sandbox.learning360.errors import bad_request
+from lmsbridge.sandbox.learning360.oid import is_object_id
+from lmsbridge.sandbox.learning360.timefmt import parse_iso
 
 _KEY_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\[([a-z]+)\](?:\[(\d*)\])?$")
 LIST_OPS = frozenset({"in", "nin"})

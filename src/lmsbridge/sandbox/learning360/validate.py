@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from lmsbridge.sandbox.oid import is_object_id
-from lmsbridge.sandbox.timefmt import parse_iso
-from lmsbridge.sandbox.vocab import CONTENT_LANGS, CONTENT_TYPES
+from lmsbridge.sandbox.learning360.oid import is_object_id
+from lmsbridge.sandbox.learning360.timefmt import parse_iso
+from lmsbridge.sandbox.learning360.vocab import CONTENT_LANGS, CONTENT_TYPES
 
 INTEGRATION_FIELDS = {
     "externalPlatform",

@@ -12,12 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from lmsbridge.sandbox.attempts import NONE, AttemptStore, NewAttempt
-from lmsbridge.sandbox.clock import Clock
-from lmsbridge.sandbox.config import SandboxConfig
-from lmsbridge.sandbox.oid import IdFactory
-from lmsbridge.sandbox.timefmt import iso, parse_iso
-from lmsbridge.sandbox.vocab import ALL_SCOPES, CONTENT_LANGS, LANG_INDEX
+from lmsbridge.sandbox.learning360.attempts import NONE, AttemptStore, NewAttempt
+from lmsbridge.sandbox.learning360.clock import Clock
+from lmsbridge.sandbox.learning360.config import SandboxConfig
+from lmsbridge.sandbox.learning360.oid import IdFactory
+from lmsbridge.sandbox.learning360.timefmt import iso, parse_iso
+from lmsbridge.sandbox.learning360.vocab import ALL_SCOPES, CONTENT_LANGS, LANG_INDEX
 
 T = TypeVar("T")
 Listener = Callable[[str, dict[str, Any]], None]

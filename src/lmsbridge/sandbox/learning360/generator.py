@@ -10,12 +10,12 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from lmsbridge.sandbox.attempts import NONE, NewAttempt
-from lmsbridge.sandbox.clock import Clock
-from lmsbridge.sandbox.config import SandboxConfig
-from lmsbridge.sandbox.tenant import CourseMeta, Tenant
-from lmsbridge.sandbox.timefmt import iso
-from lmsbridge.sandbox.vocab import LANG_INDEX
+from lmsbridge.sandbox.learning360.attempts import NONE, NewAttempt
+from lmsbridge.sandbox.learning360.clock import Clock
+from lmsbridge.sandbox.learning360.config import SandboxConfig
+from lmsbridge.sandbox.learning360.tenant import CourseMeta, Tenant
+from lmsbridge.sandbox.learning360.timefmt import iso
+from lmsbridge.sandbox.learning360.vocab import LANG_INDEX
 
 # Generated history lies in a fixed window, so output does not depend on the day it is generated.
 WINDOW_START_MS = 1_672_531_200_000  # 2023-01-01T00:00:00Z

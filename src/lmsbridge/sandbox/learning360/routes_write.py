@@ -8,10 +8,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from lmsbridge.sandbox import validate, writes
-from lmsbridge.sandbox.errors import ApiError, bad_request, json_response, not_found
-from lmsbridge.sandbox.http import endpoint, json_body, path_id, tenant_of
-from lmsbridge.sandbox.tenant import Tenant
+from lmsbridge.sandbox.learning360 import validate, writes
+from lmsbridge.sandbox.learning360.errors import ApiError, bad_request, json_response, not_found
+from lmsbridge.sandbox.learning360.http import endpoint, json_body, path_id, tenant_of
+from lmsbridge.sandbox.learning360.tenant import Tenant
 
 
 @endpoint("courses:write")

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from lmsbridge.sandbox.attempts import NONE, NewAttempt
-from lmsbridge.sandbox.tenant import CourseMeta, Tenant
-from lmsbridge.sandbox.timefmt import iso, parse_iso
+from lmsbridge.sandbox.learning360.attempts import NONE, NewAttempt
+from lmsbridge.sandbox.learning360.tenant import CourseMeta, Tenant
+from lmsbridge.sandbox.learning360.timefmt import iso, parse_iso
 
 Outcome = tuple[str | None, str | None]
 # Undocumented which names are reserved (guess: 360Learning's own marketplace connectors).

@@ -22,14 +22,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from lmsbridge.sandbox.errors import ApiError, bad_request, json_response, not_found
-from lmsbridge.sandbox.http import endpoint, json_body, paginate, path_id, tenant_of
-from lmsbridge.sandbox.pages import take
-from lmsbridge.sandbox.query import Filters, match_value, spec
-from lmsbridge.sandbox.tenant import Collection, Tenant
-from lmsbridge.sandbox.timefmt import iso
-from lmsbridge.sandbox.traffic import Traffic
-from lmsbridge.sandbox.vocab import EVENT_STATUSES, EVENT_TYPES
+from lmsbridge.sandbox.learning360.errors import ApiError, bad_request, json_response, not_found
+from lmsbridge.sandbox.learning360.http import endpoint, json_body, paginate, path_id, tenant_of
+from lmsbridge.sandbox.learning360.pages import take
+from lmsbridge.sandbox.learning360.query import Filters, match_value, spec
+from lmsbridge.sandbox.learning360.tenant import Collection, Tenant
+from lmsbridge.sandbox.learning360.timefmt import iso
+from lmsbridge.sandbox.learning360.traffic import Traffic
+from lmsbridge.sandbox.learning360.vocab import EVENT_STATUSES, EVENT_TYPES
 
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # ASCII order: ids sort by time
 LEGACY_SECRET_MS = 24 * 3600 * 1000

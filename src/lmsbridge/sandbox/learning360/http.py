@@ -9,10 +9,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from lmsbridge.sandbox.errors import ApiError, bad_request, json_response
-from lmsbridge.sandbox.oid import is_object_id
-from lmsbridge.sandbox.query import FieldSpec, Filters, decode_next, encode_next, parse_filters
-from lmsbridge.sandbox.tenant import Tenant
+from lmsbridge.sandbox.learning360.errors import ApiError, bad_request, json_response
+from lmsbridge.sandbox.learning360.oid import is_object_id
+from lmsbridge.sandbox.learning360.query import FieldSpec, Filters, decode_next, encode_next, parse_filters
+from lmsbridge.sandbox.learning360.tenant import Tenant
 
 Handler = Callable[[Request], Awaitable[Response]]
 # A page source: (filters, key of the last record already served or None, page size)

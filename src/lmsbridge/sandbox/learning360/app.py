@@ -13,10 +13,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Router
 
-from lmsbridge.sandbox import bulk, control, routes_read, routes_write, webhooks
-from lmsbridge.sandbox.errors import json_response
-from lmsbridge.sandbox.tenant import Tenant
-from lmsbridge.sandbox.traffic import Traffic, TrafficMiddleware
+from lmsbridge.sandbox.learning360 import bulk, control, routes_read, routes_write, webhooks
+from lmsbridge.sandbox.learning360.errors import json_response
+from lmsbridge.sandbox.learning360.tenant import Tenant
+from lmsbridge.sandbox.learning360.traffic import Traffic, TrafficMiddleware
 
 # Background work (bulk operations, webhook deliveries) registers tick functions here.
 Ticker = Callable[[], Any]

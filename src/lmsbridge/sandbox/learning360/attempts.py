@@ -11,8 +11,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lmsbridge.sandbox.oid import make_id, salt
-from lmsbridge.sandbox.timefmt import iso
+from lmsbridge.sandbox.learning360.oid import make_id, salt
+from lmsbridge.sandbox.learning360.timefmt import iso
 
 NONE = -1  # sentinel for absent optional integers (score, versionNumber, completedAt)
 

@@ -9,9 +9,9 @@ import time
 
 import uvicorn
 
-from lmsbridge.sandbox.app import build_app
-from lmsbridge.sandbox.config import SandboxConfig
-from lmsbridge.sandbox.generator import generate_tenant
+from lmsbridge.sandbox.learning360.app import build_app
+from lmsbridge.sandbox.learning360.config import SandboxConfig
+from lmsbridge.sandbox.learning360.generator import generate_tenant
 
 
 def run(

@@ -12,14 +12,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from lmsbridge.sandbox import validate, writes
-from lmsbridge.sandbox.errors import ApiError, json_response, not_found
-from lmsbridge.sandbox.http import base_url, endpoint, json_body, paginate, path_id, tenant_of
-from lmsbridge.sandbox.query import spec
-from lmsbridge.sandbox.tenant import Collection, Tenant
-from lmsbridge.sandbox.timefmt import iso
-from lmsbridge.sandbox.traffic import Traffic
-from lmsbridge.sandbox.vocab import BULK_STATUSES, BULK_TYPES
+from lmsbridge.sandbox.learning360 import validate, writes
+from lmsbridge.sandbox.learning360.errors import ApiError, json_response, not_found
+from lmsbridge.sandbox.learning360.http import base_url, endpoint, json_body, paginate, path_id, tenant_of
+from lmsbridge.sandbox.learning360.query import spec
+from lmsbridge.sandbox.learning360.tenant import Collection, Tenant
+from lmsbridge.sandbox.learning360.timefmt import iso
+from lmsbridge.sandbox.learning360.traffic import Traffic
+from lmsbridge.sandbox.learning360.vocab import BULK_STATUSES, BULK_TYPES
 
 TERMINAL = ("completed", "error")
 LIMITS = {
@@ -211,10 +211,10 @@ async def list_operations(request: Request) -> Response:
     engine.tick()
 
     def source(filters: Any, after: str | None, size: int) -> tuple[list[dict[str, Any]], str | None]:
-        from lmsbridge.sandbox.pages import take
+        from lmsbridge.sandbox.learning360.pages import take
 
         checks = list(filters.items())
-        from lmsbridge.sandbox.query import match_value
+        from lmsbridge.sandbox.learning360.query import match_value
 
         ops, more = take(
             engine.operations.items[engine.operations.start_after(after) :],

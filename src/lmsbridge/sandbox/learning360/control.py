@@ -13,11 +13,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from lmsbridge.sandbox.attempts import NONE, NewAttempt
-from lmsbridge.sandbox.http import base_url, tenant_of
-from lmsbridge.sandbox.timefmt import iso, parse_iso
-from lmsbridge.sandbox.traffic import FAULT_KINDS, FaultRule, Traffic
-from lmsbridge.sandbox.vocab import ALL_SCOPES, COURSE_STATUSES
+from lmsbridge.sandbox.learning360.attempts import NONE, NewAttempt
+from lmsbridge.sandbox.learning360.http import base_url, tenant_of
+from lmsbridge.sandbox.learning360.timefmt import iso, parse_iso
+from lmsbridge.sandbox.learning360.traffic import FAULT_KINDS, FaultRule, Traffic
+from lmsbridge.sandbox.learning360.vocab import ALL_SCOPES, COURSE_STATUSES
 
 
 class ControlError(Exception):

@@ -16,7 +16,7 @@ from typing import Any
 from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lmsbridge.sandbox.tenant import Tenant
+from lmsbridge.sandbox.learning360.tenant import Tenant
 
 FAULT_KINDS = ("status", "hang", "drop", "truncate", "burst429", "revoke_tokens")
 TOO_MANY = b'{"error":"tooManyRequests"}'

@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from typing import Any
 
-from lmsbridge.sandbox.attempts import NONE
-from lmsbridge.sandbox.errors import bad_request
-from lmsbridge.sandbox.query import Filters, match_value
-from lmsbridge.sandbox.tenant import Collection, Tenant
+from lmsbridge.sandbox.learning360.attempts import NONE
+from lmsbridge.sandbox.learning360.errors import bad_request
+from lmsbridge.sandbox.learning360.query import Filters, match_value
+from lmsbridge.sandbox.learning360.tenant import Collection, Tenant
 
 Row = dict[str, Any]
 

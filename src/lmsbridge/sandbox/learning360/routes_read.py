@@ -8,12 +8,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from lmsbridge.sandbox import pages
-from lmsbridge.sandbox.errors import json_response, not_found
-from lmsbridge.sandbox.http import endpoint, paginate, path_id, tenant_of
-from lmsbridge.sandbox.oid import is_object_id
-from lmsbridge.sandbox.query import spec
-from lmsbridge.sandbox.vocab import CONTENT_LANGS, COURSE_STATUSES, COURSE_TYPES, USER_STATUSES
+from lmsbridge.sandbox.learning360 import pages
+from lmsbridge.sandbox.learning360.errors import json_response, not_found
+from lmsbridge.sandbox.learning360.http import endpoint, paginate, path_id, tenant_of
+from lmsbridge.sandbox.learning360.oid import is_object_id
+from lmsbridge.sandbox.learning360.query import spec
+from lmsbridge.sandbox.learning360.vocab import CONTENT_LANGS, COURSE_STATUSES, COURSE_TYPES, USER_STATUSES
 
 STRING_OPS = ("eq", "ne", "in", "nin")
 USER_FILTERS = {
