@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self
 
+import httpx
+
+from lmsbridge.connectors.errors import HostNotAllowed
 from lmsbridge.unified.coverage import ToolCoverage
 from lmsbridge.unified.records import MappedRecord
 
@@ -188,14 +191,12 @@ class ProbeResult:
 @dataclass(frozen=True, slots=True)
 class PassthroughApi:
     """A raw API of the LMS that passthrough forwards to: only under ``prefix`` on the connection's own
-    host, with the connector's authentication (see ``Connector.passthrough_send``)."""
+    host (``Connector.passthrough_url``), with the connector's authentication."""
 
     tool: str
     api: str
-    prefix: str
+    prefix: str  # e.g. "/api/v2/": every caller path is resolved under it
     label: str
-    # request headers the caller may not set (the connector sets them, or they are hop-by-hop)
-    reserved_headers: frozenset[str] = frozenset()
 
 
 class EventsIn(Protocol):
@@ -316,8 +317,27 @@ class Connector(ABC):
         when the credentials are refused."""
         return ()
 
+    # ---- write actions ----
+
+    async def deactivate_course(self, remote_id: str) -> Dto:
+        """Deactivate (archive) a course; returns its item as the stream that reads courses serves it
+        (raises ``NotFound`` when it is gone). Offered when ``coverage.write_actions`` names
+        ``lms_deactivate_course``."""
+        raise NotImplementedError(f"{self.tool} cannot deactivate courses")
+
     # ---- passthrough ----
 
-    def passthrough_host(self) -> str:
-        """The only host passthrough may reach for this connection (its base URL's origin)."""
+    @property
+    def base_url(self) -> str:
+        """The connection's base URL: its origin is the only one passthrough may reach."""
         raise NotImplementedError(f"{self.tool} has no passthrough")
+
+    def passthrough_url(self, api: PassthroughApi, resolved_path: str) -> str:
+        """The absolute URL of a caller's path already resolved under ``api.prefix``; raises
+        ``HostNotAllowed`` unless it stays on the connection's origin, under the prefix."""
+        base = httpx.URL(self.base_url)
+        target = base.join(base.path.rstrip("/") + resolved_path)
+        same_origin = (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
+        if not same_origin or not target.path.startswith(base.path.rstrip("/") + api.prefix):
+            raise HostNotAllowed(f"passthrough may reach only {api.prefix} on the integration's host")
+        return str(target)

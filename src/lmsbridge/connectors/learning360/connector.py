@@ -11,13 +11,14 @@ from lmsbridge.connectors.base import (
     Dto,
     Json,
     Page,
+    PassthroughApi,
     PlanInput,
     ProbeResult,
     ScopeRequirements,
     StoredConnection,
     Stream,
 )
-from lmsbridge.connectors.learning360 import page_maps
+from lmsbridge.connectors.learning360 import page_maps, writes
 from lmsbridge.connectors.learning360 import streams as declared
 from lmsbridge.connectors.learning360.budget import BUDGETS, BudgetRegistry
 from lmsbridge.connectors.learning360.client import Learning360Client
@@ -37,6 +38,9 @@ class Learning360Connector(Connector):
     streams: ClassVar[tuple[Stream, ...]] = declared.STREAMS
     coverage = COVERAGE
     scopes: ClassVar[ScopeRequirements] = SCOPES
+    passthrough_apis: ClassVar[tuple[PassthroughApi, ...]] = (
+        PassthroughApi("360learning", "v2", "/api/v2/", "360Learning API v2"),
+    )
 
     def __init__(
         self,
@@ -151,6 +155,14 @@ class Learning360Connector(Connector):
     async def fetch_record(self, stream: Stream, remote_id: str) -> Dto:
         item: Dto = await self.client.get_json(f"{declared.ENDPOINTS[stream.name].path}/{remote_id}")
         return item
+
+    async def deactivate_course(self, remote_id: str) -> Dto:
+        """Archiving keeps the course's progress; upserting or restoring it brings it back."""
+        return await writes.archive_course(self.client, remote_id)
+
+    @property
+    def base_url(self) -> str:
+        return self.client.base_url
 
     @classmethod
     def probed_scopes(cls) -> tuple[str, ...]:
