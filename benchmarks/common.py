@@ -268,6 +268,7 @@ def fresh_store(backend: str, sb: Sandbox) -> Iterator[Store]:
                 integration = create_integration(
                     session,
                     SecretBox(key),
+                    tool="360learning",
                     base_url=sb.base_url,
                     credentials={"client_id": sb.client_id, "client_secret": sb.client_secret},
                 )

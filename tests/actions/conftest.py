@@ -33,6 +33,7 @@ async def setup(tmp_path: Path, database_url: str) -> AsyncIterator[ActionSetup]
             integration = create_integration(
                 session,
                 box,
+                tool="360learning",
                 base_url=sb.base_url,
                 credentials={"client_id": sb.client_id, "client_secret": sb.client_secret},
             )

@@ -57,4 +57,6 @@ def add_sandbox_integration(
     """An integration of the sandbox tenant (its default all-scopes credential unless given another)."""
     creds = credentials or {"client_id": sandbox.client_id, "client_secret": sandbox.client_secret}
     with session_scope(engine) as session:
-        return create_integration(session, box, base_url=sandbox.base_url, credentials=creds).id
+        return create_integration(
+            session, box, tool="360learning", base_url=sandbox.base_url, credentials=creds
+        ).id

@@ -32,7 +32,9 @@ TENANT = {"users": 40, "courses": 12, "attempts": 300}
 def _connect(db: Engine, box: SecretBox, sandbox: RunningSandbox) -> str:
     with session_scope(db) as session:
         credentials = {"client_id": sandbox.client_id, "client_secret": sandbox.client_secret}
-        return create_integration(session, box, base_url=sandbox.base_url, credentials=credentials).id
+        return create_integration(
+            session, box, tool="360learning", base_url=sandbox.base_url, credentials=credentials
+        ).id
 
 
 def _runs(db: Engine) -> list[SyncRun]:

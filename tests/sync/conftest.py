@@ -32,6 +32,7 @@ def setup(sandbox: RunningSandbox, database_url: str) -> Iterator[SyncSetup]:
         integration = create_integration(
             session,
             box,
+            tool="360learning",
             base_url=sandbox.base_url,
             credentials={"client_id": sandbox.client_id, "client_secret": sandbox.client_secret},
         )

@@ -41,6 +41,7 @@ def add_integration(setup: SyncSetup) -> str:
         integration = create_integration(
             session,
             setup.box,
+            tool="360learning",
             base_url=setup.sandbox.base_url,
             credentials={"client_id": setup.sandbox.client_id, "client_secret": setup.sandbox.client_secret},
         )

@@ -82,6 +82,7 @@ async def test_reads_on_the_first_sync_finished_succeed(
             integration_id = create_integration(
                 session,
                 box,
+                tool="360learning",
                 base_url=sandbox.base_url,
                 credentials={"client_id": sandbox.client_id, "client_secret": sandbox.client_secret},
             ).id

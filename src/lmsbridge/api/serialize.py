@@ -67,7 +67,7 @@ def revision(row: CourseRevision) -> wire.CourseRevision:
         remote_data=row.remote_data,
         custom_fields=None,
         integration_fields=[],
-        # the store keeps no revision↔skill join yet (360Learning has no skills model)
+        # the store keeps no revision↔skill join yet (no shipped connector reads skills)
         skill_assignments=[],
     )
 

@@ -14,6 +14,8 @@ CONNECTORS: dict[str, type[Connector]] = {Learning360Connector.tool: Learning360
 # what each tool covers; tests add tools here to reach paths no shipped connector has
 COVERAGE: dict[str, ToolCoverage] = {tool: cls.coverage for tool, cls in CONNECTORS.items()}
 NO_SCOPES = ScopeRequirements(models={}, actions={})
+# an integration id as the API documentation shows it (`<tool>:<random id>`)
+EXAMPLE_INTEGRATION_ID = f"{next(iter(CONNECTORS))}:HWUTwvyx2wLoSUHphiWVrp28"
 
 
 def connector_class(tool: str) -> type[Connector]:

@@ -54,8 +54,8 @@ FRESHNESS_RUNS = 50
 @dataclass(frozen=True)
 class Threshold:
     """At least ``minimum`` of ``subject`` (non-deleted records, optionally narrowed by ``among``)
-    satisfy ``condition``. Documented in docs/features.md; 360Learning allows username-only accounts,
-    hence e-mail below 100 %."""
+    satisfy ``condition``. Documented in docs/features.md; an LMS may allow username-only accounts
+    (the shipped one does), hence e-mail below 100 %."""
 
     subject: str
     predicate: str
@@ -218,7 +218,7 @@ def check_counts(
             "counts",
             FAILED,
             f"the last full scan of {stream.name} did not complete ({why}); stored records cannot be "
-            "reconciled with 360Learning",
+            "reconciled with the LMS",
             details,
         )
     recent = _runs_since(session, integration_id, run.created_at)

@@ -1,3 +1,3 @@
-"""Simulated LMS tenants, one sub-package per connector (``learning360``): the only fakes in lmsbridge's
+"""Simulated LMS tenants, one sub-package per connector: the only fakes in lmsbridge's
 tests and benchmarks. Each imports nothing from the rest of lmsbridge: a stranger that only speaks its
 vendor's protocol."""

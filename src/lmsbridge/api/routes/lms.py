@@ -95,7 +95,7 @@ def _read_page(ctx: AppContext, integration_id: str, request: ListRequest[ItemT]
                 "INTEGRATION.MODEL_NOT_AVAILABLE",
                 f'The "{request.model}" model is not available for {integration.tool} integrations.',
             )
-        require_model(integration, request.model)  # features: a model whose 360Learning scope is missing
+        require_model(integration, request.model)  # features: a model whose scope is missing
         filters, fingerprint = _filters(integration, request.model, request.params, **request.extra)
         after = None
         if request.params.cursor is not None:
