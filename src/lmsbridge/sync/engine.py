@@ -26,6 +26,7 @@ from lmsbridge.connections import stored_connection
 from lmsbridge.connectors.base import (
     Connector,
     Deletions,
+    MapContext,
     Page,
     PlanInput,
     StoredConnection,
@@ -483,7 +484,10 @@ class _Run:
         self.progress.chain_done(chain.stream, chain.key)
 
     async def _prepare_page(self, stream: Stream, ctx: PageContext, items: list[dict[str, Any]]) -> Any:
-        return await self.preparer.prepare(stream, self.integration_id, items, ctx.map_context())
+        map_context = ctx.map_context()
+        if stream.maps_alone:  # its mapping reads no memory: none travels to the helper process
+            map_context = MapContext(map_context.now, {})
+        return await self.preparer.prepare(stream, self.integration_id, items, map_context)
 
     def _stream_scanned(self, stream: str) -> bool:
         return all(c.done for c in self.state.chains_of(stream))
