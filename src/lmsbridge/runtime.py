@@ -19,7 +19,7 @@ from lmsbridge import metrics
 from lmsbridge.actions.env import ActionOptions
 from lmsbridge.actions.runner import ActionRunner
 from lmsbridge.clock import utcnow
-from lmsbridge.connectors.learning360.budget import BUDGETS
+from lmsbridge.connectors.budget import BUDGETS
 from lmsbridge.connectors.learning360.config import ClientOptions
 from lmsbridge.crypto import SecretBox
 from lmsbridge.features.sync_hooks import feature_hooks
@@ -60,7 +60,7 @@ def claim_background_services(settings: Settings) -> bool:
 
 
 def share_rate_budgets(settings: Settings) -> PostgresRateSchedule | None:
-    """On PostgreSQL, every process reserves 360Learning calls from the database (one budget per company
+    """On PostgreSQL, every process reserves LMS calls from the database (one budget per company
     across processes and machines); on SQLite the process's own schedule is the only one."""
     if settings.is_sqlite:
         return None

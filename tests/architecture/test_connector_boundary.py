@@ -42,8 +42,7 @@ PENDING: dict[str, str] = {
     "api/routes/passthrough.py": "forwards through the 360Learning client",
     "api/routes/syncs.py": "the connect body's help text",
     "features/passthrough.py": "forwards through the 360Learning client",
-    "runtime.py": "the budget registry and client options of 360Learning",
-    "shared_budgets.py": "the budget constants of 360Learning",
+    "runtime.py": "passes the client options of the 360Learning actions",
     "cli.py": "the connect command's options and help",
 }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from lmsbridge.connectors.learning360.budget import BudgetRegistry
+from lmsbridge.connectors.budget import BudgetRegistry
 from lmsbridge.connectors.learning360.client import Learning360Client
 from lmsbridge.connectors.learning360.config import ClientOptions, Learning360Config, RetryPolicy
 from lmsbridge.sandbox.learning360.config import DEFAULT_PAGE_SIZES

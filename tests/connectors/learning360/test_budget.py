@@ -8,7 +8,7 @@ import time
 import pytest
 from sandbox_clients import config_for
 
-from lmsbridge.connectors.learning360.budget import ApiBudget, BudgetRegistry
+from lmsbridge.connectors.budget import ApiBudget, BudgetRegistry
 from lmsbridge.connectors.learning360.client import Learning360Client
 from lmsbridge.connectors.learning360.config import ClientOptions, RetryPolicy
 from lmsbridge.sandbox.learning360.testing import RunningSandbox

@@ -27,6 +27,7 @@ from tenacity import (
 from tenacity.wait import wait_base
 
 from lmsbridge import json_text, logs, metrics
+from lmsbridge.connectors.budget import BUDGETS, ApiBudget, BudgetRegistry, CallKind
 from lmsbridge.connectors.errors import (
     AuthenticationFailed,
     HostNotAllowed,
@@ -37,7 +38,6 @@ from lmsbridge.connectors.errors import (
     RetriesExhausted,
     UnexpectedResponse,
 )
-from lmsbridge.connectors.learning360.budget import BUDGETS, ApiBudget, BudgetRegistry, CallKind
 from lmsbridge.connectors.learning360.config import ClientOptions, Learning360Config, RetryPolicy
 from lmsbridge.connectors.learning360.scopes import required_scope, scope_from_message
 from lmsbridge.netguard import BlockedConnection, GuardedTransport

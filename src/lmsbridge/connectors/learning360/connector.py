@@ -18,9 +18,9 @@ from lmsbridge.connectors.base import (
     StoredConnection,
     Stream,
 )
+from lmsbridge.connectors.budget import BUDGETS, BudgetRegistry
 from lmsbridge.connectors.learning360 import page_maps, writes
 from lmsbridge.connectors.learning360 import streams as declared
-from lmsbridge.connectors.learning360.budget import BUDGETS, BudgetRegistry
 from lmsbridge.connectors.learning360.client import Learning360Client
 from lmsbridge.connectors.learning360.config import (
     ClientOptions,

@@ -1,8 +1,10 @@
-"""The 360Learning API budget: one request schedule per company, shared by every caller that talks to it.
+"""An LMS API budget (airbyte's ``APIBudget`` idea): one request schedule per company (a tenant's rate
+limit), shared by every caller that talks to it; any connector may use it.
 
-360Learning allows 50 reads/s and 10 writes/s per company and answers 429 without Retry-After, so the
-cheapest protection is never to exceed the rate: every call of a sync, an action, a passthrough or a
-scope test for a company reserves a slot from that company's ``ApiBudget`` first.
+An LMS that limits reads and writes per company and answers 429 without Retry-After (the shipped
+connector's allows 50 reads/s and 10 writes/s) is best protected by never exceeding the rate: every
+call of a sync, an action, a passthrough or a scope test for a company reserves a slot from that
+company's ``ApiBudget`` first.
 
 The budget is a GCRA schedule (generic cell rate algorithm): each call reserves the next free slot and
 waits until it comes. Its state is one number per company and kind (the next slot) plus a slowdown
@@ -27,7 +29,7 @@ CallKind = Literal["read", "write"]
 DEFAULT_READS_PER_SECOND = 45.0
 DEFAULT_WRITES_PER_SECOND = 9.0
 # How far a quiet budget may run ahead of its rate: a burst of rate * 0.1 calls, so any 1 s window
-# holds at most rate * 1.1 calls (49.5 reads at 45/s, under 360Learning's 50).
+# holds at most rate * 1.1 calls (49.5 reads at 45/s, under a 50/s limit).
 DEFAULT_BURST_SECONDS = 0.1
 # A 429 doubles the interval between calls (up to 16x); every call then shrinks it by 3 %.
 SLOWDOWN_FACTOR = 2.0
@@ -53,7 +55,7 @@ def next_slot(
 
 
 class LocalRateSchedule:
-    """The schedule of one process (threads included): enough where one process talks to 360Learning."""
+    """The schedule of one process (threads included): enough where one process talks to the LMS."""
 
     def __init__(self) -> None:
         self._state: dict[str, tuple[float, float]] = {}
@@ -89,7 +91,7 @@ class BudgetCounters:
 
 
 class ApiBudget:
-    """Read and write rate limits of one 360Learning company, with this process's counters."""
+    """Read and write rate limits of one LMS company (tenant), with this process's counters."""
 
     def __init__(
         self,
