@@ -222,6 +222,8 @@ class Connector(ABC):
     scopes: ClassVar[ScopeRequirements]
     passthrough_apis: ClassVar[tuple[PassthroughApi, ...]] = ()
     events_in: ClassVar[EventsIn | None] = None
+    # what a user enters to connect it ("credentials", "host", "settings" → help), for the API's docs
+    connection_help: ClassVar[Mapping[str, str]] = {}
 
     @classmethod
     def stream(cls, name: str) -> Stream:

@@ -18,6 +18,15 @@ NO_SCOPES = ScopeRequirements(models={}, actions={})
 EXAMPLE_INTEGRATION_ID = f"{next(iter(CONNECTORS))}:HWUTwvyx2wLoSUHphiWVrp28"
 
 
+def connection_help(part: str) -> str:
+    """Per tool, what to enter as ``part`` ("credentials", "host", "settings") to connect it."""
+    return "; ".join(
+        f"for {tool}: {cls.connection_help[part]}"
+        for tool, cls in CONNECTORS.items()
+        if part in cls.connection_help
+    )
+
+
 def connector_class(tool: str) -> type[Connector]:
     """The connector class for a tool slug; KeyError names the known tools."""
     try:

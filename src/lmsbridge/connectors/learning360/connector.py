@@ -38,6 +38,11 @@ class Learning360Connector(Connector):
     streams: ClassVar[tuple[Stream, ...]] = declared.STREAMS
     coverage = COVERAGE
     scopes: ClassVar[ScopeRequirements] = SCOPES
+    connection_help: ClassVar[Mapping[str, str]] = {
+        "credentials": "`client_id` and `client_secret` of an API v2 credential",
+        "host": "`eu` (app.360learning.com), `us` (app.us.360learning.com) or an explicit base URL",
+        "settings": "`provider_name` (course provider for upserts), `author_id` (24-hex user id)",
+    }
     passthrough_apis: ClassVar[tuple[PassthroughApi, ...]] = (
         PassthroughApi("360learning", "v2", "/api/v2/", "360Learning API v2"),
     )
