@@ -17,7 +17,7 @@ _NAME = "lmsbridge_tests_root_conftest"
 def root_conftest() -> ModuleType:
     module = sys.modules.get(_NAME)
     if module is None:
-        path = Path(__file__).resolve().parents[1] / "conftest.py"
+        path = Path(__file__).resolve().parents[2] / "conftest.py"
         spec = importlib.util.spec_from_file_location(_NAME, path)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
