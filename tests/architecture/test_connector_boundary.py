@@ -42,7 +42,8 @@ PENDING: dict[str, str] = {
     "api/routes/passthrough.py": "forwards through the 360Learning client",
     "api/routes/syncs.py": "the connect body's help text",
     "features/passthrough.py": "forwards through the 360Learning client",
-    "runtime.py": "passes the client options of the 360Learning actions",
+    "runtime.py": "passes the client options of the 360Learning actions, keeps its webhook subscriptions",
+    "sync/incoming.py": "reads 360Learning webhook events back (not yet behind Connector.events_in)",
     "cli.py": "the connect command's options and help",
 }
 

@@ -27,7 +27,7 @@ STORED_COLUMNS = ("remote_data", "remote_deleted_at", "origin_id")
 @dataclass(frozen=True, slots=True)
 class PageContext:
     integration_id: str
-    run_id: str
+    run_id: str | None  # None: an applied webhook event, not a sync run, wrote the page
     now: datetime
     memory: Mapping[str, Any]
 
