@@ -10,9 +10,9 @@ from sqlalchemy import Engine, func, select
 
 from factories import BASE_TIME, TEST_CLIENT_SECRET, make_integration, seed_tenant
 from lmsbridge.crypto import SecretBox, SecretBoxError, hash_api_key
+from lmsbridge.redaction import REDACTED
 from lmsbridge.store import api_keys, integrations, kv, logs
 from lmsbridge.store.engine import session_scope
-from lmsbridge.store.redaction import REDACTED
 from lmsbridge.store.schema import RECORD_TABLES, ApiKey, Integration, InteractionLog, SyncRun
 from lmsbridge.store.upsert import fetch_existing
 

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from lmsbridge import metrics
 from lmsbridge.ids import random_id
 from lmsbridge.logs import Redacted
-from lmsbridge.store.redaction import redact_query
+from lmsbridge.redaction import redact_query
 
 REQUEST_ID_KEY = "lmsbridge.request_id"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

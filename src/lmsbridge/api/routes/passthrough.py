@@ -10,10 +10,16 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from lmsbridge.api.deps import AppContext, ContextDep, current_api_key
+from lmsbridge.api.error_handlers import connector_error_to_api
 from lmsbridge.api.errors import ApiError, input_invalid
 from lmsbridge.api.responses import json_response
 from lmsbridge.connections import ConnectorCache
-from lmsbridge.connectors.errors import InvalidCredentials, RetriesExhausted, UnexpectedResponse
+from lmsbridge.connectors.errors import (
+    ConnectorError,
+    InvalidCredentials,
+    RetriesExhausted,
+    UnexpectedResponse,
+)
 from lmsbridge.connectors.learning360.connector import Learning360Connector
 from lmsbridge.crypto import SecretBox
 from lmsbridge.features.passthrough import (
@@ -130,17 +136,9 @@ async def send_passthrough(
         result = await forward(connector.client, prepared)
     except PassthroughInputError as exc:  # the assembled URL left the tenant (defence in depth)
         raise input_invalid(str(exc)) from exc
-    except (InvalidCredentials, RetriesExhausted, UnexpectedResponse) as exc:
+    except ConnectorError as exc:
         await _log(ctx, integration.id, prepared.method, prepared.path, logged_request, None, exc, started)
-        if isinstance(exc, InvalidCredentials):
-            raise ApiError(
-                "INTEGRATION.AUTHENTICATION_INVALID", "360Learning refused the integration's credentials."
-            ) from exc
-        if isinstance(exc, UnexpectedResponse):
-            raise ApiError("REMOTE.UNKNOWN_HTTP_ERROR", f"360Learning answered unexpectedly: {exc}") from exc
-        raise ApiError(
-            "REMOTE.SERVICE_UNAVAILABLE", f"360Learning could not be reached: {exc.last_error!r}"
-        ) from exc
+        raise _api_error(exc) from exc
     await _log(ctx, integration.id, prepared.method, result.url, logged_request, result, None, started)
     return json_response(
         PostPassthroughToolApiPositiveResponse(
@@ -150,6 +148,19 @@ async def send_passthrough(
             warnings=[PassthroughWarning(message=w) for w in result.warnings],
         )
     )
+
+
+def _api_error(exc: ConnectorError) -> ApiError:
+    """A call that produced no answer to pass on (a remote answer of any status is a result)."""
+    if isinstance(exc, InvalidCredentials):
+        return ApiError(
+            "INTEGRATION.AUTHENTICATION_INVALID", "360Learning refused the integration's credentials."
+        )
+    if isinstance(exc, UnexpectedResponse):
+        return ApiError("REMOTE.UNKNOWN_HTTP_ERROR", f"360Learning answered unexpectedly: {exc}")
+    if isinstance(exc, RetriesExhausted):
+        return ApiError("REMOTE.SERVICE_UNAVAILABLE", f"360Learning could not be reached: {exc.last_error!r}")
+    return connector_error_to_api(exc)
 
 
 async def _log(
