@@ -30,7 +30,7 @@ from lmsbridge.cli_common import (
     when,
 )
 from lmsbridge.cli_webhooks import webhooks_app
-from lmsbridge.settings import Settings, get_settings
+from lmsbridge.settings import Settings
 
 cli_help.install()
 # defaults shown in --help are the settings' own (an option left out falls back to the settings)
@@ -755,10 +755,7 @@ def demo(
     host = host or settings.host
     port = port if port is not None else settings.port
     base = f"http://{host}:{port}"
-    # the sandbox runs on loopback, which outbound calls reach only when allowed (lmsbridge.netguard):
-    # this process's connectors read the setting from the environment
-    os.environ["LMSBRIDGE_ALLOW_PRIVATE_HOSTS"] = "true"
-    get_settings.cache_clear()
+    # the sandbox runs on loopback, which outbound calls reach only when allowed (lmsbridge.netguard)
     settings = settings.model_copy(update={"public_base_url": base, "allow_private_hosts": True})
     if serve_api:
         _require_free_port(host, port)  # before minutes of generating and syncing, not after

@@ -278,7 +278,7 @@ def test_network_failure_is_remote_service_unavailable(env: FeatureEnv, kombo: K
     response = env.passthrough({"method": "GET", "path": "users"})
     body = kombo.check("PostPassthroughToolApi", response)
     assert (response.status_code, body["error"]["code"]) == (503, "PLATFORM.UNKNOWN_ERROR")
-    assert body["error"]["message"].startswith("REMOTE.SERVICE_UNAVAILABLE: 360Learning could not be reached")
+    assert body["error"]["message"].startswith("REMOTE.SERVICE_UNAVAILABLE: The LMS could not be reached")
     logged = _logs(env)
     assert len(logged) == 1 and logged[0].error
 

@@ -149,10 +149,10 @@ def test_environment_id_is_generated_once(engine: Engine) -> None:
         first = kv.environment_id(session)
     with session_scope(engine) as session:
         assert kv.environment_id(session) == first
-        kv.set_value(session, "k", "v1")
-        kv.set_value(session, "k", "v2")
+        assert kv.get_or_create(session, "k", "v1") == "v1"
+        assert kv.get_or_create(session, "k", "v2") == "v1"  # the first writer wins
     with session_scope(engine, readonly=True) as session:
-        assert kv.get_value(session, "k") == "v2"
+        assert kv.get_value(session, "k") == "v1"
     assert len(first) == 24
 
 

@@ -22,7 +22,14 @@ from lmsbridge.actions.limits import ConcurrencyExceeded, InFlightLimiter
 from lmsbridge.actions.remote import DEFAULT_PROVIDER_NAME, RemoteAccess
 from lmsbridge.actions.store_writes import store_courses
 from lmsbridge.api import serialize
-from lmsbridge.api.deps import AppContext, ContextDep, current_api_key, require_readable, wake_background
+from lmsbridge.api.deps import (
+    AppContext,
+    ContextDep,
+    current_api_key,
+    load_integration,
+    require_readable,
+    wake_background,
+)
 from lmsbridge.api.error_handlers import error_response
 from lmsbridge.api.errors import ApiError
 from lmsbridge.api.responses import json_response
@@ -71,11 +78,7 @@ def action_integration(
     for its whole duration (it opens write transactions and waits on 360Learning meanwhile)."""
     integration_id = x_integration_id.strip()
     with session_scope(ctx.engine, readonly=True) as session:
-        integration = session.get(Integration, integration_id) if integration_id else None
-        if integration is None:
-            raise ApiError(
-                "PLATFORM.INTEGRATION_NOT_FOUND", f"No integration with id {integration_id!r} exists."
-            )
+        integration = load_integration(session, integration_id)
         session.expunge(integration)
     require_readable(integration)
     return integration
