@@ -19,10 +19,15 @@ from lmsbridge import metrics
 from lmsbridge.actions.env import ActionOptions
 from lmsbridge.actions.runner import ActionRunner
 from lmsbridge.clock import utcnow
+from lmsbridge.connections import open_connector
 from lmsbridge.connectors.learning360.budget import BUDGETS
 from lmsbridge.connectors.learning360.config import ClientOptions
+from lmsbridge.connectors.learning360.events import SUBSCRIBED_EVENTS
+from lmsbridge.connectors.learning360.subscriptions import Learning360Subscriptions
 from lmsbridge.crypto import SecretBox
 from lmsbridge.features.sync_hooks import feature_hooks
+from lmsbridge.incoming import store as incoming_store
+from lmsbridge.incoming.subscriptions import ACTIVE, SubscriptionKeeper
 from lmsbridge.jobs import dispatch
 from lmsbridge.jobs import schedule as sync_schedule
 from lmsbridge.jobs.dispatch import JobSpec
@@ -34,9 +39,13 @@ from lmsbridge.store.retention import HistoryRetention, anonymize_expired, prune
 from lmsbridge.store.schema import SyncRun
 from lmsbridge.store.transact import transact_async
 from lmsbridge.sync.engine import SyncEngine, SyncOptions
+from lmsbridge.sync.incoming import IncomingApplier
 from lmsbridge.webhooks.delivery import WebhookDeliverer, oldest_pending_age
 
 log = logging.getLogger(__name__)
+
+# a failed removal of a retired integration's subscriptions is tried again this much later
+RETIRE_RETRY = timedelta(minutes=1)
 
 # Held open for the life of the process that won it: the OS releases the lock when that process ends.
 _background_lock: IO[bytes] | None = None
@@ -118,6 +127,9 @@ class Runtime:
         self.actions = ActionRunner(
             db, self.box, settings, options=options, client_options=client_options, clock=clock
         )
+        # received webhook events are read back with the actions' clients (one per integration)
+        self.incoming = IncomingApplier(db, self.actions.env.remote.client, clock)
+        self.subscriptions = SubscriptionKeeper(db, self.box, settings.public_url, clock)
         # a receiver's address is checked at every connection, not only when its URL was entered
         guarded = GuardedTransport(allow_private=settings.allow_private_hosts)
         self.deliverer = WebhookDeliverer(db, self.box, settings, clock=clock, transport=guarded)
@@ -172,12 +184,76 @@ class Runtime:
         return await transact_async(self.db, work)
 
     async def run_sync(self, run_id: str) -> None:
+        await self._keep_subscriptions(run_id)
         try:
-            await self.sync_engine.execute(run_id)
+            outcome = await self.sync_engine.execute(run_id)
         except RuntimeError as exc:  # finished, or still running in a live process
             log.info("sync %s not run: %s", run_id, exc)
             return
+        if outcome.started_at is not None:
+            # what the sync read before an event arrived may have overwritten what the event fetched
+            started = outcome.started_at
+            await transact_async(
+                self.db, lambda s: incoming_store.reapply_since(s, outcome.integration_id, started)
+            )
         self.jobs.wake()  # its webhooks are due now
+
+    async def apply_incoming(self, integration_id: str) -> None:
+        """Apply the integration's received webhook events (one batch); a failed read-back leaves them
+        pending for the next job."""
+        try:
+            applied = await self.incoming.apply(integration_id)
+        except Exception as exc:
+            log.info("incoming events of %s not applied yet: %s", integration_id, exc)
+            return
+        for operation_id in applied.ended_operations:
+            self.actions.env.operation_ended(operation_id)
+        self.jobs.wake()  # data-changed is due, and events that came in meanwhile
+
+    async def _keep_subscriptions(self, run_id: str) -> None:
+        """Before a sync: the integration's webhook subscriptions are made or healed, and a DELTA reads
+        their event lists for deliveries that never arrived. A failure here never fails the sync."""
+
+        def load(session: Session) -> tuple[str, str] | None:
+            run = session.get(SyncRun, run_id)
+            return (run.integration_id, run.type) if run and run.state in ("QUEUED", "RUNNING") else None
+
+        found = await transact_async(self.db, load)
+        if found is None:
+            return
+        integration_id, sync_type = found
+        try:
+            api = Learning360Subscriptions(await self.actions.env.remote.client(integration_id))
+            status = await self.subscriptions.ensure(integration_id, api, SUBSCRIBED_EVENTS)
+            if status.state == ACTIVE and sync_type == "DELTA":
+                missed = await self.subscriptions.read_missed(integration_id, api)
+                if missed:
+                    log.info(
+                        "%d webhook events of %s were read back (never delivered)", missed, integration_id
+                    )
+                    self.jobs.wake()
+        except Exception as exc:
+            log.warning("webhook subscriptions of %s not kept: %s", integration_id, exc)
+
+    async def retire_subscriptions(self, integration_id: str) -> None:
+        """The integration was disabled or deleted: remove its subscriptions at the LMS."""
+        stand_in = await transact_async(
+            self.db, lambda s: incoming_store.retired_integration(s, integration_id)
+        )
+        if stand_in is None:
+            return
+        try:
+            async with open_connector(self.box, stand_in, self.settings) as connector:
+                client = connector.client  # type: ignore[attr-defined]
+                await self.subscriptions.remove(integration_id, Learning360Subscriptions(client))
+        except Exception as exc:
+            log.info("webhook subscriptions of %s not removed yet: %s", integration_id, exc)
+            later = self.clock() + RETIRE_RETRY
+            await transact_async(self.db, lambda s: incoming_store.retry_retirement(s, integration_id, later))
+
+    async def run_course_upsert(self, task_id: str) -> None:
+        await self.actions.run_upsert(task_id)
+        self.jobs.wake()  # data-changed of the confirmed upsert is due now
 
     def _after_sync(self, session: Session, run_id: str, now: datetime) -> None:
         run = session.get(SyncRun, run_id, populate_existing=True)

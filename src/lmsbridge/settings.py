@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     public_base_url: str = Field(
         default="http://127.0.0.1:8000", description="Where this API is reachable; used in log_url."
     )
+    # Where the connected LMS reaches this lmsbridge (https://…, no path): with it, each integration gets
+    # webhook subscriptions and changes arrive within seconds; without it, changes arrive with syncs only
+    public_url: str | None = Field(
+        default=None, description="Address the LMS delivers webhooks to; unset: no subscriptions, syncs only."
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     # API processes; one of them also runs the background services (syncs, actions, webhooks)

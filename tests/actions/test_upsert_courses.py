@@ -9,7 +9,7 @@ from kombo_check import contract
 from sqlalchemy import select
 
 from lmsbridge.store.engine import session_scope
-from lmsbridge.store.schema import PendingChange
+from lmsbridge.store.schema import PendingChange, WebhookEvent
 
 COURSE = {
     "type": "EXTERNAL",
@@ -90,14 +90,27 @@ async def test_upsert_then_reupsert_updates_the_same_course(setup: ActionSetup) 
     assert listed.json()["data"]["results"][0]["revisions"][0]["title"] == "Renamed"
     renamed = setup.external_course("lms-1")
     assert renamed is not None and renamed["_id"] == remote["_id"] and renamed["name"] == "Renamed"
-    # the changes wait in the outbox for the data-changed webhook
+    # the confirmed write is announced at once: a data-changed event, nothing left waiting for a sync
     with session_scope(setup.db, readonly=True) as session:
         pending = set(
             session.scalars(
                 select(PendingChange.model).where(PendingChange.integration_id == setup.integration_id)
             )
         )
-    assert {"lms_courses", "lms_course_revisions"} <= pending
+        announced = [
+            {m["name"] for m in event.payload["data"]["changed_models"]}
+            for event in session.scalars(
+                select(WebhookEvent)
+                .where(
+                    WebhookEvent.integration_id == setup.integration_id, WebhookEvent.type == "data-changed"
+                )
+                .order_by(WebhookEvent.created_at)
+            )
+        ]
+    assert pending == set()
+    # the setup's sync, then one per upsert (the first one also created our provider integration)
+    courses = {"lms_courses", "lms_course_revisions"}
+    assert announced[1:] == [{*courses, "lms_course_providers"}, courses], announced
     # the provider integration was created once and is remembered
     platforms = [i["externalPlatform"] for i in setup.sandbox_get("/integrations")]
     assert platforms.count("lmsbridge") == 1

@@ -16,7 +16,7 @@ FOUNDATION = frozenset(
     | {"settings"}
 )
 
-_CORE = frozenset({"unified", "store", "connectors", "connections", "webhooks"})
+_CORE = frozenset({"unified", "store", "connectors", "connections", "incoming", "webhooks"})
 _WORK = _CORE | {"sync", "actions"}
 _SERVICES = _WORK | {"features", "connect", "jobs", "shared_budgets"}
 _BELOW_INTERFACES = _SERVICES | {"runtime", "observability"}
@@ -29,8 +29,10 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     # storage, and the connectors that speak to an LMS: neither knows the other
     "store": frozenset({"unified"}),
     "connectors": frozenset({"unified"}),
-    # a connector built from an integration's stored, encrypted credentials
+    # a connector built from an integration's stored, encrypted credentials; the LMS's own webhooks
+    # (receiving endpoints, stored events, subscriptions)
     "connections": frozenset({"unified", "store", "connectors"}),
+    "incoming": frozenset({"unified", "store", "connectors"}),
     # the outgoing webhook outbox and its delivery: knows the store, no connector
     "webhooks": frozenset({"unified", "store"}),
     # the work itself: syncing, and the write actions

@@ -15,3 +15,11 @@ def record_changes(session: Session, integration_id: str, models: Sequence[str],
     data-changed webhook follows the action's write."""
     if models:
         outbox.record_changes(session, integration_id, list(dict.fromkeys(models)), now)
+
+
+def announce_changes(session: Session, integration_id: str, models: Sequence[str], now: datetime) -> None:
+    """``record_changes``, then one data-changed event at once with every model the integration has
+    pending: for writes 360Learning confirmed (a finished bulk operation, a synchronous archive), so
+    receivers hear of them now rather than at the next sync."""
+    record_changes(session, integration_id, models, now)
+    outbox.flush_data_changed(session, integration_id, now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -55,6 +56,14 @@ class ActionEnv:
     public_base_url: str = "http://127.0.0.1:8000"
     clock: Callable[[], datetime] = utcnow
     _db_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # bulk operations a webhook (bulk.operation.ended) said ended, by id: a poll waiting on one looks now
+    _ended: dict[str, asyncio.Event] = field(default_factory=dict)
+
+    def operation_ended(self, operation_id: str) -> None:
+        """360Learning said the operation ended (its webhook reached this process)."""
+        waiting = self._ended.get(operation_id)  # none: no poll of it here (its first GET sees it ended)
+        if waiting is not None:
+            waiting.set()
 
     async def in_db(self, work: Callable[[Session], T]) -> T:
         # one writer at a time from this process (SQLite has one; keeps PostgreSQL transactions short)
@@ -85,12 +94,18 @@ class ActionEnv:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.options.operation_timeout_s
         interval = self.options.poll_initial_s
-        while True:
-            operation = await writes.get_operation(client, operation_id)
-            if operation.get("status") in FINISHED_STATES:
-                return operation
-            if loop.time() >= deadline:
-                raise OperationTimedOut(f"bulk operation {operation_id} did not finish in time")
-            # waiting on 360Learning's queue: there is no push signal to wait on besides a webhook
-            await asyncio.sleep(interval)
-            interval = min(interval * 1.5, self.options.poll_max_s)
+        ended = self._ended.setdefault(operation_id, asyncio.Event())
+        try:
+            while True:
+                operation = await writes.get_operation(client, operation_id)
+                if operation.get("status") in FINISHED_STATES:
+                    return operation
+                if loop.time() >= deadline:
+                    raise OperationTimedOut(f"bulk operation {operation_id} did not finish in time")
+                # the bulk.operation.ended webhook ends the wait at once; polling stays the fallback
+                # (no subscription, or the webhook reached another process)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ended.wait(), interval)
+                interval = min(interval * 1.5, self.options.poll_max_s)
+        finally:
+            self._ended.pop(operation_id, None)

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from lmsbridge.actions.changes import record_changes
+from lmsbridge.actions.changes import announce_changes, record_changes
 from lmsbridge.connectors.learning360 import mapping
 from lmsbridge.ids import record_id
 from lmsbridge.store.upsert import fetch_existing, upsert_records
@@ -41,11 +41,15 @@ def store_courses(
         course, revision = mapping.course_records(dto, providers, observed_at=observed, origin_id=origin_id)
         course_records.append(course)
         revision_records.append(revision)
+    models = ["courses", "course_revisions"]
     if provider:
-        upsert_records(session, integration_id, [mapping.provider_record(provider)], None, now)
+        written = upsert_records(session, integration_id, [mapping.provider_record(provider)], None, now)
+        if written.created or written.changed:
+            models.append("course_providers")
     upsert_records(session, integration_id, course_records, None, now)
     upsert_records(session, integration_id, revision_records, None, now)
-    record_changes(session, integration_id, ["courses", "course_revisions"], now)
+    # called once 360Learning confirmed the write (the upsert's operation ended, the archive answered)
+    announce_changes(session, integration_id, models, now)
     return ids
 
 
@@ -122,4 +126,4 @@ def reconcile_progressions(
         )
     if records:
         upsert_records(session, integration_id, records, None, now)
-        record_changes(session, integration_id, ["course_progressions"], now)
+        announce_changes(session, integration_id, ["course_progressions"], now)

@@ -20,7 +20,17 @@ from lmsbridge.api.openapi import build_openapi
 from lmsbridge.api.operations import install_operations
 from lmsbridge.api.read_pool import ReadPool
 from lmsbridge.api.request_log import RequestLogMiddleware
-from lmsbridge.api.routes import connect, features, general, integrations, lms, logs, passthrough, syncs
+from lmsbridge.api.routes import (
+    connect,
+    features,
+    general,
+    incoming,
+    integrations,
+    lms,
+    logs,
+    passthrough,
+    syncs,
+)
 from lmsbridge.api.routes.actions import close_action_services
 from lmsbridge.api.routes.actions import router as actions_router
 from lmsbridge.api.routes.passthrough import close_connector_cache
@@ -106,6 +116,7 @@ def create_app(
     v1.include_router(webhooks_router)  # webhooks
     v1.include_router(syncs.router)
     v1.include_router(connect.router)  # Kombo Connect: create-link, integration-by-token, relink
+    v1.include_router(incoming.router)  # the LMS's webhooks in (signed, no API key)
     app.include_router(v1)
     install_web(app, settings, installation_key)  # the dashboard and the hosted Connect page
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]

@@ -27,7 +27,7 @@ from lmsbridge.api.errors import (
     envelope,
     for_general_operation,
 )
-from lmsbridge.api.guard import RequestGuard
+from lmsbridge.api.guard import INCOMING_PREFIX, RequestGuard
 from lmsbridge.api.request_log import request_id
 from lmsbridge.api.responses import json_response
 from lmsbridge.connectors.errors import (
@@ -77,7 +77,8 @@ class RefusedRequests:
             count,
             status,
             method,
-            redact_url(path)[:200],
+            # an incoming-webhook path holds its endpoint's secret token
+            f"{INCOMING_PREFIX}{{token}}" if path.startswith(INCOMING_PREFIX) else redact_url(path)[:200],
         )
 
 

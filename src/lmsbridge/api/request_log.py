@@ -14,6 +14,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lmsbridge import metrics
+from lmsbridge.api.guard import INCOMING_PREFIX
 from lmsbridge.ids import random_id
 from lmsbridge.logs import Redacted
 from lmsbridge.redaction import redact_query
@@ -81,7 +82,8 @@ class RequestLogMiddleware:
                     request_id=rid,
                     method=method,
                     route=route,
-                    path=scope.get("path"),
+                    # an incoming-webhook path holds its endpoint's secret token: the template only
+                    path=route if route.startswith(INCOMING_PREFIX) else scope.get("path"),
                     query=Redacted(redact_query(query.decode("latin-1"))) if query else None,
                     status=status,
                     duration_ms=round(seconds * 1000, 2),

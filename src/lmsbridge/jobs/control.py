@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from lmsbridge.incoming import store as incoming
 from lmsbridge.jobs import schedule
 from lmsbridge.store import integrations as repo
 from lmsbridge.store import sync_runs
@@ -41,12 +42,15 @@ def set_enabled(session: Session, integration: Integration, value: bool, now: da
     repo.set_enabled(session, integration.id, value, now)
     if value:
         schedule.resume(integration, now)
+        incoming.unretire(session, integration.id)
     else:
         sync_runs.cancel_active(session, integration.id, now)
+        incoming.retire(session, integration, now)  # its LMS webhook subscriptions go too
     outbox.record_state_change_since(session, integration, before, now)
 
 
 def delete(session: Session, integration: Integration, now: datetime) -> None:
     """Delete with all data, announced by integration-deleted."""
     outbox.record_integration_deleted(session, integration, now)
+    incoming.retire(session, integration, now)  # its LMS webhook subscriptions are removed by a job
     repo.delete_integration(session, integration.id)

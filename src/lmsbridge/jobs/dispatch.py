@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from lmsbridge.actions.runner import ActionRunner
+from lmsbridge.incoming import store as incoming
 from lmsbridge.store import sync_runs
 from lmsbridge.webhooks import delivery
 
@@ -24,6 +25,8 @@ SYNC = "lmsbridge.sync"
 COURSE_UPSERT = "lmsbridge.course_upsert"
 STATS_IMPORT = "lmsbridge.stats_import"
 WEBHOOK_DELIVERY = "lmsbridge.webhook_delivery"
+INCOMING_EVENTS = "lmsbridge.incoming_events"
+RETIRE_SUBSCRIPTIONS = "lmsbridge.retire_subscriptions"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +61,25 @@ def delivery_job(delivery_id: str) -> JobSpec:
     return JobSpec(WEBHOOK_DELIVERY, {"delivery_id": delivery_id}, lock=key, queueing_lock=key)
 
 
+def incoming_job(integration_id: str) -> JobSpec:
+    # one batch of an integration's received events at a time, and one more waiting for new arrivals
+    key = f"incoming:{integration_id}"
+    return JobSpec(INCOMING_EVENTS, {"integration_id": integration_id}, lock=key, queueing_lock=key)
+
+
+def retire_job(integration_id: str) -> JobSpec:
+    key = f"retire:{integration_id}"
+    return JobSpec(RETIRE_SUBSCRIPTIONS, {"integration_id": integration_id}, lock=key, queueing_lock=key)
+
+
 def due_jobs(session: Session, now: datetime, stale_after: timedelta, actions: ActionRunner) -> list[JobSpec]:
     """Every job the store asks for at ``now``: queued sync runs and running ones whose process stopped
-    beating (``stale_after``), due action tasks, due webhook deliveries."""
+    beating (``stale_after``), due action tasks, due webhook deliveries, received events to apply."""
     runs = sync_runs.claimable(session, now - stale_after, limit=500)
     jobs = [sync_job(run.id, run.integration_id) for run in runs]
     jobs += [course_upsert_job(task_id) for task_id in actions.due_upserts(session, now)]
     jobs += [stats_import_job(integration_id) for integration_id in actions.ready_integrations(session, now)]
     jobs += [delivery_job(delivery_id) for delivery_id in delivery.due_ids(session, now)]
+    jobs += [incoming_job(integration_id) for integration_id in incoming.pending_integrations(session)]
+    jobs += [retire_job(integration_id) for integration_id in incoming.due_retirements(session, now)]
     return jobs

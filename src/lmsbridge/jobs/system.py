@@ -29,7 +29,7 @@ from lmsbridge.settings import Settings
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("syncs", "actions", "webhooks", "schedule")
+QUEUES = ("syncs", "actions", "webhooks", "incoming", "schedule")
 # jobs waiting to run per queue, and how long the oldest has waited since it was deferred
 _WAITING_BY_QUEUE = """
     SELECT j.queue_name, count(*) AS jobs, extract(epoch FROM now() - min(e.at)) AS oldest_s

@@ -27,7 +27,7 @@ async def run_sync(context: JobContext, run_id: str) -> None:
 
 @tasks.task(name=dispatch.COURSE_UPSERT, queue="actions", pass_context=True)
 async def run_course_upsert(context: JobContext, task_id: str) -> None:
-    await _runtime(context).actions.run_upsert(task_id)
+    await _runtime(context).run_course_upsert(task_id)
 
 
 @tasks.task(name=dispatch.STATS_IMPORT, queue="actions", pass_context=True)
@@ -38,6 +38,16 @@ async def run_stats_import(context: JobContext, integration_id: str) -> None:
 @tasks.task(name=dispatch.WEBHOOK_DELIVERY, queue="webhooks", pass_context=True)
 async def run_webhook_delivery(context: JobContext, delivery_id: str) -> None:
     await _runtime(context).deliverer.deliver(delivery_id)
+
+
+@tasks.task(name=dispatch.INCOMING_EVENTS, queue="incoming", pass_context=True)
+async def run_incoming_events(context: JobContext, integration_id: str) -> None:
+    await _runtime(context).apply_incoming(integration_id)
+
+
+@tasks.task(name=dispatch.RETIRE_SUBSCRIPTIONS, queue="incoming", pass_context=True)
+async def run_retire_subscriptions(context: JobContext, integration_id: str) -> None:
+    await _runtime(context).retire_subscriptions(integration_id)
 
 
 # Periodic tasks: deferred once per tick however many workers run (the job store dedupes each tick).

@@ -398,3 +398,60 @@ class ConnectLink(Base):
     # host + credentials that passed the scope test, encrypted, until the customer confirms
     pending_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
     pending_scope_test: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class IncomingEndpoint(Base):
+    """Where an LMS delivers its webhooks for one integration: ``/v1/incoming/{token}``. The token is
+    found by its hash; the encrypted copy rebuilds the URL when a subscription must be registered again."""
+
+    __tablename__ = "incoming_endpoints"
+
+    integration_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_encrypted: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column()
+    # set when the integration is disabled or deleted: its subscriptions are to be removed at the LMS, with
+    # the connection kept here (tool, base_url, settings, still-encrypted credentials) for that job
+    retire_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    retired_connection: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class IncomingSubscription(Base):
+    """One webhook subscription lmsbridge holds at the LMS (one event type), with its signing secrets."""
+
+    __tablename__ = "incoming_subscriptions"
+    __table_args__ = (UniqueConstraint("integration_id", "event_type", name="uq_incoming_subscription"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)  # the LMS's subscription id
+    integration_id: Mapped[str] = mapped_column(ID, index=True)
+    event_type: Mapped[str] = mapped_column(String(80))
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    # the secret before a rotation: deliveries signed with it stay valid until legacy_until
+    legacy_secret_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
+    legacy_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    # the LMS's clock: events created from here on are read back by the next DELTA (missed events)
+    events_read_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column()
+
+
+class IncomingEvent(Base):
+    """A webhook received from an LMS (or read back from its event list), applied by a job."""
+
+    __tablename__ = "incoming_events"
+    __table_args__ = (
+        # a redelivered or read-back event is stored once
+        UniqueConstraint("integration_id", "webhook_id", name="uq_incoming_event"),
+        Index("ix_incoming_events_due", "state", "integration_id"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    integration_id: Mapped[str] = mapped_column(ID)
+    webhook_id: Mapped[str] = mapped_column(String(128))
+    type: Mapped[str] = mapped_column(String(80))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column()
+    # PENDING | APPLIED | IGNORED | FAILED
+    state: Mapped[str] = mapped_column(String(16), default="PENDING")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    applied_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)

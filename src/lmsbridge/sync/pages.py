@@ -27,7 +27,7 @@ Dto = dict[str, Any]
 @dataclass(frozen=True, slots=True)
 class PageContext:
     integration_id: str
-    run_id: str
+    run_id: str | None  # None: an applied webhook event, not a sync run, wrote the page
     now: datetime
     providers: mapping.ProviderIndex
 

@@ -298,6 +298,7 @@ async def post_course_deactivate(
             return _course_wire(session, integration.id, kombo_id)
 
         course = await _in_db(ctx, save)
+        wake_background(request)  # its data-changed event is due now
         return json_response(PostLmsCoursesCourseIdDeactivatePositiveResponse(data=course, warnings=[]))
 
     return await _action(request, integration, "lms_deactivate_course", work)
