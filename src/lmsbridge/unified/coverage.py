@@ -144,8 +144,8 @@ def read_models_and_actions(
 ) -> tuple[list[ReadModel], list[WriteAction]]:
     """``read_models`` and ``write_actions`` of ``GET /integrations/{id}``.
 
-    For now this is the static coverage table; ``scope_test`` is where a later issue plugs the
-    per-integration scope probes in (a model or action whose scope is missing becomes unavailable).
+    The static coverage table, narrowed by ``scope_test``'s ``unavailable`` list (the scope probes'
+    verdict, ``features.availability``): a model or action whose scope is missing becomes unavailable.
     """
     coverage = tool_coverage(tool)
     missing = set((scope_test or {}).get("unavailable", ()))

@@ -15,7 +15,7 @@ from typing import Any
 
 from lmsbridge.connectors.base import Page
 from lmsbridge.connectors.learning360.client import Learning360Client
-from lmsbridge.connectors.learning360.query import Params, encode_filters, query_string, url_with_params
+from lmsbridge.connectors.learning360.query import Params, encode_filters, query_string
 
 # Date filters have one-second resolution and clocks drift: start delta windows this much earlier
 # (records seen twice are upserted twice, which is harmless).
@@ -36,9 +36,6 @@ class Chain:
     params: Params = ()
     # True when the chain belongs to a complete scan of the stream (deletions may be inferred)
     full: bool = True
-
-    def first_url(self, base_url: str) -> str:
-        return url_with_params(base_url + self.path, self.params)
 
     def to_dict(self) -> dict[str, Any]:
         return {
