@@ -104,6 +104,11 @@ class Runtime:
             db,
             self.box,
             options=SyncOptions(
+                connector_options={
+                    "options": ClientOptions.with_timeout(
+                        settings.remote_timeout_seconds, allow_private_hosts=settings.allow_private_hosts
+                    )
+                },
                 reads_per_second=settings.remote_reads_per_second,
                 writes_per_second=settings.remote_writes_per_second,
                 public_base_url=settings.public_base_url,

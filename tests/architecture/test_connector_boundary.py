@@ -40,7 +40,6 @@ PENDING: dict[str, str] = {
     "actions/store_writes.py": "maps bulk results with 360Learning's mapping",
     "api/routes/actions.py": "action descriptions and the archive call",
     "api/routes/passthrough.py": "forwards through the 360Learning client",
-    "api/routes/syncs.py": "the connect body's help text",
     "features/passthrough.py": "forwards through the 360Learning client",
     "runtime.py": "passes the client options of the 360Learning actions, keeps its webhook subscriptions",
     "sync/incoming.py": "reads 360Learning webhook events back (not yet behind Connector.events_in)",

@@ -10,10 +10,10 @@ import orjson
 from pydantic import BaseModel
 
 from lmsbridge.connectors.registry import tool_coverage
+from lmsbridge.features.availability import integration_models_and_actions
 from lmsbridge.store.queries import CourseItem
 from lmsbridge.store.schema import CourseRevision, Integration, Skill, User
 from lmsbridge.unified import wire
-from lmsbridge.unified.coverage import read_models_and_actions
 
 ItemT = TypeVar("ItemT")
 
@@ -115,8 +115,10 @@ def _text(value: Any) -> str | None:
 
 
 def integration_details(row: Integration) -> wire.IntegrationDetails:
+    """Kombo's integration details; models and actions whose scope the last scope test found missing
+    are unavailable."""
     coverage = tool_coverage(row.tool)
-    read_models, write_actions = read_models_and_actions(coverage, row.scope_test)
+    read_models, write_actions = integration_models_and_actions(row)
     end_user = row.end_user or {}
     email = _text(end_user.get("creator_email"))
     settings = row.settings or {}

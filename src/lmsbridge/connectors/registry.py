@@ -20,11 +20,12 @@ EXAMPLE_INTEGRATION_ID = f"{next(iter(CONNECTORS))}:HWUTwvyx2wLoSUHphiWVrp28"
 
 def connection_help(part: str) -> str:
     """Per tool, what to enter as ``part`` ("credentials", "host", "settings") to connect it."""
-    return "; ".join(
+    text = "; ".join(
         f"for {tool}: {cls.connection_help[part]}"
         for tool, cls in CONNECTORS.items()
         if part in cls.connection_help
     )
+    return text[:1].upper() + text[1:]
 
 
 def connector_class(tool: str) -> type[Connector]:

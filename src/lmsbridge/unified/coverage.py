@@ -109,8 +109,11 @@ def unsupported_filters(coverage: ToolCoverage, model: str, filters: Iterable[st
 def read_models_and_actions(
     coverage: ToolCoverage, scope_test: Mapping[str, Any] | None = None
 ) -> tuple[list[ReadModel], list[WriteAction]]:
-    """``read_models`` and ``write_actions`` of ``GET /integrations/{id}``: the tool's coverage, minus
-    what ``scope_test["unavailable"]`` names (a model or action whose scope is missing)."""
+    """``read_models`` and ``write_actions`` of ``GET /integrations/{id}``.
+
+    The tool's coverage, narrowed by ``scope_test``'s ``unavailable`` list (the scope probes'
+    verdict, ``features.availability``): a model or action whose scope is missing becomes unavailable.
+    """
     missing = set((scope_test or {}).get("unavailable", ()))
     models = []
     for model_id, all_fields in MODEL_FIELDS.items():

@@ -27,10 +27,6 @@ class ScopeView:
     unknown: list[str]
     scopes: list[tuple[str, str, str]]  # (scope, status, why)
 
-    @property
-    def everything_allowed(self) -> bool:
-        return not self.missing and not self.unknown
-
 
 def scope_view(tool: str, scope_test: Mapping[str, Any] | None) -> ScopeView:
     blocked = unavailable(tool, scope_test)

@@ -339,27 +339,26 @@ class Learning360Client:
         """The cached bearer token, fetched (with retries) when missing or about to expire."""
         return await self._retrying(self._access_token)
 
-    def drop_token(self, value: str) -> None:
-        """Forget ``value`` (360Learning refused it): the next ``access_token`` fetches a new one."""
-        self._drop_token(value)
-
-    async def send_raw(
-        self, method: str, url: str, *, token: str, content: bytes | None, headers: dict[str, str]
+    async def send(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        retry: RetryPolicy | None = None,
     ) -> httpx.Response:
-        """One exchange under the company budget with our token and version header, answered as is (no
-        status interpretation, no retry): for passthrough, where any answer is the caller's data."""
-        kind: CallKind = "read" if method.upper() in {"GET", "HEAD"} else "write"
-        await self.budget.acquire(kind)
-        self.calls += 1
-        auth = {"Authorization": f"Bearer {token}", API_VERSION_HEADER: API_VERSION}
-        target = self.url_for(url)
-        try:
-            response = await self._http.request(method, target, content=content, headers={**headers, **auth})
-        except httpx.HTTPError:
-            metrics.count_remote_call(method.upper(), httpx.URL(target).path, None)
-            raise
-        metrics.count_remote_call(method.upper(), httpx.URL(target).path, response.status_code)
-        return response
+        """One call through the same path as ``request`` (token, 401 refresh, budget, retries of transport
+        failures), answered as is: any HTTP status is a result, not an error. For passthrough, where the
+        answer is the caller's data. ``retry`` replaces the client's retry policy for this call."""
+        method = method.upper()
+        url = self._target(path_or_url)
+        kind: CallKind = "read" if method in {"GET", "HEAD"} else "write"
+        return await self._retrying(
+            lambda: self._exchange(method, url, kind, content=content, headers=headers),
+            idempotent=method in IDEMPOTENT_METHODS,
+            policy=retry,
+        )
 
     def url_for(self, path_or_url: str) -> str:
         """Absolute URL of a path; an absolute URL (a Link target) must be on the tenant's host,
@@ -385,8 +384,14 @@ class Learning360Client:
 
     # ---- internals ----------------------------------------------------------------------------
 
-    async def _retrying(self, attempt: Callable[[], Awaitable[T]], *, idempotent: bool = True) -> T:
-        retrying = build_retrying(self.options.retry, self._before_retry, idempotent=idempotent)
+    async def _retrying(
+        self,
+        attempt: Callable[[], Awaitable[T]],
+        *,
+        idempotent: bool = True,
+        policy: RetryPolicy | None = None,
+    ) -> T:
+        retrying = build_retrying(policy or self.options.retry, self._before_retry, idempotent=idempotent)
 
         # tenacity awaits only coroutine functions (a lambda returning a coroutine would not be awaited)
         async def run() -> T:
@@ -471,8 +476,27 @@ class Learning360Client:
         json_body: Any,
         kind: CallKind,
     ) -> ApiResponse:
+        response = await self._exchange(method, url, kind, params=params, json_body=json_body)
+        if response.status_code == 401:
+            raise _TokenRefused(f"{method} {url.path}: a fresh token was refused too")
+        data = self._decode(response)
+        self._raise_for_status(response, data, method, url.path)
+        return ApiResponse(response.status_code, response.headers, data, str(response.request.url))
+
+    async def _exchange(
+        self,
+        method: str,
+        url: httpx.URL,
+        kind: CallKind,
+        *,
+        params: tuple[tuple[str, str], ...] | None = None,
+        json_body: Any = None,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """Token → budget → one HTTP exchange. A 401 means the token expired or was revoked: it is dropped
+        and the call made once more with a fresh one; a second 401 is answered (the token dropped too)."""
         path = url.path
-        # a 401 means the token expired or was revoked: refresh once, then give up
         for refreshed in (False, True):
             token = await self._access_token()
             await self.budget.acquire(kind)
@@ -483,7 +507,12 @@ class Learning360Client:
                     url,
                     params=httpx.QueryParams(params) if params else None,
                     json=json_body,
-                    headers={"Authorization": f"Bearer {token}", API_VERSION_HEADER: API_VERSION},
+                    content=content,
+                    headers={
+                        **(headers or {}),
+                        "Authorization": f"Bearer {token}",
+                        API_VERSION_HEADER: API_VERSION,
+                    },
                 )
             except httpx.HTTPError:
                 metrics.count_remote_call(method, path, None)
@@ -494,12 +523,9 @@ class Learning360Client:
                 self._drop_token(token)
                 if not refreshed:
                     continue
-                raise _TokenRefused(f"{method} {path}: a fresh token was refused too")
             if response.status_code == 429:
                 await self.budget.throttled(kind)
-            data = self._decode(response)
-            self._raise_for_status(response, data, method, path)
-            return ApiResponse(response.status_code, response.headers, data, str(response.request.url))
+            return response
         raise AssertionError("unreachable")
 
     def _decode(self, response: httpx.Response) -> Any:

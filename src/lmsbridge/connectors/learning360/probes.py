@@ -122,7 +122,6 @@ PROBES: tuple[Probe, ...] = (
         "integrationNotFound or 400 invalidInput; no bulk operation is created",
     ),
 )
-PROBES_BY_SCOPE = {probe.scope: probe for probe in PROBES}
 
 
 def classify(probe: Probe, exc: BaseException | None, status: int | None = None) -> ProbeOutcome:

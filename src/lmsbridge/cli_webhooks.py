@@ -1,7 +1,8 @@
 """``lmsbridge webhooks add|list|remove|rotate-secret|deliveries``: manage endpoints, inspect deliveries.
 
-Uses the main CLI's settings and database helpers (imported when a command runs, so importing this
-module from ``lmsbridge.cli`` creates no cycle).
+Part of the command line (``lmsbridge.cli`` mounts it; the helpers every command shares are in
+``lmsbridge.cli_common``). Like the main CLI's commands, each imports the store when it runs, so
+``lmsbridge --help`` stays quick.
 """
 
 from __future__ import annotations
@@ -10,6 +11,17 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+
+from lmsbridge.cli_common import (
+    CliError,
+    command_settings,
+    err,
+    fixed_column,
+    open_database,
+    out,
+    print_table,
+    when,
+)
 
 webhooks_app = typer.Typer(help="Manage webhook endpoints and inspect deliveries.", no_args_is_help=True)
 
@@ -26,13 +38,12 @@ def add(
     ] = None,
 ) -> None:
     """Add an endpoint and print its signing secret (shown only this once)."""
-    from lmsbridge.cli import CliError, _database, _settings, err, out
     from lmsbridge.crypto import SecretBox
     from lmsbridge.store.engine import session_scope
     from lmsbridge.webhooks.endpoints import InvalidEndpoint, create_endpoint
 
-    settings = _settings(ctx)
-    with _database(settings) as engine, session_scope(engine) as session:
+    settings = command_settings(ctx)
+    with open_database(settings) as engine, session_scope(engine) as session:
         try:
             endpoint, secret = create_endpoint(
                 session,
@@ -52,17 +63,16 @@ def add(
 @webhooks_app.command("list")
 def list_(ctx: typer.Context) -> None:
     """List endpoints (secrets are never shown)."""
-    from lmsbridge.cli import _database, _fixed, _print_table, _settings, _when
     from lmsbridge.store.engine import session_scope
     from lmsbridge.webhooks.endpoints import list_endpoints
 
-    with _database(_settings(ctx)) as engine, session_scope(engine, readonly=True) as session:
+    with open_database(command_settings(ctx)) as engine, session_scope(engine, readonly=True) as session:
         rows = list_endpoints(session)
-    table = Table(*(_fixed(h) for h in ("id", "url", "events", "created")))
+    table = Table(*(fixed_column(h) for h in ("id", "url", "events", "created")))
     for row in rows:
         events = ",".join(row.event_types) if row.event_types else "all"
-        table.add_row(row.id, row.url, events, _when(row.created_at))
-    _print_table(table, rows, "no webhook endpoints yet; add one with `lmsbridge webhooks add <url>`")
+        table.add_row(row.id, row.url, events, when(row.created_at))
+    print_table(table, rows, "no webhook endpoints yet; add one with `lmsbridge webhooks add <url>`")
 
 
 @webhooks_app.command("remove")
@@ -70,11 +80,10 @@ def remove(
     ctx: typer.Context, endpoint_id: Annotated[str, typer.Argument(help="The endpoint's id.")]
 ) -> None:
     """Remove an endpoint; its pending deliveries are dropped."""
-    from lmsbridge.cli import CliError, _database, _settings, out
     from lmsbridge.store.engine import session_scope
     from lmsbridge.webhooks.endpoints import delete_endpoint
 
-    with _database(_settings(ctx)) as engine, session_scope(engine) as session:
+    with open_database(command_settings(ctx)) as engine, session_scope(engine) as session:
         if not delete_endpoint(session, endpoint_id):
             raise CliError(f"no webhook endpoint with id {endpoint_id!r} (see `lmsbridge webhooks list`)")
     out.print(f"removed webhook endpoint {endpoint_id}")
@@ -85,13 +94,12 @@ def rotate(
     ctx: typer.Context, endpoint_id: Annotated[str, typer.Argument(help="The endpoint's id.")]
 ) -> None:
     """Give an endpoint a new signing secret and print it (shown only this once)."""
-    from lmsbridge.cli import CliError, _database, _settings, err, out
     from lmsbridge.crypto import SecretBox
     from lmsbridge.store.engine import session_scope
     from lmsbridge.webhooks.endpoints import rotate_secret
 
-    settings = _settings(ctx)
-    with _database(settings) as engine, session_scope(engine) as session:
+    settings = command_settings(ctx)
+    with open_database(settings) as engine, session_scope(engine) as session:
         rotated = rotate_secret(session, SecretBox.from_settings(settings), endpoint_id)
         if rotated is None:
             raise CliError(f"no webhook endpoint with id {endpoint_id!r} (see `lmsbridge webhooks list`)")
@@ -107,30 +115,29 @@ def deliveries(
     state: Annotated[str | None, typer.Option(help="Only PENDING, SUCCEEDED or FAILED ones.")] = None,
 ) -> None:
     """Show recent deliveries: event, endpoint, state, attempts, last status or error."""
-    from lmsbridge.cli import CliError, _database, _fixed, _print_table, _settings, _when
     from lmsbridge.store.engine import session_scope
     from lmsbridge.webhooks.deliveries import recent_deliveries
 
     wanted = state.upper() if state else None
-    with _database(_settings(ctx)) as engine:
+    with open_database(command_settings(ctx)) as engine:
         if wanted is not None and wanted not in _STATES:
             raise CliError(f"unknown state {state!r}; expected one of {', '.join(_STATES)}")
         with session_scope(engine, readonly=True) as session:
             rows = recent_deliveries(session, limit=limit, endpoint_id=endpoint, state=wanted)
     headers = ("created", "event", "type", "endpoint", "state", "attempts", "last", "next attempt")
-    table = Table(*(_fixed(h) for h in headers))
+    table = Table(*(fixed_column(h) for h in headers))
     for row in rows:
         last = str(row.last_status) if row.last_status is not None else (row.last_error or "-")
         if row.last_status is not None and row.last_error and row.state != "SUCCEEDED":
             last = row.last_error
         table.add_row(
-            _when(row.created_at),
+            when(row.created_at),
             row.event_id,
             row.event_type,
             row.endpoint_id,
             row.state,
             str(row.attempts),
             last,
-            _when(row.next_attempt_at) if row.state == "PENDING" else "-",
+            when(row.next_attempt_at) if row.state == "PENDING" else "-",
         )
-    _print_table(table, rows, "no webhook deliveries yet")
+    print_table(table, rows, "no webhook deliveries yet")

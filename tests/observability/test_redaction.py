@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lmsbridge.store.redaction import REDACTED, redact, redact_text
+from lmsbridge.redaction import REDACTED, redact, redact_text
 
 
 def test_nested_keys_are_redacted_case_and_style_insensitively() -> None:
@@ -48,7 +48,7 @@ def test_secrets_inside_strings() -> None:
 def test_redaction_is_linear_on_hostile_text() -> None:
     import time
 
-    from lmsbridge.store.redaction import redact_url
+    from lmsbridge.redaction import redact_url
 
     # shapes that made the former patterns backtrack: long key runs without "=", quotes, brackets
     for text in ("a" * 1_000_000, '"a' * 500_000, "[" * 1_000_000, '"a":"\\"' * 150_000, "Bearer " * 150_000):
