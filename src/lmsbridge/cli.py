@@ -741,7 +741,7 @@ def demo(
 
     from lmsbridge.connect import ConnectError, connect_integration
     from lmsbridge.crypto import SecretBox
-    from lmsbridge.sandbox.testing import running_sandbox
+    from lmsbridge.sandbox.learning360.testing import running_sandbox
     from lmsbridge.store.api_keys import create_api_key
     from lmsbridge.store.engine import session_scope
 
@@ -807,7 +807,7 @@ def demo(
             _run_api(settings, host, port)
 
 
-if importlib.util.find_spec("lmsbridge.sandbox.cli") is not None:
+if importlib.util.find_spec("lmsbridge.sandbox.learning360.cli") is not None:
 
     @app.command(
         context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
@@ -816,7 +816,7 @@ if importlib.util.find_spec("lmsbridge.sandbox.cli") is not None:
     def sandbox(ctx: typer.Context) -> None:
         """Run a simulated 360Learning tenant (options: see `lmsbridge sandbox --help`)."""
         try:
-            from lmsbridge.sandbox.cli import main as sandbox_main
+            from lmsbridge.sandbox.learning360.cli import main as sandbox_main
         except Exception as exc:  # a broken optional module must not take the whole CLI down
             fail(f"the sandbox is not available: {exc}")
         sandbox_main(list(ctx.args))

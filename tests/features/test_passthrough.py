@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 from feature_support import FeatureEnv, KomboContract, add_sandbox_integration
+from lmsbridge.connectors.learning360.budget import BUDGETS
 from sqlalchemy import select
 
-from lmsbridge.connectors.learning360.budget import BUDGETS
 from lmsbridge.features.passthrough import (
     PASSTHROUGH_APIS,
     PassthroughBody,
@@ -20,10 +20,10 @@ from lmsbridge.features.passthrough import (
     normalize_path,
     prepare,
 )
-from lmsbridge.sandbox.app import build_app
-from lmsbridge.sandbox.config import SandboxConfig
-from lmsbridge.sandbox.generator import generate_tenant
-from lmsbridge.sandbox.testing import RunningSandbox, SandboxControl, serve_app
+from lmsbridge.sandbox.learning360.app import build_app
+from lmsbridge.sandbox.learning360.config import SandboxConfig
+from lmsbridge.sandbox.learning360.generator import generate_tenant
+from lmsbridge.sandbox.learning360.testing import RunningSandbox, SandboxControl, serve_app
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.schema import InteractionLog
 

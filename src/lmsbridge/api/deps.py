@@ -17,6 +17,7 @@ from lmsbridge.api.errors import ApiError
 from lmsbridge.api.key_cache import VerifiedKeys
 from lmsbridge.api.params import reject_nul
 from lmsbridge.api.read_pool import ReadPool
+from lmsbridge.connectors.registry import EXAMPLE_INTEGRATION_ID
 from lmsbridge.settings import Settings
 from lmsbridge.store import api_keys
 from lmsbridge.store.engine import session_scope
@@ -130,7 +131,7 @@ async def header_integration_id(
         Header(
             alias="X-Integration-Id",
             description="ID of the integration you want to interact with.",
-            examples=["360learning:HWUTwvyx2wLoSUHphiWVrp28"],
+            examples=[EXAMPLE_INTEGRATION_ID],
         ),
     ],
 ) -> str:

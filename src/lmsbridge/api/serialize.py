@@ -9,11 +9,11 @@ from typing import Any, TypeVar, cast
 import orjson
 from pydantic import BaseModel
 
+from lmsbridge.connectors.registry import tool_coverage
 from lmsbridge.features.availability import integration_models_and_actions
 from lmsbridge.store.queries import CourseItem
 from lmsbridge.store.schema import CourseRevision, Integration, Skill, User
 from lmsbridge.unified import wire
-from lmsbridge.unified.coverage import tool_coverage
 
 ItemT = TypeVar("ItemT")
 
@@ -67,7 +67,7 @@ def revision(row: CourseRevision) -> wire.CourseRevision:
         remote_data=row.remote_data,
         custom_fields=None,
         integration_fields=[],
-        # the store keeps no revision↔skill join yet (360Learning has no skills model)
+        # the store keeps no revision↔skill join yet (no shipped connector reads skills)
         skill_assignments=[],
     )
 

@@ -90,9 +90,9 @@ class PostLmsCourseProgressionsCourseProgressionIdCompletePositiveResponse(Succe
 class EnrollBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    user_id: str = Field(min_length=1, description="Kombo id of the user, or `remote:<360Learning id>`.")
+    user_id: str = Field(min_length=1, description="Kombo id of the user, or `remote:<the LMS's id>`.")
     course_revision_id: str = Field(
-        min_length=1, description="Kombo id of the course revision, or `remote:<360Learning course id>`."
+        min_length=1, description="Kombo id of the course revision, or `remote:<the LMS's course id>`."
     )
 
 

@@ -78,7 +78,7 @@ class ModelTestsResponse(WireModel):
     "/{integration_id}/scope-test",
     operation_id="PostIntegrationsIntegrationIdScopeTest",
     summary="Run the scope test",
-    description="lmsbridge extension: probe, without side effects, every 360Learning scope the connector "
+    description="lmsbridge extension: probe, without side effects, every scope the connector "
     "uses and store granted / missing / unknown per scope. Missing scopes make the models and actions "
     "that need them unavailable (`GET /integrations/{id}`).",
     response_model=ScopeTestResponse,

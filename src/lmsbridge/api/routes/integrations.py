@@ -25,6 +25,7 @@ from lmsbridge.api.responses import json_response
 from lmsbridge.api.routes.features import GetIntegrationWithTestsResponse, integration_details_with_tests
 from lmsbridge.api.routes.logs import EXTENSIONS_TAG
 from lmsbridge.connect import ConnectError, connect_integration
+from lmsbridge.connectors.registry import CONNECTORS, connection_help
 from lmsbridge.crypto import SecretBox
 from lmsbridge.jobs import control
 from lmsbridge.store import sync_runs
@@ -92,21 +93,16 @@ def set_enabled(
 
 
 class ConnectBody(BaseModel):
-    """Connect a 360Learning tenant (our extension: Kombo does this through its Connect flow)."""
+    """Connect an LMS tenant (our extension: Kombo does this through its Connect flow); what each tool
+    takes comes from its connector (``Connector.connection_help``)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    tool: str = Field(examples=["360learning"])
-    credentials: dict[str, str] = Field(
-        description="For 360learning: `client_id` and `client_secret` of an API v2 credential."
-    )
-    host: str = Field(
-        default="eu",
-        description="`eu` (app.360learning.com), `us` (app.us.360learning.com) or an explicit base URL.",
-    )
+    tool: str = Field(examples=list(CONNECTORS))
+    credentials: dict[str, str] = Field(description=connection_help("credentials") + ".")
+    host: str = Field(default="eu", description=connection_help("host") + ".")
     settings: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Optional: `provider_name` (course provider for upserts), `author_id` (24-hex user id).",
+        default_factory=dict, description="Optional. " + connection_help("settings") + "."
     )
     end_user: dict[str, Any] = Field(
         description="`organization_name` (required), `creator_email`, `origin_id`."

@@ -27,7 +27,7 @@ from tenacity import (
 from tenacity.wait import wait_base
 
 from lmsbridge import json_text, logs, metrics
-from lmsbridge.connectors.base import Page
+from lmsbridge.connectors.budget import BUDGETS, ApiBudget, BudgetRegistry, CallKind
 from lmsbridge.connectors.errors import (
     AuthenticationFailed,
     HostNotAllowed,
@@ -38,7 +38,6 @@ from lmsbridge.connectors.errors import (
     RetriesExhausted,
     UnexpectedResponse,
 )
-from lmsbridge.connectors.learning360.budget import BUDGETS, ApiBudget, BudgetRegistry, CallKind
 from lmsbridge.connectors.learning360.config import ClientOptions, Learning360Config, RetryPolicy
 from lmsbridge.connectors.learning360.scopes import required_scope, scope_from_message
 from lmsbridge.netguard import BlockedConnection, GuardedTransport
@@ -128,6 +127,16 @@ class _ThrottleFloor(wait_base):
         if outcome is not None and isinstance(outcome.exception(), _Throttled):
             return self.seconds
         return 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedPage:
+    """One page of a cursor chain: its items, the URL it came from and the next page's URL (Link
+    header; ``None``: the chain is finished)."""
+
+    items: list[dict[str, Any]]
+    url: str
+    next_url: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,14 +306,14 @@ class Learning360Client:
     async def get_json(self, path: str, params: Iterable[tuple[str, str]] | None = None) -> Any:
         return (await self.request("GET", path, params=params)).data
 
-    async def get_page(self, path_or_url: str, params: Iterable[tuple[str, str]] | None = None) -> Page:
+    async def get_page(self, path_or_url: str, params: Iterable[tuple[str, str]] | None = None) -> LinkedPage:
         """One page of a list endpoint; ``next_url`` is the ``Link rel="next"`` target, resolved."""
         response = await self.request("GET", path_or_url, params=params)
         if not isinstance(response.data, list) or not all(isinstance(item, dict) for item in response.data):
             raise UnexpectedResponse(f"GET {httpx.URL(response.url).path} did not answer a list of objects")
         link = next_link(response.headers.get("link"))
         next_url = self._resolve_link(response, link) if link else None
-        return Page(items=response.data, url=response.url, next_url=next_url)
+        return LinkedPage(items=response.data, url=response.url, next_url=next_url)
 
     def _resolve_link(self, response: ApiResponse, link: str) -> str:
         """The Link target against the answered URL (what ``httpx.URL.join`` does), kept parsed for the
@@ -318,7 +327,7 @@ class Learning360Client:
 
     async def iter_pages(
         self, path: str, params: Iterable[tuple[str, str]] = (), *, start_url: str | None = None
-    ) -> AsyncIterator[Page]:
+    ) -> AsyncIterator[LinkedPage]:
         """Every page of a cursor chain, in order; ``start_url`` resumes from a checkpointed next URL."""
         page = await (self.get_page(start_url) if start_url else self.get_page(path, params))
         yield page
