@@ -19,15 +19,8 @@ from urllib.parse import unquote
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
-from tenacity import RetryError
 
-from lmsbridge.connectors.errors import RetriesExhausted
-from lmsbridge.connectors.learning360.client import (
-    API_VERSION_HEADER,
-    IDEMPOTENT_METHODS,
-    Learning360Client,
-    build_retrying,
-)
+from lmsbridge.connectors.learning360.client import API_VERSION_HEADER, Learning360Client
 from lmsbridge.connectors.learning360.config import RetryPolicy
 
 Method = Literal["GET", "POST", "DELETE", "PUT", "PATCH"]
@@ -293,45 +286,24 @@ def _assert_on_tenant(base_url: str, url: str) -> None:
         raise PassthroughInputError("The path does not resolve under the API's base URL.")
 
 
-async def _send(client: Learning360Client, prepared: PreparedRequest, url: str, token: str) -> httpx.Response:
-    # httpx's `params=` would replace the path's own query: merge instead (Kombo: "in addition")
-    target = httpx.URL(url).copy_merge_params(prepared.params) if prepared.params else httpx.URL(url)
-    return await client.send_raw(
-        prepared.method, str(target), token=token, content=prepared.content, headers=dict(prepared.headers)
-    )
-
-
 async def forward(
     client: Learning360Client, prepared: PreparedRequest, *, retry: RetryPolicy = PASSTHROUGH_RETRY
 ) -> PassthroughResult:
-    """Send the request with lmsbridge's token and version header; any HTTP status is a result.
+    """Send the request through the client's one request path (lmsbridge's token, refreshed once on a
+    401, the version header, the company budget, retries of transport failures); any HTTP status is a
+    result.
 
     Raises ``InvalidCredentials`` when no token can be had, ``RetriesExhausted`` when 360Learning could
-    not be reached (after the retries the client's rules allow for this method).
+    not be reached (after the retries the client's rules allow for this method), ``HostNotAllowed``
+    when the tenant's host is not a public address.
     """
-    url = client.url_for(prepared.path)
-    _assert_on_tenant(client.base_url, url)
-    token = await client.access_token()
-    retrying = build_retrying(retry, lambda _state: None, idempotent=prepared.method in IDEMPOTENT_METHODS)
-
-    async def exchange() -> httpx.Response:
-        nonlocal token
-        # a 401 means our token expired or was revoked: that is ours to fix, not the caller's
-        for refreshed in (False, True):
-            response = await _send(client, prepared, url, token)
-            if response.status_code != 401 or refreshed:
-                return response
-            client._drop_token(token)
-            token = await client.access_token()
-        raise AssertionError("unreachable")
-
-    try:
-        response: httpx.Response = await retrying(exchange)
-    except RetryError as exc:
-        last = exc.last_attempt.exception() or exc
-        raise RetriesExhausted(exc.last_attempt.attempt_number, last) from last
-    except httpx.TransportError as exc:  # not retried: a non-idempotent call that may have arrived
-        raise RetriesExhausted(retrying.statistics.get("attempt_number", 1), exc) from exc
+    url = httpx.URL(client.url_for(prepared.path))
+    # the caller's params come in addition to the path's own query (Kombo's rule)
+    target = str(url.copy_merge_params(prepared.params)) if prepared.params else str(url)
+    _assert_on_tenant(client.base_url, target)
+    response = await client.send(
+        prepared.method, target, content=prepared.content, headers=dict(prepared.headers), retry=retry
+    )
     return PassthroughResult(
         url=str(response.request.url),
         status=response.status_code,

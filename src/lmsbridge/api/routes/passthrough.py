@@ -7,13 +7,15 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, Request
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
 
-from lmsbridge.api.deps import AppContext, ContextDep, current_api_key
+from lmsbridge.api.deps import AppContext, ContextDep, current_api_key, detached_integration
+from lmsbridge.api.error_handlers import connector_error_to_api
 from lmsbridge.api.errors import ApiError, input_invalid
 from lmsbridge.api.responses import json_response
 from lmsbridge.connections import ConnectorCache
-from lmsbridge.connectors.errors import InvalidCredentials, RetriesExhausted, UnexpectedResponse
+from lmsbridge.connectors.errors import (
+    ConnectorError,
+)
 from lmsbridge.connectors.learning360.connector import Learning360Connector
 from lmsbridge.crypto import SecretBox
 from lmsbridge.features.passthrough import (
@@ -23,9 +25,7 @@ from lmsbridge.features.passthrough import (
     forward,
     prepare,
 )
-from lmsbridge.store.integrations import get_integration
 from lmsbridge.store.logs import write_log
-from lmsbridge.store.schema import Integration
 from lmsbridge.store.transact import transact_async
 from lmsbridge.unified.wire import WireModel
 
@@ -60,14 +60,6 @@ def connector_cache(request: Request) -> ConnectorCache:
         cache = ConnectorCache(SecretBox.from_settings(ctx.settings), ctx.settings)
         request.app.state.connector_cache = cache
     return cache
-
-
-def _load(session: Session, integration_id: str) -> Integration:
-    integration = get_integration(session, integration_id) if integration_id else None
-    if integration is None:
-        raise ApiError("PLATFORM.INTEGRATION_NOT_FOUND", f"No integration with id {integration_id!r} exists.")
-    session.expunge(integration)
-    return integration
 
 
 def _short(value: Any) -> Any:
@@ -105,7 +97,7 @@ async def send_passthrough(
     ],
 ) -> Response:
     integration_id = x_integration_id.strip()
-    integration = await transact_async(ctx.engine, lambda s: _load(s, integration_id))
+    integration = await detached_integration(ctx, integration_id)
     try:
         prepared = prepare(tool, api, body)
     except PassthroughInputError as exc:
@@ -130,17 +122,9 @@ async def send_passthrough(
         result = await forward(connector.client, prepared)
     except PassthroughInputError as exc:  # the assembled URL left the tenant (defence in depth)
         raise input_invalid(str(exc)) from exc
-    except (InvalidCredentials, RetriesExhausted, UnexpectedResponse) as exc:
+    except ConnectorError as exc:
         await _log(ctx, integration.id, prepared.method, prepared.path, logged_request, None, exc, started)
-        if isinstance(exc, InvalidCredentials):
-            raise ApiError(
-                "INTEGRATION.AUTHENTICATION_INVALID", "360Learning refused the integration's credentials."
-            ) from exc
-        if isinstance(exc, UnexpectedResponse):
-            raise ApiError("REMOTE.UNKNOWN_HTTP_ERROR", f"360Learning answered unexpectedly: {exc}") from exc
-        raise ApiError(
-            "REMOTE.SERVICE_UNAVAILABLE", f"360Learning could not be reached: {exc.last_error!r}"
-        ) from exc
+        raise connector_error_to_api(exc) from exc
     await _log(ctx, integration.id, prepared.method, result.url, logged_request, result, None, started)
     return json_response(
         PostPassthroughToolApiPositiveResponse(
