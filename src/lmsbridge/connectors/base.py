@@ -197,6 +197,8 @@ class PassthroughApi:
     api: str
     prefix: str  # e.g. "/api/v2/": every caller path is resolved under it
     label: str
+    # request headers the connector sets itself (e.g. a pinned API version): a caller's are dropped
+    reserved_headers: frozenset[str] = frozenset()
 
 
 class EventsIn(Protocol):
@@ -343,3 +345,11 @@ class Connector(ABC):
         if not same_origin or not target.path.startswith(base.path.rstrip("/") + api.prefix):
             raise HostNotAllowed(f"passthrough may reach only {api.prefix} on the integration's host")
         return str(target)
+
+    async def passthrough_send(
+        self, method: str, url: str, *, content: bytes | None, headers: Mapping[str, str]
+    ) -> httpx.Response:
+        """One request to ``url`` (from ``passthrough_url``) with the connector's authentication, under
+        its budget, retried only where the connector knows the server did not act; any HTTP status is
+        an answer."""
+        raise NotImplementedError(f"{self.tool} has no passthrough")
