@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 from feature_support import FeatureEnv, KomboContract, add_sandbox_integration
-from lmsbridge.connectors.learning360.budget import BUDGETS
 from sqlalchemy import select
 
+from lmsbridge.connectors.budget import BUDGETS
 from lmsbridge.features.passthrough import (
     PASSTHROUGH_APIS,
     PassthroughBody,
