@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self
 
-import httpx
-
 from lmsbridge.connectors.errors import HostNotAllowed
-from lmsbridge.unified.coverage import ToolCoverage
 from lmsbridge.unified.records import MappedRecord
 
 if TYPE_CHECKING:
+    import httpx
+
     from lmsbridge.settings import Settings
+    from lmsbridge.unified.coverage import ToolCoverage
 
 # plain JSON data: what checkpoints, chain requests and a run's memory are made of (stored as JSON)
 Json = dict[str, Any]
@@ -339,6 +339,8 @@ class Connector(ABC):
     def passthrough_url(self, api: PassthroughApi, resolved_path: str) -> str:
         """The absolute URL of a caller's path already resolved under ``api.prefix``; raises
         ``HostNotAllowed`` unless it stays on the connection's origin, under the prefix."""
+        import httpx  # here: the page-preparation process imports this module and needs no HTTP client
+
         base = httpx.URL(self.base_url)
         target = base.join(base.path.rstrip("/") + resolved_path)
         same_origin = (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
