@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 from feature_support import FeatureEnv, KomboContract, add_sandbox_integration
-from lmsbridge.connectors.learning360.budget import BUDGETS
 from sqlalchemy import select
 
+from lmsbridge.connectors.budget import BUDGETS
 from lmsbridge.features.passthrough import (
     PASSTHROUGH_APIS,
     PassthroughBody,
@@ -367,15 +367,19 @@ def test_refused_credentials_are_an_integration_error(env: FeatureEnv, kombo: Ko
     assert "0" * 32 not in response.text
 
 
-def test_assembled_url_must_stay_on_the_tenant() -> None:
-    from lmsbridge.features.passthrough import _assert_on_tenant
+async def test_assembled_url_must_stay_on_the_tenant() -> None:
+    from lmsbridge.connectors.base import StoredConnection
+    from lmsbridge.connectors.errors import HostNotAllowed
+    from lmsbridge.connectors.learning360.connector import Learning360Connector
 
-    _assert_on_tenant("https://app.360learning.com", "https://app.360learning.com/api/v2/users")
-    for url in (
-        "https://evil.example/api/v2/users",
-        "http://app.360learning.com/api/v2/users",
-        "https://app.360learning.com:444/api/v2/users",
-        "https://app.360learning.com/api/v1/users",
-    ):
-        with pytest.raises(PassthroughInputError):
-            _assert_on_tenant("https://app.360learning.com", url)
+    connection = StoredConnection("https://app.360learning.com", {"client_id": "i", "client_secret": "s"}, {})
+    async with Learning360Connector.from_connection(connection) as connector:
+        assert connector.passthrough_url(API, "/api/v2/users") == "https://app.360learning.com/api/v2/users"
+        for resolved in (
+            "//evil.example/api/v2/users",
+            "//app.360learning.com:444/api/v2/users",
+            "/api/v1/users",
+            "/api/v2/../v1/users",
+        ):
+            with pytest.raises(HostNotAllowed):
+                connector.passthrough_url(API, resolved)

@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self
 
-import httpx
-
 from lmsbridge.connectors.errors import HostNotAllowed
-from lmsbridge.unified.coverage import ToolCoverage
 from lmsbridge.unified.records import MappedRecord
 
 if TYPE_CHECKING:
+    import httpx
+
     from lmsbridge.settings import Settings
+    from lmsbridge.unified.coverage import ToolCoverage
 
 # plain JSON data: what checkpoints, chain requests and a run's memory are made of (stored as JSON)
 Json = dict[str, Any]
@@ -197,6 +197,8 @@ class PassthroughApi:
     api: str
     prefix: str  # e.g. "/api/v2/": every caller path is resolved under it
     label: str
+    # request headers the connector sets itself (e.g. a pinned API version): a caller's are dropped
+    reserved_headers: frozenset[str] = frozenset()
 
 
 class EventsIn(Protocol):
@@ -337,9 +339,19 @@ class Connector(ABC):
     def passthrough_url(self, api: PassthroughApi, resolved_path: str) -> str:
         """The absolute URL of a caller's path already resolved under ``api.prefix``; raises
         ``HostNotAllowed`` unless it stays on the connection's origin, under the prefix."""
+        import httpx  # here: the page-preparation process imports this module and needs no HTTP client
+
         base = httpx.URL(self.base_url)
         target = base.join(base.path.rstrip("/") + resolved_path)
         same_origin = (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
         if not same_origin or not target.path.startswith(base.path.rstrip("/") + api.prefix):
             raise HostNotAllowed(f"passthrough may reach only {api.prefix} on the integration's host")
         return str(target)
+
+    async def passthrough_send(
+        self, method: str, url: str, *, content: bytes | None, headers: Mapping[str, str]
+    ) -> httpx.Response:
+        """One request to ``url`` (from ``passthrough_url``) with the connector's authentication, under
+        its budget, retried only where the connector knows the server did not act; any HTTP status is
+        an answer."""
+        raise NotImplementedError(f"{self.tool} has no passthrough")

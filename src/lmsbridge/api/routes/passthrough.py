@@ -16,12 +16,14 @@ from lmsbridge.connections import ConnectorCache
 from lmsbridge.connectors.errors import (
     ConnectorError,
 )
-from lmsbridge.connectors.learning360.connector import Learning360Connector
+from lmsbridge.connectors.registry import EXAMPLE_INTEGRATION_ID, tool_coverage
 from lmsbridge.crypto import SecretBox
 from lmsbridge.features.passthrough import (
+    PASSTHROUGH_APIS,
     PassthroughBody,
     PassthroughInputError,
     PassthroughResult,
+    find_api,
     forward,
     prepare,
 )
@@ -75,8 +77,13 @@ def _short(value: Any) -> Any:
     summary="Send passthrough request",
     description="Send a request to the integration's native API with the integration's credentials.\n\n"
     "|Integration|`{tool}/{api}`|Description|\n|---|---|---|\n"
-    "|360Learning|`360learning/v2`|360Learning API v2. Authentication and the `360-api-version` header "
-    "are handled by lmsbridge; the base URL is `/api/v2/` on the integration's host.|\n\n"
+    + "".join(
+        f"|{tool_coverage(api.tool).label}|`{api.tool}/{api.api}`|{api.label}. Authentication"
+        + "".join(f" and the `{name}` header" for name in sorted(api.reserved_headers))
+        + f" are handled by lmsbridge; the base URL is `{api.prefix}` on the integration's host.|\n"
+        for api in PASSTHROUGH_APIS.values()
+    )
+    + "\n"
     "The remote answer (any HTTP status, JSON or not) is returned as `data`; a remote system that "
     "cannot be reached answers `REMOTE.SERVICE_UNAVAILABLE`.",
     response_model=PostPassthroughToolApiPositiveResponse,
@@ -92,7 +99,7 @@ async def send_passthrough(
         Header(
             alias="X-Integration-Id",
             description="ID of the integration you want to interact with.",
-            examples=["360learning:HWUTwvyx2wLoSUHphiWVrp28"],
+            examples=[EXAMPLE_INTEGRATION_ID],
         ),
     ],
 ) -> Response:
@@ -109,7 +116,6 @@ async def send_passthrough(
     if not integration.enabled:
         raise ApiError("INTEGRATION.INACTIVE", "The integration is disabled; enable it to call its API.")
     connector = await connector_cache(request).get(integration)
-    assert isinstance(connector, Learning360Connector)
     started = time.monotonic()
     logged_request = {
         "method": prepared.method,
@@ -119,7 +125,7 @@ async def send_passthrough(
         "data": _short(body.data),
     }
     try:
-        result = await forward(connector.client, prepared)
+        result = await forward(connector, find_api(tool, api), prepared)
     except PassthroughInputError as exc:  # the assembled URL left the tenant (defence in depth)
         raise input_invalid(str(exc)) from exc
     except ConnectorError as exc:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any, ClassVar, Self
 
+import httpx
+
 from lmsbridge.connectors.base import (
     Chain,
     Connector,
@@ -21,7 +23,7 @@ from lmsbridge.connectors.base import (
 from lmsbridge.connectors.budget import BUDGETS, BudgetRegistry
 from lmsbridge.connectors.learning360 import page_maps, writes
 from lmsbridge.connectors.learning360 import streams as declared
-from lmsbridge.connectors.learning360.client import Learning360Client
+from lmsbridge.connectors.learning360.client import API_VERSION_HEADER, Learning360Client
 from lmsbridge.connectors.learning360.config import (
     ClientOptions,
     Learning360Config,
@@ -31,6 +33,12 @@ from lmsbridge.connectors.learning360.config import (
 from lmsbridge.connectors.learning360.coverage import COVERAGE, SCOPES
 from lmsbridge.connectors.learning360.probes import PROBES, run_probes
 from lmsbridge.settings import Settings
+
+# A transport failure is retried only as the client would (idempotent methods, or a connection that was
+# never made), but with a budget that suits an interactive passthrough call.
+PASSTHROUGH_RETRY = RetryPolicy(
+    max_attempts=3, max_seconds=15.0, initial_wait=0.2, max_wait=2.0, throttled_max_seconds=15.0
+)
 
 
 class Learning360Connector(Connector):
@@ -44,7 +52,9 @@ class Learning360Connector(Connector):
         "settings": "`provider_name` (course provider for upserts), `author_id` (24-hex user id)",
     }
     passthrough_apis: ClassVar[tuple[PassthroughApi, ...]] = (
-        PassthroughApi("360learning", "v2", "/api/v2/", "360Learning API v2"),
+        PassthroughApi(
+            "360learning", "v2", "/api/v2/", "360Learning API v2", frozenset({API_VERSION_HEADER})
+        ),
     )
 
     def __init__(
@@ -168,6 +178,13 @@ class Learning360Connector(Connector):
     @property
     def base_url(self) -> str:
         return self.client.base_url
+
+    async def passthrough_send(
+        self, method: str, url: str, *, content: bytes | None, headers: Mapping[str, str]
+    ) -> httpx.Response:
+        return await self.client.send(
+            method, url, content=content, headers=dict(headers), retry=PASSTHROUGH_RETRY
+        )
 
     @classmethod
     def probed_scopes(cls) -> tuple[str, ...]:
