@@ -1,11 +1,13 @@
-"""A page of mapped records as the rows ``store.upsert.write_rows`` writes: ids, content hashes and JSON
-text, most of a page's Python cost. Pure: imports nothing of SQLAlchemy.
+"""A page of mapped records as the rows ``store.upsert.write_rows`` writes: ids, content hashes, JSON
+text and datetimes as their stored text, most of a page's Python cost. Pure: imports nothing of
+SQLAlchemy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from lmsbridge import json_text
@@ -18,7 +20,7 @@ from lmsbridge.unified.records import MappedRecord
 @dataclass(frozen=True, slots=True)
 class PreparedRows:
     """Rows of one model by record id: the mapped columns, ``id``, ``remote_id``, the two remote dates and
-    ``content_hash``. ``remote_data`` is only in ``data_json``, as the JSON text the hash was computed
+    ``content_hash``; every datetime as its ``stored_datetime`` text. ``remote_data`` is only in ``data_json``, as the JSON text the hash was computed
     from (what is stored: it is not serialised twice)."""
 
     model: str
@@ -58,11 +60,25 @@ def prepare_rows(integration_id: str, records: Sequence[MappedRecord]) -> Prepar
             spec.volatile_keys,
         )
         row = dict(zip(spec.columns, values, strict=True))
+        for name, value in row.items():
+            if value.__class__ is datetime:
+                row[name] = stored_datetime(value)
         row["id"] = row_id = record_id(integration_id, spec.model, record.remote_id)
         row["remote_id"] = record.remote_id
-        row["remote_created_at"] = record.remote_created_at
-        row["remote_deleted_at"] = record.remote_deleted_at
+        created, deleted = record.remote_created_at, record.remote_deleted_at
+        row["remote_created_at"] = None if created is None else stored_datetime(created)
+        row["remote_deleted_at"] = None if deleted is None else stored_datetime(deleted)
         row["content_hash"] = digest
         prepared.rows[row_id] = row
         prepared.data_json[row_id] = serialized
     return prepared
+
+
+def stored_datetime(value: datetime) -> str:
+    """The text a datetime column stores for an aware datetime: ``YYYY-MM-DD HH:MM:SS.ffffff`` in UTC
+    (SQLite's DATETIME text; PostgreSQL's binding reads it back). Made here, where pages are prepared
+    (maybe in the helper process), so the sync's writer binds it as it is (benchmarks/README.md)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the store; use aware UTC datetimes")
+    utc = value if value.tzinfo is UTC else value.astimezone(UTC)
+    return utc.isoformat(" ", "microseconds")[:-6]  # without the "+00:00"
