@@ -13,7 +13,19 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import JSON, Compiled, DateTime, Dialect, Insert, Row, Table, Update, bindparam, select, update
+from sqlalchemy import (
+    JSON,
+    Compiled,
+    DateTime,
+    Dialect,
+    Insert,
+    Row,
+    Table,
+    Update,
+    bindparam,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
