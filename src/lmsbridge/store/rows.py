@@ -20,8 +20,9 @@ from lmsbridge.unified.records import MappedRecord
 @dataclass(frozen=True, slots=True)
 class PreparedRows:
     """Rows of one model by record id: the mapped columns, ``id``, ``remote_id``, the two remote dates and
-    ``content_hash``; every datetime as its ``stored_datetime`` text. ``remote_data`` is only in ``data_json``, as the JSON text the hash was computed
-    from (what is stored: it is not serialised twice)."""
+    ``content_hash``; every datetime as its ``stored_datetime`` text. ``remote_data`` is only in
+    ``data_json``, as the JSON text the hash was computed from (what is stored: it is not serialised
+    twice)."""
 
     model: str
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -15,7 +15,6 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    Compiled,
     DateTime,
     Dialect,
     Insert,
@@ -28,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeDecorator
 
 from lmsbridge.store.record_specs import RecordSpec, spec_for
@@ -306,8 +306,11 @@ def execute_many(session: Session, statement: Insert | Update, params: list[dict
 
 
 @lru_cache(maxsize=128)
-def _compiled(statement: Insert | Update, keys: tuple[str, ...], dialect: Dialect) -> Compiled:
-    return statement.compile(dialect=dialect, column_keys=list(keys))
+def _compiled(statement: Insert | Update, keys: tuple[str, ...], dialect: Dialect) -> SQLCompiler:
+    """The statement compiled for these parameter names: once per table and kind of page."""
+    compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+    assert isinstance(compiled, SQLCompiler)
+    return compiled
 
 
 def bump_course_trees(session: Session, course_ids: Iterable[str], now: datetime) -> None:

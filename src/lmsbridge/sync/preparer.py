@@ -3,8 +3,8 @@ and hashing (most of a page's Python) run on another core while the sync's proce
 
 One helper per preparer, started at the first large page and stopped by ``close()`` (the end of a run).
 Every stream's large pages go to it, with the run's memory in their context where the stream's mapping
-reads it. Small pages are prepared in place: a round trip costs more than they do. If the helper dies, pages are
-prepared in place from then on (logged once): a sync never fails for want of a second core.
+reads it. Small pages are prepared in place: a round trip costs more than they do. If the helper dies,
+pages are prepared in place from then on (logged once): a sync never fails for want of a second core.
 
 Kept, not replaced by ``concurrent.futures.ProcessPoolExecutor`` or in-place mapping: side by side, the
 pool cost a quarter more CPU per record and mapping in place doubled figure 3's wall (benchmarks/README.md).
