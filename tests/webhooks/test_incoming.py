@@ -373,6 +373,16 @@ async def test_without_a_public_url_or_webhook_scopes_it_says_so_and_syncs_only(
             with running_bridge(realtime_settings(settings, port), db, port) as api_url:
                 await synced(db, api_url, conn, "DELTA")
                 assert _incoming_state(db, conn.integration_id) == "MISSING_SCOPES"
+                async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
+                    auth = {"Authorization": f"Bearer {conn.api_key}"}
+                    details = (
+                        await client.get(f"/v1/integrations/{conn.integration_id}", headers=auth)
+                    ).json()
+            realtime = details["data"]["realtime"]
+            assert realtime["state"] == "MISSING_SCOPES" and "webhooks:" in realtime["detail"]
+            # the scope test, run before the sync, names the missing webhook scopes
+            scope_test = details["data"]["scope_test"]
+            assert {"webhooks:read", "webhooks:write", "webhookSecrets:read"} <= set(scope_test["missing"])
         finally:
             vendor.close()
 
