@@ -392,3 +392,99 @@ def _incoming_state(db: Engine, integration_id: str) -> str | None:
         integration = session.get(Integration, integration_id)
         assert integration is not None
         return (integration.connector_state or {}).get("incoming_webhooks", {}).get("state")
+
+
+def _essence(db: Engine, integration_id: str) -> dict[str, dict[str, tuple[Any, bool]]]:
+    """Per table, remote id → (the 360Learning payload stored, deleted?): what a FULL sync decides."""
+    out: dict[str, dict[str, tuple[Any, bool]]] = {}
+    with session_scope(db, readonly=True) as session:
+        for model in (User, CourseProgression):
+            rows = session.execute(
+                select(model.remote_id, model.remote_data, model.remote_deleted_at).where(
+                    model.integration_id == integration_id
+                )
+            )
+            out[model.__tablename__] = {r: (data, deleted is not None) for r, data, deleted in rows}
+    return out
+
+
+async def test_events_and_syncs_in_any_order_leave_the_store_as_a_full_sync_would(
+    db: Engine, box: SecretBox, settings: Settings, port: int
+) -> None:
+    with running_sandbox(seed=9, users=60, courses=10, attempts=600, integrations=1) as sandbox:
+        settings = realtime_settings(settings, port)
+        conn = connect(db, box, sandbox)
+        users = [str(u["_id"]) for u in sandbox.tenant.users.items if u.get("status") == "active"]
+        courses = [str(c["_id"]) for c in sandbox.tenant.courses.items]
+        with running_bridge(settings, db, port) as api_url:
+            await synced(db, api_url, conn, "FULL")
+        # lmsbridge down: this delivery fails and 360Learning retries it 5 s later (sandbox clock), so it
+        # arrives after the newer change below — out of order
+        sandbox.control.update_user(users[0], firstName="Older")
+        with running_bridge(settings, db, port) as api_url:
+            sandbox.control.update_user(users[0], firstName="Newer")
+            await eventually(
+                lambda: (u := _user(db, conn.integration_id, users[0])) and u.first_name == "Newer", within=10
+            )
+            # a FULL sync reads slowly (latency per call) while changes happen and their events apply
+            sandbox.control.set_latency(fixed_ms=150)
+            async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
+                answer = await client.post(
+                    "/v1/force-sync",
+                    json={"type": "FULL"},
+                    headers={
+                        "Authorization": f"Bearer {conn.api_key}",
+                        "X-Integration-Id": conn.integration_id,
+                    },
+                )
+            run_id = answer.json()["data"]["sync_id"]
+
+            def running() -> bool:
+                with session_scope(db, readonly=True) as session:
+                    run = session.get(SyncRun, run_id)
+                    return run is not None and run.state == "RUNNING"
+
+            await eventually(running, within=30, what="the FULL sync running")
+            for index in range(1, 6):
+                sandbox.control.update_user(users[index], firstName=f"During{index}")
+                sandbox.control.create_attempt(users[index], courses[index % len(courses)], progress=100)
+            sandbox.control.delete_user(users[7])
+            sandbox.control.create_user(firstName="Brand", lastName="New", mail="brand.new@example.com")
+            sandbox.control.advance_clock(6)  # the older delivery's retry is due now
+
+            def finished() -> bool:
+                with session_scope(db, readonly=True) as session:
+                    run = session.get(SyncRun, run_id)
+                    return run is not None and run.state == "SUCCEEDED"
+
+            await eventually(finished, within=90, what="the FULL sync")
+            sandbox.control.set_latency(fixed_ms=0)
+            await eventually(
+                lambda: _count(db, IncomingEvent, IncomingEvent.state == "PENDING") == 0,
+                within=20,
+                what="every event applied",
+            )
+            older = await eventually(
+                lambda: _count(db, IncomingEvent, IncomingEvent.type == "user.updated") >= 7,
+                what="the late delivery of the older change",
+            )
+            assert older
+            await eventually(
+                lambda: _count(db, IncomingEvent, IncomingEvent.state == "PENDING") == 0, within=20
+            )
+        # the events really interleaved with the sync: some were applied while it ran
+        with session_scope(db, readonly=True) as session:
+            run = session.get(SyncRun, run_id)
+            assert run is not None and run.started_at is not None and run.ended_at is not None
+            during = session.scalar(
+                select(func.count())
+                .select_from(IncomingEvent)
+                .where(IncomingEvent.received_at.between(run.started_at, run.ended_at))
+            )
+        assert during, "no event arrived while the FULL sync ran"
+        # the reference: a fresh integration of the same tenant, filled by one FULL sync and nothing else
+        reference = connect(db, box, sandbox)
+        with running_bridge(settings.model_copy(update={"public_url": None}), db, port) as api_url:
+            await synced(db, api_url, reference, "FULL")
+        assert _essence(db, conn.integration_id) == _essence(db, reference.integration_id)
+        assert _user(db, conn.integration_id, users[0]).first_name == "Newer"  # type: ignore[union-attr]
