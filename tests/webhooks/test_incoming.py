@@ -6,6 +6,7 @@ subscriptions go when the integration does."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -29,11 +30,15 @@ from sqlalchemy import Engine, func, select
 from standardwebhooks.webhooks import Webhook
 from webhook_support import Receiver
 
+from lmsbridge.actions.env import ActionOptions
+from lmsbridge.connectors.learning360 import writes
 from lmsbridge.connectors.learning360.events import SUBSCRIBED_EVENTS
 from lmsbridge.connectors.learning360.mapping import progression_remote_id
+from lmsbridge.connectors.learning360.write_mapping import enroll_stat_item
 from lmsbridge.crypto import SecretBox
 from lmsbridge.ids import record_id
-from lmsbridge.incoming.store import INCOMING_PATH
+from lmsbridge.incoming.store import INCOMING_PATH, store_event
+from lmsbridge.runtime import Runtime
 from lmsbridge.sandbox.testing import RunningSandbox, running_sandbox
 from lmsbridge.settings import Settings
 from lmsbridge.store.engine import session_scope
@@ -488,3 +493,65 @@ async def test_events_and_syncs_in_any_order_leave_the_store_as_a_full_sync_woul
             await synced(db, api_url, reference, "FULL")
         assert _essence(db, conn.integration_id) == _essence(db, reference.integration_id)
         assert _user(db, conn.integration_id, users[0]).first_name == "Newer"  # type: ignore[union-attr]
+
+
+async def test_bulk_operation_ended_ends_the_wait_of_the_action_polling_it(
+    db: Engine, box: SecretBox, settings: Settings
+) -> None:
+    """An action task polls its bulk operation with a long interval here (60 s): the applied
+    ``bulk.operation.ended`` event ends the wait at once, in the process that polls."""
+    with running_sandbox(
+        seed=9, users=20, courses=8, attempts=120, integrations=1, bulk_run_s=1.0
+    ) as sandbox:
+        conn = connect(db, box, sandbox)
+        runtime = Runtime(
+            settings,
+            db,
+            work=False,
+            action_options=ActionOptions(poll_initial_s=60.0, poll_max_s=60.0),
+        )
+        client = await runtime.actions.env.remote.client(conn.integration_id)
+        provider = str(sandbox.tenant.integrations.items[0]["_id"])  # type: ignore[index]
+        user, course = _live_user(sandbox, 0), str(sandbox.tenant.courses.items[0]["_id"])
+        item = enroll_stat_item(user, course, datetime.now(UTC))
+        operation_id = await writes.submit_stats_import(client, provider, [item])
+        started = time.monotonic()
+        waiting = asyncio.create_task(runtime.actions.env.poll(client, operation_id))
+
+        def ended() -> dict[str, Any] | None:
+            operation = sandbox_get(sandbox, f"/api/v2/bulk/operations/{operation_id}")
+            return operation if operation["status"] in ("completed", "error") else None
+
+        finished = await eventually(ended, within=10, what="the bulk operation's end at 360Learning")
+        assert not waiting.done(), "the poll returned before the operation ended"
+        body = {
+            "type": "bulk.operation.ended",
+            "timestamp": int(time.time() * 1000),
+            "data": {
+                "bulkOperationId": operation_id,
+                "type": "importExternalStatistics",
+                "createdAt": finished["createdAt"],
+                "endedAt": finished.get("endedAt") or finished["createdAt"],
+                "status": finished["status"],
+            },
+        }
+        with session_scope(db) as session:
+            store_event(session, conn.integration_id, "msg_bulk_ended", body["type"], body, datetime.now(UTC))
+        await runtime.apply_incoming(conn.integration_id)
+        operation = await asyncio.wait_for(waiting, timeout=5)
+        assert operation["status"] == finished["status"]
+        assert time.monotonic() - started < 30, "the poll waited for its interval, not for the webhook"
+        await runtime.actions.aclose()
+        with session_scope(db, readonly=True) as session:
+            [event] = session.scalars(select(IncomingEvent)).all()
+            assert event.state == "APPLIED"
+
+
+def sandbox_get(sandbox: RunningSandbox, path: str) -> dict[str, Any]:
+    vendor = VendorApi(sandbox)
+    try:
+        answer = vendor.http.get(path)
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+    finally:
+        vendor.close()
