@@ -276,4 +276,9 @@ class Runtime:
         anonymized = await transact_async(self.db, lambda s: anonymize_expired(s, now))
         retention = HistoryRetention.from_settings(self.settings)
         pruned = await transact_async(self.db, lambda s: prune_history(s, now, retention))
+        if retention.webhook_events > timedelta(0):  # received webhooks: kept as long as sent ones
+            before = now - retention.webhook_events
+            pruned["incoming_events"] = await transact_async(
+                self.db, lambda s: incoming_store.prune_events(s, before)
+            )
         log.info("retention: anonymized %d records deleted 14 days ago; pruned %s", anonymized, pruned)

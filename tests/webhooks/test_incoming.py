@@ -26,7 +26,7 @@ from realtime_support import (
     stored_subscriptions,
     synced,
 )
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from standardwebhooks.webhooks import Webhook
 from webhook_support import Receiver
 
@@ -37,7 +37,7 @@ from lmsbridge.connectors.learning360.mapping import progression_remote_id
 from lmsbridge.connectors.learning360.write_mapping import enroll_stat_item
 from lmsbridge.crypto import SecretBox
 from lmsbridge.ids import record_id
-from lmsbridge.incoming.store import INCOMING_PATH, store_event
+from lmsbridge.incoming.store import INCOMING_PATH, prune_events, store_event
 from lmsbridge.runtime import Runtime
 from lmsbridge.sandbox.testing import RunningSandbox, running_sandbox
 from lmsbridge.settings import Settings
@@ -555,3 +555,22 @@ def sandbox_get(sandbox: RunningSandbox, path: str) -> dict[str, Any]:
         return dict(answer.json())
     finally:
         vendor.close()
+
+
+def test_handled_events_are_pruned_after_the_retention_pending_ones_stay(db: Engine) -> None:
+    now = datetime.now(UTC)
+    with session_scope(db) as session:
+        for webhook_id, state, age in (
+            ("old-applied", "APPLIED", 40),
+            ("old-pending", "PENDING", 40),
+            ("new-applied", "APPLIED", 1),
+        ):
+            store_event(session, "360learning:x", webhook_id, "user.updated", {}, now - timedelta(days=age))
+            session.execute(
+                update(IncomingEvent).where(IncomingEvent.webhook_id == webhook_id).values(state=state)
+            )
+    with session_scope(db) as session:
+        assert prune_events(session, now - timedelta(days=30)) == 1
+    with session_scope(db, readonly=True) as session:
+        left = set(session.scalars(select(IncomingEvent.webhook_id)))
+    assert left == {"old-pending", "new-applied"}

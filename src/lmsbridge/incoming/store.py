@@ -241,3 +241,14 @@ def reapply_since(session: Session, integration_id: str, since: datetime) -> int
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def prune_events(session: Session, before: datetime) -> int:
+    """Delete received events handled before ``before`` (pending ones stay); the event lists of the
+    subscriptions are read by time, not from these rows, so nothing else needs them."""
+    result = session.execute(
+        delete(IncomingEvent)
+        .where(IncomingEvent.state != PENDING, IncomingEvent.received_at < before)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
