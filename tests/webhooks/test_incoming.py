@@ -574,3 +574,53 @@ def test_handled_events_are_pruned_after_the_retention_pending_ones_stay(db: Eng
     with session_scope(db, readonly=True) as session:
         left = set(session.scalars(select(IncomingEvent.webhook_id)))
     assert left == {"old-pending", "new-applied"}
+
+
+async def test_subscriptions_are_healed_by_the_next_sync_and_go_when_disabled(
+    sandbox: RunningSandbox, db: Engine, box: SecretBox, settings: Settings, port: int
+) -> None:
+    settings = realtime_settings(settings, port)
+    conn = connect(db, box, sandbox)
+    vendor = VendorApi(sandbox)
+    auth = {"Authorization": f"Bearer {conn.api_key}"}
+    try:
+        with running_bridge(settings, db, port) as api_url:
+            await synced(db, api_url, conn, "FULL")
+            stored = stored_subscriptions(db, conn.integration_id)
+            [url] = incoming_urls(vendor.subscriptions())
+            # an admin deletes one subscription and deactivates another in 360Learning
+            assert (
+                vendor.http.delete(f"/api/v2/webhooks/subscriptions/{stored['user.created']}").status_code
+                == 204
+            )
+            patched = vendor.http.patch(
+                f"/api/v2/webhooks/subscriptions/{stored['user.deleted']}", json={"status": "inactive"}
+            )
+            assert patched.status_code == 200, patched.text
+            await synced(db, api_url, conn, "DELTA")
+            healed = {s["eventType"]: s for s in vendor.subscriptions()}
+            assert sorted(healed) == sorted(SUBSCRIBED_EVENTS)
+            assert all(s["status"] == "active" and s["url"] == url for s in healed.values())
+            now_stored = stored_subscriptions(db, conn.integration_id)
+            assert now_stored["user.created"] == healed["user.created"]["_id"] != stored["user.created"]
+            assert now_stored["user.deleted"] == stored["user.deleted"]
+            # a re-created subscription delivers and verifies: its new secret was stored
+            created = sandbox.control.create_user(
+                firstName="Healed", lastName="User", mail="healed@example.com"
+            )
+            await eventually(lambda: _user(db, conn.integration_id, str(created["_id"])), within=10)
+            # disabling removes them at 360Learning; enabling and syncing brings them back
+            async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
+                answer = await client.put(
+                    f"/v1/integrations/{conn.integration_id}/enabled", json={"value": False}, headers=auth
+                )
+                assert answer.status_code == 200, answer.text
+                await eventually(lambda: not vendor.subscriptions(), what="the subscriptions removed")
+                answer = await client.put(
+                    f"/v1/integrations/{conn.integration_id}/enabled", json={"value": True}, headers=auth
+                )
+                assert answer.status_code == 200, answer.text
+            await synced(db, api_url, conn, "DELTA")
+            assert sorted(s["eventType"] for s in vendor.subscriptions()) == sorted(SUBSCRIBED_EVENTS)
+    finally:
+        vendor.close()
