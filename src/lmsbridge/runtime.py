@@ -203,6 +203,14 @@ class Runtime:
         except Exception as exc:
             log.info("incoming events of %s not applied yet: %s", integration_id, exc)
             return
+        if applied.events:
+            log.info(
+                "incoming events of %s applied: %d events, %d calls, changed %s",
+                integration_id,
+                applied.events,
+                applied.calls,
+                applied.changed_models or "nothing",
+            )
         for operation_id in applied.ended_operations:
             self.actions.env.operation_ended(operation_id)
         self.jobs.wake()  # data-changed is due, and events that came in meanwhile
