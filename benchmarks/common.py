@@ -33,7 +33,7 @@ import httpx
 import psutil  # type: ignore[import-untyped,unused-ignore]
 from cryptography.fernet import Fernet
 
-from lmsbridge.sandbox.testing import SandboxControl
+from lmsbridge.sandbox.learning360.testing import SandboxControl
 
 # the benchmarks' sandbox runs on loopback, which outbound calls reach only when allowed
 # (lmsbridge.netguard); child processes inherit it
@@ -268,6 +268,7 @@ def fresh_store(backend: str, sb: Sandbox) -> Iterator[Store]:
                 integration = create_integration(
                     session,
                     SecretBox(key),
+                    tool="360learning",
                     base_url=sb.base_url,
                     credentials={"client_id": sb.client_id, "client_secret": sb.client_secret},
                 )

@@ -258,6 +258,7 @@ def measure(variant: Variant, sandboxes: list[Sandbox], concurrency: int, timeou
                     integration = create_integration(
                         session,
                         box,
+                        tool="360learning",
                         base_url=sb.base_url,
                         credentials={"client_id": sb.client_id, "client_secret": sb.client_secret},
                     )

@@ -53,6 +53,7 @@ def seed(engine: Engine, box: SecretBox, integrations: int, runs: int, deliverie
             create_integration(
                 session,
                 box,
+                tool="360learning",
                 base_url="https://app.360learning.com",
                 credentials={"client_id": "c", "client_secret": "s"},
                 end_user={"organization_name": f"Org {n}"},

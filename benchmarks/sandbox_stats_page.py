@@ -13,8 +13,8 @@ import time
 
 import httpx
 
-from lmsbridge.sandbox.app import build_app
-from lmsbridge.sandbox.generator import generate_tenant
+from lmsbridge.sandbox.learning360.app import build_app
+from lmsbridge.sandbox.learning360.generator import generate_tenant
 
 
 async def main(attempts: int, pages: int) -> None:

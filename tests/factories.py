@@ -54,7 +54,7 @@ def make_integration(
             base_url=base_url,
             credentials={"client_id": client_id, "client_secret": client_secret},
             now=now,
-            **kwargs,
+            **{"tool": "360learning", **kwargs},
         )
         return integration.id
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from lmsbridge.sandbox.testing import RunningSandbox
+from lmsbridge.sandbox.learning360.testing import RunningSandbox
 
 _NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
 

@@ -9,22 +9,28 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Column, Table
 from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from lmsbridge import __version__, cli_help
-from lmsbridge.settings import Settings, get_settings
-from lmsbridge.webhooks.cli import webhooks_app
+from lmsbridge.cli_common import (
+    CliError,
+    command_settings,
+    err,
+    fail,
+    fixed_column,
+    open_database,
+    out,
+    print_table,
+    safe_url,
+    when,
+)
+from lmsbridge.cli_webhooks import webhooks_app
+from lmsbridge.settings import Settings
 
 cli_help.install()
 # defaults shown in --help are the settings' own (an option left out falls back to the settings)
@@ -34,7 +40,7 @@ app = typer.Typer(
     name="lmsbridge",
     help="Self-hostable unified LMS API (Kombo-compatible), first connector: 360Learning.",
     no_args_is_help=True,
-    # errors are reported as one line each (see _fail), never as tracebacks
+    # errors are reported as one line each (see fail), never as tracebacks
     pretty_exceptions_enable=False,
     add_completion=False,
 )
@@ -45,18 +51,6 @@ app.add_typer(integrations_app, name="integrations")
 app.add_typer(webhooks_app, name="webhooks")
 syncs_app = typer.Typer(help="Inspect sync runs.", no_args_is_help=True)
 app.add_typer(syncs_app, name="syncs")
-
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-class CliError(Exception):
-    """A problem the user can fix; shown as one line, exit code 1."""
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def _print_version(value: bool) -> None:
@@ -94,68 +88,6 @@ def main(
     ctx.obj = overrides
 
 
-def _settings(ctx: typer.Context) -> Settings:
-    try:
-        return Settings(**(ctx.obj or {}))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
-        _fail(f"invalid configuration ({where}): {first.get('msg', exc)}")
-
-
-def _safe_url(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparseable URL>"
-
-
-@contextmanager
-def _database(settings: Settings) -> Iterator[Engine]:
-    """A migrated engine; every database failure becomes a one-line error."""
-    from lmsbridge.jobs.system import apply_job_schema
-    from lmsbridge.store.engine import make_engine
-    from lmsbridge.store.migrate import upgrade_database
-
-    url = settings.resolved_database_url
-    engine: Engine | None = None
-    try:
-        engine = make_engine(url)
-        upgrade_database(engine)
-        apply_job_schema(settings, engine)
-        yield engine
-    except (DBAPIError, OSError) as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        _fail(f"cannot use the database at {_safe_url(url)}: {reason}", code=2)
-    except (ArgumentError, NoSuchModuleError) as exc:
-        _fail(f"invalid database URL {_safe_url(url)}: {exc}", code=2)
-    except CliError as exc:
-        _fail(str(exc))
-    finally:
-        if engine is not None:
-            engine.dispose()
-
-
-def _fixed(header: str) -> Column:
-    # ids, key prefixes and times are copied or compared by users: never truncate or wrap them
-    return Column(header, no_wrap=True, overflow="ignore")
-
-
-def _print_table(table: Table, rows: Sequence[object], empty: str) -> None:
-    # at least as wide as the table wants (200 columns at least): a narrow (or non-terminal, 80-column)
-    # output must not squeeze ids away
-    if not rows:
-        out.print(empty)
-        return
-    wide = Console(highlight=False, width=10_000)
-    needed = wide.measure(table).maximum
-    Console(highlight=False, width=max(out.width, min(needed, 400), 200)).print(table)
-
-
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%MZ") if value else "-"
-
-
 @app.command()
 def migrate(ctx: typer.Context) -> None:
     """Apply the database migrations and, on PostgreSQL, create the job store's tables (also done by
@@ -163,10 +95,10 @@ def migrate(ctx: typer.Context) -> None:
     from lmsbridge.jobs.system import uses_procrastinate_store
     from lmsbridge.store.migrate import current_revision
 
-    settings = _settings(ctx)
-    with _database(settings) as engine:
+    settings = command_settings(ctx)
+    with open_database(settings) as engine:
         revision = current_revision(engine)
-    out.print(f"database {_safe_url(settings.resolved_database_url)} is at revision {revision}")
+    out.print(f"database {safe_url(settings.resolved_database_url)} is at revision {revision}")
     if uses_procrastinate_store(settings):
         out.print("job store: Procrastinate's tables are in this database (workers share them)")
     else:
@@ -201,12 +133,12 @@ def serve(
     ] = False,
 ) -> None:
     """Migrate the database, then serve the API."""
-    settings = _settings(ctx)
+    settings = command_settings(ctx)
     if work:
         settings = settings.model_copy(update={"serve_works": True})
         ctx.obj = {**(ctx.obj or {}), "serve_works": True}
     _observe(settings)
-    with _database(settings) as engine:
+    with open_database(settings) as engine:
         _hint_demo_store(settings, engine)
     host = host or settings.host
     port = port if port is not None else settings.port
@@ -243,16 +175,16 @@ def worker(
 ) -> None:
     """Run jobs only (scheduled and forced syncs, action tasks, webhook deliveries), no API. On PostgreSQL
     run as many as you like, on any machine; on SQLite one per data directory."""
-    settings = _settings(ctx)
+    settings = command_settings(ctx)
     if concurrency is not None:
         settings = settings.model_copy(update={"worker_concurrency": concurrency})
     _observe(settings)
-    with _database(settings):  # migrated, or a one-line error
+    with open_database(settings):  # migrated, or a one-line error
         pass
     from lmsbridge.runtime import claim_background_services
 
     if settings.is_sqlite and not claim_background_services(settings):
-        _fail(
+        fail(
             "another lmsbridge process already runs the background services of this data directory "
             "(on SQLite one process runs the jobs)"
         )
@@ -337,7 +269,7 @@ def api_keys_create(
     from lmsbridge.store.api_keys import create_api_key
     from lmsbridge.store.engine import session_scope
 
-    with _database(_settings(ctx)) as engine, session_scope(engine) as session:
+    with open_database(command_settings(ctx)) as engine, session_scope(engine) as session:
         key, plaintext = create_api_key(session, name)
     err.print(f"created API key {key.id} ({name}); store it now, it cannot be shown again:")
     out.print(plaintext)
@@ -349,19 +281,19 @@ def api_keys_list(ctx: typer.Context) -> None:
     from lmsbridge.store.api_keys import list_api_keys
     from lmsbridge.store.engine import session_scope
 
-    with _database(_settings(ctx)) as engine, session_scope(engine, readonly=True) as session:
+    with open_database(command_settings(ctx)) as engine, session_scope(engine, readonly=True) as session:
         keys = list_api_keys(session)
-    table = Table(*(_fixed(h) for h in ("id", "name", "prefix", "created", "last used", "revoked")))
+    table = Table(*(fixed_column(h) for h in ("id", "name", "prefix", "created", "last used", "revoked")))
     for key in keys:
         table.add_row(
             key.id,
             key.name,
             key.prefix + "…",
-            _when(key.created_at),
-            _when(key.last_used_at),
-            _when(key.revoked_at),
+            when(key.created_at),
+            when(key.last_used_at),
+            when(key.revoked_at),
         )
-    _print_table(table, keys, "no API keys yet; create one with `lmsbridge api-keys create`")
+    print_table(table, keys, "no API keys yet; create one with `lmsbridge api-keys create`")
 
 
 @api_keys_app.command("revoke")
@@ -370,7 +302,7 @@ def api_keys_revoke(ctx: typer.Context, key_id: Annotated[str, typer.Argument(he
     from lmsbridge.store.api_keys import revoke_api_key
     from lmsbridge.store.engine import session_scope
 
-    with _database(_settings(ctx)) as engine, session_scope(engine) as session:
+    with open_database(command_settings(ctx)) as engine, session_scope(engine) as session:
         key = revoke_api_key(session, key_id)
         if key is None:
             raise CliError(f"no API key with id {key_id!r} (see `lmsbridge api-keys list`)")
@@ -384,7 +316,7 @@ def integrations_list(ctx: typer.Context) -> None:
     from lmsbridge.store.engine import session_scope
     from lmsbridge.store.integrations import list_integrations
 
-    with _database(_settings(ctx)) as engine, session_scope(engine, readonly=True) as session:
+    with open_database(command_settings(ctx)) as engine, session_scope(engine, readonly=True) as session:
         rows = list_integrations(session)
         last_runs = {i.id: sync_runs.last_run(session, i.id) for i in rows}
     headers = (
@@ -399,11 +331,11 @@ def integrations_list(ctx: typer.Context) -> None:
         "base url",
         "created",
     )
-    table = Table(*(_fixed(h) for h in headers))
+    table = Table(*(fixed_column(h) for h in headers))
     for i in rows:
         enabled = "yes" if i.enabled else "no"
         run = last_runs[i.id]
-        last = f"{run.type} {run.state} {_when(run.ended_at or run.created_at)}" if run is not None else "-"
+        last = f"{run.type} {run.state} {when(run.ended_at or run.created_at)}" if run is not None else "-"
         organization = str((i.end_user or {}).get("organization_name") or "-")
         table.add_row(
             i.id,
@@ -415,16 +347,16 @@ def integrations_list(ctx: typer.Context) -> None:
             i.qa_status,
             last,
             i.base_url,
-            _when(i.created_at),
+            when(i.created_at),
         )
-    _print_table(table, rows, "no integrations yet")
+    print_table(table, rows, "no integrations yet")
 
 
 def _set_enabled(ctx: typer.Context, integration_id: str, enabled: bool) -> None:
     from lmsbridge.jobs import control
     from lmsbridge.store.engine import session_scope
 
-    with _database(_settings(ctx)) as engine, session_scope(engine) as session:
+    with open_database(command_settings(ctx)) as engine, session_scope(engine) as session:
         control.set_enabled(session, _integration(session, integration_id), enabled, datetime.now(UTC))
     out.print(f"{'enabled' if enabled else 'disabled'} integration {integration_id}")
 
@@ -451,8 +383,8 @@ def integrations_force_sync(
 
     kind = sync_type.upper()
     if kind not in {"FULL", "DELTA"}:
-        _fail(f"--type must be FULL or DELTA, not {sync_type!r}")
-    with _database(_settings(ctx)) as engine, session_scope(engine) as session:
+        fail(f"--type must be FULL or DELTA, not {sync_type!r}")
+    with open_database(command_settings(ctx)) as engine, session_scope(engine) as session:
         try:
             run, already = control.force_sync(
                 session, _integration(session, integration_id), kind, datetime.now(UTC)
@@ -492,7 +424,7 @@ def integrations_delete(
 
     if not yes:
         typer.confirm(f"delete integration {integration_id} and all of its data?", abort=True, err=True)
-    with _database(_settings(ctx)) as engine, session_scope(engine) as session:
+    with open_database(command_settings(ctx)) as engine, session_scope(engine) as session:
         control.delete(session, _integration(session, integration_id), datetime.now(UTC))
     out.print(f"deleted integration {integration_id}")
 
@@ -507,8 +439,8 @@ def integrations_test(
     from lmsbridge.crypto import SecretBox
     from lmsbridge.features.on_demand import check_integration
 
-    settings = _settings(ctx)
-    with _database(settings) as engine:
+    settings = command_settings(ctx)
+    with open_database(settings) as engine:
         try:
             scopes, tested = asyncio.run(
                 check_integration(
@@ -521,17 +453,17 @@ def integrations_test(
             )
         except LookupError as exc:
             raise CliError(f"{exc} (see `lmsbridge integrations list`)") from exc
-    table = Table(_fixed("scope"), _fixed("status"), Column("why"))
+    table = Table(fixed_column("scope"), fixed_column("status"), Column("why"))
     for name, check in sorted(scopes.scopes.items()):
         table.add_row(name, check.status, check.why)
-    _print_table(table, list(scopes.scopes), "no scopes probed")
+    print_table(table, list(scopes.scopes), "no scopes probed")
     if not scopes.credentials_valid:
-        _fail("360Learning refused the integration's credentials")
+        fail("360Learning refused the integration's credentials")
     if tested is not None:
-        table = Table(_fixed("model"), _fixed("result"), Column("details"))
+        table = Table(fixed_column("model"), fixed_column("result"), Column("details"))
         for model, result in tested.models.items():
             table.add_row(model, result.status, result.message)
-        _print_table(table, list(tested.models), "no models tested")
+        print_table(table, list(tested.models), "no models tested")
         out.print(f"qa status: {tested.qa_status}")
         if tested.qa_status == "FAILED":
             raise typer.Exit(1)
@@ -566,9 +498,9 @@ def integrations_add(
     from lmsbridge.connect import ConnectError, connect_integration
     from lmsbridge.crypto import SecretBox
 
-    settings = _settings(ctx)
+    settings = command_settings(ctx)
     extra = {"provider_name": provider_name, "author_id": author_id}
-    with _database(settings) as engine:
+    with open_database(settings) as engine:
         try:
             connected = asyncio.run(
                 connect_integration(
@@ -613,9 +545,9 @@ def integrations_relink(
     from lmsbridge.api.routes.connect import RelinkBody, create_relink
     from lmsbridge.store.engine import session_scope
 
-    settings = _settings(ctx)
+    settings = command_settings(ctx)
     body = RelinkBody(link_type="MAGIC_LINK" if magic_link else "EMBEDDED")
-    with _database(settings) as engine, session_scope(engine) as session:
+    with open_database(settings) as engine, session_scope(engine) as session:
         try:
             link = create_relink(session, settings, integration_id, body)
         except ApiError:
@@ -636,10 +568,10 @@ def sync(
     """Run one sync of an integration in the foreground, with a progress bar per stream."""
     kind = sync_type.upper()
     if kind not in {"FULL", "DELTA"}:
-        _fail(f"--type must be FULL or DELTA, not {sync_type!r}")
-    settings = _settings(ctx)
+        fail(f"--type must be FULL or DELTA, not {sync_type!r}")
+    settings = command_settings(ctx)
     _observe(settings)
-    with _database(settings) as engine:
+    with open_database(settings) as engine:
         _sync_in_foreground(settings, engine, integration_id, kind)
 
 
@@ -667,11 +599,17 @@ def _sync_in_foreground(settings: Settings, engine: Engine, integration_id: str,
         outcome = asyncio.run(run())
     except RuntimeError as exc:  # the queued/running run belongs to a live process
         raise CliError(f"{exc}; wait for it, or see `lmsbridge syncs list`") from None
-    table = Table(_fixed("model"), _fixed("seen"), _fixed("created"), _fixed("changed"), _fixed("deleted"))
+    table = Table(
+        fixed_column("model"),
+        fixed_column("seen"),
+        fixed_column("created"),
+        fixed_column("changed"),
+        fixed_column("deleted"),
+    )
     counts = _run_counts(engine, outcome.run_id)
     for model, c in sorted(counts.items()):
         table.add_row(model, *(str(c.get(k, 0)) for k in ("seen", "created", "changed", "deleted")))
-    _print_table(table, list(counts), "nothing synced")
+    print_table(table, list(counts), "nothing synced")
     # the whole wait, the model tests and statistics after the run included
     seconds = time.monotonic() - started
     out.print(
@@ -681,7 +619,7 @@ def _sync_in_foreground(settings: Settings, engine: Engine, integration_id: str,
     for warning in outcome.warnings:
         err.print(f"[yellow]warning:[/] {warning}")
     if outcome.state != "SUCCEEDED":
-        _fail(outcome.error or f"the sync ended {outcome.state}")
+        fail(outcome.error or f"the sync ended {outcome.state}")
 
 
 def _run_counts(engine: Engine, run_id: str) -> dict[str, dict[str, int]]:
@@ -701,7 +639,7 @@ def syncs_cancel(
     from lmsbridge.jobs import control
     from lmsbridge.store.engine import session_scope
 
-    with _database(_settings(ctx)) as engine, session_scope(engine) as session:
+    with open_database(command_settings(ctx)) as engine, session_scope(engine) as session:
         run = control.cancel_sync(session, sync_id, datetime.now(UTC))
         if run is None:
             raise CliError(f"no sync with id {sync_id!r} (see `lmsbridge syncs list`)")
@@ -726,10 +664,10 @@ def syncs_list(
     from lmsbridge.store import sync_runs
     from lmsbridge.store.engine import session_scope
 
-    with _database(_settings(ctx)) as engine, session_scope(engine, readonly=True) as session:
+    with open_database(command_settings(ctx)) as engine, session_scope(engine, readonly=True) as session:
         runs = sync_runs.list_runs(session, integration_id, limit=limit)
     headers = ("id", "integration", "type", "state", "started", "seconds", "calls", "changed", "reason")
-    table = Table(*(_fixed(h) for h in headers[:-1]), Column("reason"))
+    table = Table(*(fixed_column(h) for h in headers[:-1]), Column("reason"))
     for run in runs:
         counts = (run.streams or {}).get("counts", {})
         changed = sum(
@@ -741,13 +679,13 @@ def syncs_list(
             run.integration_id,
             run.type,
             run.state,
-            _when(run.started_at),
+            when(run.started_at),
             f"{seconds:.1f}" if seconds is not None else "-",
             str(run.api_calls),
             str(changed),
             _run_reason(run.state, run.error, run.warnings),
         )
-    _print_table(table, runs, "no sync runs yet")
+    print_table(table, runs, "no sync runs yet")
 
 
 def _hint_demo_store(settings: Settings, engine: Engine) -> None:
@@ -772,7 +710,7 @@ def _require_free_port(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            _fail(
+            fail(
                 f"cannot serve on {host}:{port} ({exc.strerror or exc}); choose another with --port "
                 "(or LMSBRIDGE_PORT)"
             )
@@ -803,11 +741,11 @@ def demo(
 
     from lmsbridge.connect import ConnectError, connect_integration
     from lmsbridge.crypto import SecretBox
-    from lmsbridge.sandbox.testing import running_sandbox
+    from lmsbridge.sandbox.learning360.testing import running_sandbox
     from lmsbridge.store.api_keys import create_api_key
     from lmsbridge.store.engine import session_scope
 
-    base_settings = _settings(ctx)
+    base_settings = command_settings(ctx)
     _observe(base_settings)
     demo_dir = base_settings.data_dir / "demo"
     shutil.rmtree(demo_dir, ignore_errors=True)  # every demo starts from an empty store
@@ -817,10 +755,7 @@ def demo(
     host = host or settings.host
     port = port if port is not None else settings.port
     base = f"http://{host}:{port}"
-    # the sandbox runs on loopback, which outbound calls reach only when allowed (lmsbridge.netguard):
-    # this process's connectors read the setting from the environment
-    os.environ["LMSBRIDGE_ALLOW_PRIVATE_HOSTS"] = "true"
-    get_settings.cache_clear()
+    # the sandbox runs on loopback, which outbound calls reach only when allowed (lmsbridge.netguard)
     settings = settings.model_copy(update={"public_base_url": base, "allow_private_hosts": True})
     if serve_api:
         _require_free_port(host, port)  # before minutes of generating and syncing, not after
@@ -829,7 +764,7 @@ def demo(
         running_sandbox(
             seed=42, users=users, courses=courses, attempts=attempts, rate_limit_enabled=True
         ) as sb,
-        _database(settings) as engine,
+        open_database(settings) as engine,
     ):
         err.print(f"sandbox (simulated 360Learning, 50 reads/s like the real one) at {sb.base_url}")
         with session_scope(engine) as session:
@@ -872,7 +807,7 @@ def demo(
             _run_api(settings, host, port)
 
 
-if importlib.util.find_spec("lmsbridge.sandbox.cli") is not None:
+if importlib.util.find_spec("lmsbridge.sandbox.learning360.cli") is not None:
 
     @app.command(
         context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
@@ -881,9 +816,9 @@ if importlib.util.find_spec("lmsbridge.sandbox.cli") is not None:
     def sandbox(ctx: typer.Context) -> None:
         """Run a simulated 360Learning tenant (options: see `lmsbridge sandbox --help`)."""
         try:
-            from lmsbridge.sandbox.cli import main as sandbox_main
+            from lmsbridge.sandbox.learning360.cli import main as sandbox_main
         except Exception as exc:  # a broken optional module must not take the whole CLI down
-            _fail(f"the sandbox is not available: {exc}")
+            fail(f"the sandbox is not available: {exc}")
         sandbox_main(list(ctx.args))
 
 

@@ -20,8 +20,8 @@ import structlog
 from structlog.typing import EventDict, WrappedLogger
 
 from lmsbridge import __version__
+from lmsbridge.redaction import REDACTED, is_sensitive_key, redact_text
 from lmsbridge.settings import Settings
-from lmsbridge.store.redaction import REDACTED, is_sensitive_key, redact_text
 
 LogFormat = Literal["console", "json"]
 

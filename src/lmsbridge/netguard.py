@@ -1,4 +1,4 @@
-"""Outbound connections only to public addresses: 360Learning hosts and webhook URLs must not reach
+"""Outbound connections only to public addresses: LMS hosts and webhook URLs must not reach
 this machine, its network or a cloud metadata service unless the operator allows it
 (``LMSBRIDGE_ALLOW_PRIVATE_HOSTS=true``: the demo and the tests, whose sandbox runs on loopback).
 

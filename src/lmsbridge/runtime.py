@@ -20,7 +20,7 @@ from lmsbridge.actions.env import ActionOptions
 from lmsbridge.actions.runner import ActionRunner
 from lmsbridge.clock import utcnow
 from lmsbridge.connections import open_connector
-from lmsbridge.connectors.learning360.budget import BUDGETS
+from lmsbridge.connectors.budget import BUDGETS
 from lmsbridge.connectors.learning360.config import ClientOptions
 from lmsbridge.connectors.learning360.events import SUBSCRIBED_EVENTS
 from lmsbridge.connectors.learning360.subscriptions import Learning360Subscriptions
@@ -69,7 +69,7 @@ def claim_background_services(settings: Settings) -> bool:
 
 
 def share_rate_budgets(settings: Settings) -> PostgresRateSchedule | None:
-    """On PostgreSQL, every process reserves 360Learning calls from the database (one budget per company
+    """On PostgreSQL, every process reserves LMS calls from the database (one budget per company
     across processes and machines); on SQLite the process's own schedule is the only one."""
     if settings.is_sqlite:
         return None
@@ -104,6 +104,11 @@ class Runtime:
             db,
             self.box,
             options=SyncOptions(
+                connector_options={
+                    "options": ClientOptions.with_timeout(
+                        settings.remote_timeout_seconds, allow_private_hosts=settings.allow_private_hosts
+                    )
+                },
                 reads_per_second=settings.remote_reads_per_second,
                 writes_per_second=settings.remote_writes_per_second,
                 public_base_url=settings.public_base_url,

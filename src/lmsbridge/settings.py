@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     # POST /v1/lms/courses/bulk takes up to max_bulk_request_body_bytes (thousands of courses)
     max_request_body_bytes: int = Field(default=2**20, ge=1024, le=2**30)
     max_bulk_request_body_bytes: int = Field(default=16 * 2**20, ge=1024, le=2**30)
-    # outbound calls (360Learning hosts, webhook URLs) may reach loopback, private, link-local and
+    # outbound calls (LMS hosts, webhook URLs) may reach loopback, private, link-local and
     # metadata addresses only when true (lmsbridge.netguard): the demo and the tests set it
     allow_private_hosts: bool = False
     # history kept (store/retention.py prune_history, run periodically by the job system); 0: forever.
@@ -90,7 +90,8 @@ class Settings(BaseSettings):
     # a worker (or a sync run) without a heartbeat for this long is dead: its jobs are taken over
     worker_stalled_seconds: float = Field(default=30.0, ge=1, le=3600)
 
-    # 360Learning allows 50 reads/s and 10 writes/s per company; stay a little under.
+    # the LMS's per-company API limits (the shipped connector's: 50 reads/s, 10 writes/s); stay a
+    # little under.
     remote_reads_per_second: float = 45.0
     remote_writes_per_second: float = 9.0
     remote_timeout_seconds: float = 30.0

@@ -1,9 +1,9 @@
-"""Rate budgets shared through PostgreSQL: every process and machine of a deployment reserves a
-360Learning company's calls from one row, so together they keep the company's limit.
+"""Rate budgets shared through PostgreSQL: every process and machine of a deployment reserves an
+LMS company's calls from one row, so together they keep the company's limit.
 
 Why PostgreSQL and not Redis: the database is the one service every lmsbridge process already shares;
 a reservation is one UPDATE on one row (a few hundred microseconds on loopback, ~50 a second per busy
-company), and the algorithm is the same as in the process (``connectors.learning360.budget.next_slot``).
+company), and the algorithm is the same as in the process (``connectors.budget.next_slot``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import asyncio
 
 from sqlalchemy import Engine, create_engine, text
 
-from lmsbridge.connectors.learning360.budget import MAX_SLOWDOWN, RECOVERY_PER_CALL, SLOWDOWN_FACTOR
+from lmsbridge.connectors.budget import MAX_SLOWDOWN, RECOVERY_PER_CALL, SLOWDOWN_FACTOR
 
 # One GCRA reservation, atomic: the row is locked for the statement only. ``o`` is the row before the
 # update, so the answer is the wait for the slot just booked (database clock, seconds).

@@ -19,7 +19,7 @@ from lmsbridge.api.app import create_app
 from lmsbridge.connectors.learning360.config import ClientOptions, RetryPolicy
 from lmsbridge.crypto import SecretBox
 from lmsbridge.runtime import Runtime
-from lmsbridge.sandbox.testing import RunningSandbox
+from lmsbridge.sandbox.learning360.testing import RunningSandbox
 from lmsbridge.settings import Settings
 from lmsbridge.store.api_keys import create_api_key
 from lmsbridge.store.engine import session_scope

@@ -11,7 +11,7 @@ import pytest
 from actions_support import ActionSetup, build_app, make_settings, new_api_key, new_key
 
 from lmsbridge.crypto import SecretBox
-from lmsbridge.sandbox.testing import running_sandbox
+from lmsbridge.sandbox.learning360.testing import running_sandbox
 from lmsbridge.store.engine import make_engine, session_scope
 from lmsbridge.store.integrations import create_integration
 from lmsbridge.store.migrate import upgrade_database
@@ -33,6 +33,7 @@ async def setup(tmp_path: Path, database_url: str) -> AsyncIterator[ActionSetup]
             integration = create_integration(
                 session,
                 box,
+                tool="360learning",
                 base_url=sb.base_url,
                 credentials={"client_id": sb.client_id, "client_secret": sb.client_secret},
             )

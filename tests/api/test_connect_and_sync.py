@@ -17,7 +17,7 @@ from api_support import KomboContract, make_settings, new_api_key
 
 from lmsbridge.api.app import create_app
 from lmsbridge.ids import record_id
-from lmsbridge.sandbox.testing import RunningSandbox, running_sandbox
+from lmsbridge.sandbox.learning360.testing import RunningSandbox, running_sandbox
 from lmsbridge.store.engine import make_engine
 from lmsbridge.store.migrate import upgrade_database
 from loopback import bound_socket, serve

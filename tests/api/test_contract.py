@@ -15,6 +15,8 @@ from api_support import ApiEnv, KomboContract
 from sqlalchemy import select, update
 
 from factories import BASE_TIME, progression, seed_tenant, upsert
+from lmsbridge.connectors import registry
+from lmsbridge.connectors.learning360.connector import Learning360Connector
 from lmsbridge.store import connect_links, queries
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.schema import ConnectLink, CourseRevision, User
@@ -40,11 +42,11 @@ def skills_tool(monkeypatch: pytest.MonkeyPatch) -> str:
         icon_url="https://example.com/icon.png",
         beta=False,
         read_models={
-            **coverage.LEARNING360.read_models,
+            **Learning360Connector.coverage.read_models,
             "lms_skills": frozenset(coverage.MODEL_FIELDS["lms_skills"]),
         },
     )
-    monkeypatch.setitem(coverage.TOOL_COVERAGE, tool.id, tool)
+    monkeypatch.setitem(registry.COVERAGE, tool.id, tool)
     return tool.id
 
 

@@ -10,6 +10,8 @@ import pytest
 from api_support import ApiEnv, KomboContract
 
 from factories import BASE_TIME, Tenant, revision, seed_tenant, upsert, user
+from lmsbridge.connectors import registry
+from lmsbridge.connectors.learning360.connector import Learning360Connector
 from lmsbridge.unified import coverage
 
 
@@ -122,13 +124,13 @@ def test_progression_user_and_course_filters(api: ApiEnv, kombo: KomboContract, 
 def test_unsupported_filter_matches_nothing_unless_ignored(
     api: ApiEnv, kombo: KomboContract, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    read_models = dict(coverage.LEARNING360.read_models)
+    read_models = dict(Learning360Connector.coverage.read_models)
     read_models["lms_users"] = read_models["lms_users"] - {"work_email"}
     tool = coverage.ToolCoverage(
         id="noemail", label="No email", logo_url="https://e.com/l", icon_url="https://e.com/i", beta=True,
         read_models=read_models,
     )  # fmt: skip
-    monkeypatch.setitem(coverage.TOOL_COVERAGE, tool.id, tool)
+    monkeypatch.setitem(registry.COVERAGE, tool.id, tool)
     iid = api.integration(tool=tool.id)
     tenant = seed_tenant(api.engine, iid, users=3, courses=0)
     assert ids_of(api, kombo, iid, work_emails="user1@example.com") == set()

@@ -24,7 +24,7 @@ from schemathesis.checks import (
 from factories import make_integration, seed_tenant
 from lmsbridge.api.app import create_app
 from lmsbridge.crypto import SecretBox
-from lmsbridge.sandbox.testing import running_sandbox
+from lmsbridge.sandbox.learning360.testing import running_sandbox
 from lmsbridge.store.engine import make_engine, session_scope
 from lmsbridge.store.integrations import update_integration
 from lmsbridge.store.migrate import upgrade_database

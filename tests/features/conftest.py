@@ -20,7 +20,7 @@ from feature_support import (
 
 from lmsbridge.api.app import create_app
 from lmsbridge.crypto import SecretBox
-from lmsbridge.sandbox.testing import RunningSandbox, running_sandbox
+from lmsbridge.sandbox.learning360.testing import RunningSandbox, running_sandbox
 from lmsbridge.store.engine import make_engine
 from lmsbridge.store.migrate import upgrade_database
 

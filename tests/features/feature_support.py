@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 from api_support import KomboContract, make_settings, new_api_key
 
 from lmsbridge.crypto import SecretBox
-from lmsbridge.sandbox.testing import RunningSandbox
+from lmsbridge.sandbox.learning360.testing import RunningSandbox
 from lmsbridge.settings import Settings
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.integrations import create_integration, update_integration
@@ -57,4 +57,6 @@ def add_sandbox_integration(
     """An integration of the sandbox tenant (its default all-scopes credential unless given another)."""
     creds = credentials or {"client_id": sandbox.client_id, "client_secret": sandbox.client_secret}
     with session_scope(engine) as session:
-        return create_integration(session, box, base_url=sandbox.base_url, credentials=creds).id
+        return create_integration(
+            session, box, tool="360learning", base_url=sandbox.base_url, credentials=creds
+        ).id

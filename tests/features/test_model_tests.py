@@ -16,10 +16,10 @@ from lmsbridge.cli import app as cli_app
 from lmsbridge.clock import utcnow
 from lmsbridge.features.model_tests import run_model_tests
 from lmsbridge.features.sync_hooks import feature_hooks
-from lmsbridge.sandbox.config import SandboxConfig
-from lmsbridge.sandbox.generator import generate_tenant
-from lmsbridge.sandbox.tenant import Tenant
-from lmsbridge.sandbox.testing import RunningSandbox, running_sandbox
+from lmsbridge.sandbox.learning360.config import SandboxConfig
+from lmsbridge.sandbox.learning360.generator import generate_tenant
+from lmsbridge.sandbox.learning360.tenant import Tenant
+from lmsbridge.sandbox.learning360.testing import RunningSandbox, running_sandbox
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.schema import Integration
 from lmsbridge.sync.engine import SyncEngine, SyncOptions
@@ -52,7 +52,11 @@ def sandbox(defect: Defect | None) -> Iterator[RunningSandbox]:
 
 
 def _engine(env: FeatureEnv) -> SyncEngine:
-    return SyncEngine(env.engine, env.box, options=SyncOptions(ids_per_partition=7, **feature_hooks()))
+    return SyncEngine(
+        env.engine,
+        env.box,
+        options=SyncOptions(connector_options={"ids_per_partition": 7}, **feature_hooks()),
+    )
 
 
 def _stored(env: FeatureEnv) -> tuple[str, dict[str, Any]]:
@@ -190,7 +194,7 @@ async def test_on_demand_endpoint(env: FeatureEnv) -> None:
     after = env.client.post(f"/v1/integrations/{env.integration_id}/model-tests").json()["data"]
     assert after["qa_status"] == "PASSED"
     readable = next(c for c in after["models"]["lms_users"]["checks"] if c["name"] == "readable")
-    assert readable["message"].startswith("first page of /api/v2/users fetched")
+    assert readable["message"].startswith("first page of the users stream fetched")
     # live readability costs one call per stream (+ the token)
     assert env.sandbox.control.counters()["total_calls"] == 5
 

@@ -12,6 +12,7 @@ import pytest
 from feature_support import FeatureEnv, KomboContract, add_sandbox_integration
 from sqlalchemy import select
 
+from lmsbridge.connectors.budget import BUDGETS
 from lmsbridge.features.passthrough import (
     PASSTHROUGH_APIS,
     PassthroughBody,
@@ -19,10 +20,10 @@ from lmsbridge.features.passthrough import (
     normalize_path,
     prepare,
 )
-from lmsbridge.sandbox.app import build_app
-from lmsbridge.sandbox.config import SandboxConfig
-from lmsbridge.sandbox.generator import generate_tenant
-from lmsbridge.sandbox.testing import RunningSandbox, SandboxControl, serve_app
+from lmsbridge.sandbox.learning360.app import build_app
+from lmsbridge.sandbox.learning360.config import SandboxConfig
+from lmsbridge.sandbox.learning360.generator import generate_tenant
+from lmsbridge.sandbox.learning360.testing import RunningSandbox, SandboxControl, serve_app
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.schema import InteractionLog
 
@@ -278,7 +279,7 @@ def test_network_failure_is_remote_service_unavailable(env: FeatureEnv, kombo: K
     response = env.passthrough({"method": "GET", "path": "users"})
     body = kombo.check("PostPassthroughToolApi", response)
     assert (response.status_code, body["error"]["code"]) == (503, "PLATFORM.UNKNOWN_ERROR")
-    assert body["error"]["message"].startswith("REMOTE.SERVICE_UNAVAILABLE: 360Learning could not be reached")
+    assert body["error"]["message"].startswith("REMOTE.SERVICE_UNAVAILABLE: The LMS could not be reached")
     logged = _logs(env)
     assert len(logged) == 1 and logged[0].error
 
@@ -288,6 +289,17 @@ def test_remote_5xx_is_data_and_post_is_not_retried(env: FeatureEnv, received: R
     response = env.passthrough({"method": "POST", "path": "integrations", "data": {"externalPlatform": "X"}})
     assert response.json()["data"]["status"] == 503
     assert [r[:2] for r in received.api_calls()] == [("POST", "/api/v2/integrations")]
+
+
+def test_a_429_is_answered_and_slows_the_company_budget(env: FeatureEnv, received: Received) -> None:
+    env.sandbox.control.set_faults([{"kind": "status", "route": "GET /api/v2/users", "status": 429}])
+    # the API server runs in this process: its company budget is the one this registry holds
+    budget = BUDGETS.get(f"{env.sandbox.base_url}|{env.sandbox.client_id}")
+    throttled_before = budget.counters.throttled
+    response = env.passthrough({"method": "GET", "path": "users"})
+    assert response.json()["data"]["status"] == 429
+    assert [r[:2] for r in received.api_calls()] == [("GET", "/api/v2/users")]  # not retried
+    assert budget.counters.throttled == throttled_before + 1  # syncs and actions slow down too
 
 
 def test_expired_token_is_refreshed_transparently(env: FeatureEnv) -> None:
@@ -355,15 +367,19 @@ def test_refused_credentials_are_an_integration_error(env: FeatureEnv, kombo: Ko
     assert "0" * 32 not in response.text
 
 
-def test_assembled_url_must_stay_on_the_tenant() -> None:
-    from lmsbridge.features.passthrough import _assert_on_tenant
+async def test_assembled_url_must_stay_on_the_tenant() -> None:
+    from lmsbridge.connectors.base import StoredConnection
+    from lmsbridge.connectors.errors import HostNotAllowed
+    from lmsbridge.connectors.learning360.connector import Learning360Connector
 
-    _assert_on_tenant("https://app.360learning.com", "https://app.360learning.com/api/v2/users")
-    for url in (
-        "https://evil.example/api/v2/users",
-        "http://app.360learning.com/api/v2/users",
-        "https://app.360learning.com:444/api/v2/users",
-        "https://app.360learning.com/api/v1/users",
-    ):
-        with pytest.raises(PassthroughInputError):
-            _assert_on_tenant("https://app.360learning.com", url)
+    connection = StoredConnection("https://app.360learning.com", {"client_id": "i", "client_secret": "s"}, {})
+    async with Learning360Connector.from_connection(connection) as connector:
+        assert connector.passthrough_url(API, "/api/v2/users") == "https://app.360learning.com/api/v2/users"
+        for resolved in (
+            "//evil.example/api/v2/users",
+            "//app.360learning.com:444/api/v2/users",
+            "/api/v1/users",
+            "/api/v2/../v1/users",
+        ):
+            with pytest.raises(HostNotAllowed):
+                connector.passthrough_url(API, resolved)

@@ -15,11 +15,11 @@ from lmsbridge.connectors.learning360.config import ClientOptions, Learning360Co
 from lmsbridge.connectors.learning360.connector import Learning360Connector
 from lmsbridge.connectors.learning360.probes import PROBES
 from lmsbridge.connectors.learning360.scopes import required_scope
-from lmsbridge.connectors.learning360.streams import STREAMS
+from lmsbridge.connectors.learning360.streams import ENDPOINTS, STREAMS
 from lmsbridge.features.availability import require_action, require_model
 from lmsbridge.features.scope_test import run_scope_test
 from lmsbridge.features.sync_hooks import feature_hooks
-from lmsbridge.sandbox.testing import RunningSandbox
+from lmsbridge.sandbox.learning360.testing import RunningSandbox
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.integrations import get_integration
 from lmsbridge.store.schema import Integration, SyncRun
@@ -180,7 +180,11 @@ async def test_sync_skips_streams_whose_scope_is_missing(env: FeatureEnv, scope:
     integration_id = add_sandbox_integration(
         env.engine, env.box, env.sandbox, client_id=cred["client_id"], client_secret=cred["client_secret"]
     )
-    engine = SyncEngine(env.engine, env.box, options=SyncOptions(ids_per_partition=7, **feature_hooks()))
+    engine = SyncEngine(
+        env.engine,
+        env.box,
+        options=SyncOptions(connector_options={"ids_per_partition": 7}, **feature_hooks()),
+    )
     env.sandbox.control.reset_counters()
     before = tenant_state(env.sandbox)
 
@@ -190,7 +194,7 @@ async def test_sync_skips_streams_whose_scope_is_missing(env: FeatureEnv, scope:
     assert outcome.warnings == [f"missing scope {scope!r}: {stream.name} skipped"]
     calls = env.sandbox.control.counters()["calls"]
     # the skipped stream was called once: by its probe (a filtered, empty page), never by the sync
-    assert calls.get(f"GET {stream.path}", 0) == 1
+    assert calls.get(f"GET {ENDPOINTS[stream.name].path}", 0) == 1
     assert tenant_state(env.sandbox) == before
     with session_scope(env.engine, readonly=True) as session:
         integration = session.get(Integration, integration_id)

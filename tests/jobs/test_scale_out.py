@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select, text
 
 from lmsbridge.clock import utcnow
 from lmsbridge.crypto import SecretBox
-from lmsbridge.sandbox.testing import RunningSandbox, running_sandbox
+from lmsbridge.sandbox.learning360.testing import RunningSandbox, running_sandbox
 from lmsbridge.settings import Settings
 from lmsbridge.store import sync_runs
 from lmsbridge.store.engine import session_scope
@@ -32,7 +32,9 @@ TENANT = {"users": 40, "courses": 12, "attempts": 300}
 def _connect(db: Engine, box: SecretBox, sandbox: RunningSandbox) -> str:
     with session_scope(db) as session:
         credentials = {"client_id": sandbox.client_id, "client_secret": sandbox.client_secret}
-        return create_integration(session, box, base_url=sandbox.base_url, credentials=credentials).id
+        return create_integration(
+            session, box, tool="360learning", base_url=sandbox.base_url, credentials=credentials
+        ).id
 
 
 def _runs(db: Engine) -> list[SyncRun]:

@@ -16,7 +16,7 @@ from processes import processes
 from sqlalchemy import Engine, select
 
 from lmsbridge.crypto import SecretBox
-from lmsbridge.sandbox.testing import running_sandbox
+from lmsbridge.sandbox.learning360.testing import running_sandbox
 from lmsbridge.settings import Settings
 from lmsbridge.store import sync_runs
 from lmsbridge.store.api_keys import create_api_key
@@ -55,7 +55,7 @@ async def test_three_workers_and_two_api_processes_share_one_company_budget(
         with session_scope(db) as session:
             credentials = {"client_id": sandbox.client_id, "client_secret": sandbox.client_secret}
             integration_id = create_integration(
-                session, box, base_url=sandbox.base_url, credentials=credentials
+                session, box, tool="360learning", base_url=sandbox.base_url, credentials=credentials
             ).id
             _, api_key = create_api_key(session, "budget test")
         headers = {"Authorization": f"Bearer {api_key}", "X-Integration-Id": integration_id}

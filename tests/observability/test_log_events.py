@@ -15,8 +15,8 @@ from prometheus_client import REGISTRY
 from lmsbridge import logs, metrics
 from lmsbridge.metrics import MULTIPROC_ENV, endpoint_template
 from lmsbridge.observability import setup_process
+from lmsbridge.redaction import redact_query
 from lmsbridge.settings import Settings
-from lmsbridge.store.redaction import redact_query
 from log_capture import captured_log
 
 

@@ -14,7 +14,7 @@ from cryptography.fernet import Fernet
 from observe_support import scrape, total, value, wait_for
 
 from lmsbridge.api.app import create_app
-from lmsbridge.sandbox.testing import RunningSandbox, running_sandbox
+from lmsbridge.sandbox.learning360.testing import RunningSandbox, running_sandbox
 from lmsbridge.settings import Settings
 from lmsbridge.store.api_keys import create_api_key
 from lmsbridge.store.engine import make_engine, session_scope

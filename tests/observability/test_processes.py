@@ -21,7 +21,7 @@ from observe_support import scrape, value, wait_for
 
 from factories import make_integration
 from lmsbridge.crypto import SecretBox
-from lmsbridge.sandbox.testing import running_sandbox
+from lmsbridge.sandbox.learning360.testing import running_sandbox
 from lmsbridge.store.engine import make_engine
 from lmsbridge.store.migrate import upgrade_database
 

@@ -6,8 +6,13 @@ import httpx
 import pytest
 from sandbox_openapi import check, follow, operation
 
-from lmsbridge.sandbox.routes_read import COURSE_FILTERS, INTEGRATION_FILTERS, STATS_FILTERS, USER_FILTERS
-from lmsbridge.sandbox.testing import RunningSandbox
+from lmsbridge.sandbox.learning360.routes_read import (
+    COURSE_FILTERS,
+    INTEGRATION_FILTERS,
+    STATS_FILTERS,
+    USER_FILTERS,
+)
+from lmsbridge.sandbox.learning360.testing import RunningSandbox
 
 TOKEN = "/api/v2/oauth2/token"
 

@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from lmsbridge.sandbox.testing import free_socket
+from lmsbridge.sandbox.learning360.testing import free_socket
 
 
 def test_module_entry_point_serves_printed_credentials() -> None:

@@ -8,8 +8,8 @@ import httpx
 import pytest
 from sandbox_openapi import check, follow
 
-from lmsbridge.sandbox.testing import RunningSandbox
-from lmsbridge.sandbox.timefmt import parse_iso
+from lmsbridge.sandbox.learning360.testing import RunningSandbox
+from lmsbridge.sandbox.learning360.timefmt import parse_iso
 
 
 @pytest.fixture

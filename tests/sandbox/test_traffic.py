@@ -8,7 +8,7 @@ import httpx
 import pytest
 from sandbox_openapi import check
 
-from lmsbridge.sandbox.testing import RunningSandbox
+from lmsbridge.sandbox.learning360.testing import RunningSandbox
 
 
 def test_read_rate_limit_gives_429_without_headers(sandbox: RunningSandbox, api: httpx.Client) -> None:

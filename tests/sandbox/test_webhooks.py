@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from lmsbridge.sandbox.testing import RunningSandbox, serve_app
+from lmsbridge.sandbox.learning360.testing import RunningSandbox, serve_app
 
 SUBS = "/api/v2/webhooks/subscriptions"
 ITEM = SUBS + "/{subscriptionId}"

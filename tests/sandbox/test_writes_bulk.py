@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 from sandbox_openapi import check, follow
 
-from lmsbridge.sandbox.testing import RunningSandbox
+from lmsbridge.sandbox.learning360.testing import RunningSandbox
 
 OPS = "/api/v2/bulk/operations/{bulkOperationId}"
 

@@ -99,7 +99,7 @@ def test_demo_checks_its_port_before_generating(tmp_path: Path) -> None:
 
 
 def test_client_secret_comes_from_the_environment_or_a_hidden_prompt(tmp_path: Path) -> None:
-    from lmsbridge.sandbox.testing import running_sandbox
+    from lmsbridge.sandbox.learning360.testing import running_sandbox
 
     with running_sandbox(seed=3, users=5, courses=2, attempts=10, integrations=1) as sb:
         base = ["--data-dir", str(tmp_path / "data"), "integrations", "add", "360learning"]

@@ -10,9 +10,9 @@ from sqlalchemy import Engine, func, select
 
 from factories import BASE_TIME, TEST_CLIENT_SECRET, make_integration, seed_tenant
 from lmsbridge.crypto import SecretBox, SecretBoxError, hash_api_key
+from lmsbridge.redaction import REDACTED
 from lmsbridge.store import api_keys, integrations, kv, logs
 from lmsbridge.store.engine import session_scope
-from lmsbridge.store.redaction import REDACTED
 from lmsbridge.store.schema import RECORD_TABLES, ApiKey, Integration, InteractionLog, SyncRun
 from lmsbridge.store.upsert import fetch_existing
 
@@ -149,10 +149,10 @@ def test_environment_id_is_generated_once(engine: Engine) -> None:
         first = kv.environment_id(session)
     with session_scope(engine) as session:
         assert kv.environment_id(session) == first
-        kv.set_value(session, "k", "v1")
-        kv.set_value(session, "k", "v2")
+        assert kv.get_or_create(session, "k", "v1") == "v1"
+        assert kv.get_or_create(session, "k", "v2") == "v1"  # the first writer wins
     with session_scope(engine, readonly=True) as session:
-        assert kv.get_value(session, "k") == "v2"
+        assert kv.get_value(session, "k") == "v1"
     assert len(first) == 24
 
 

@@ -183,7 +183,7 @@ def test_serve_migrates_and_answers_over_http(tmp_path: Path, workers: int) -> N
 def test_sandbox_command_is_wired_when_present() -> None:
     import importlib.util
 
-    if importlib.util.find_spec("lmsbridge.sandbox.cli") is None:
-        pytest.skip("lmsbridge.sandbox.cli is not in this tree")
+    if importlib.util.find_spec("lmsbridge.sandbox.learning360.cli") is None:
+        pytest.skip("lmsbridge.sandbox.learning360.cli is not in this tree")
     result = runner.invoke(app, ["sandbox", "--help"])
     assert result.exit_code == 0 and "--users" in result.stdout

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from factories import make_integration
 from lmsbridge.crypto import SecretBox
-from lmsbridge.sandbox.testing import running_sandbox
+from lmsbridge.sandbox.learning360.testing import running_sandbox
 from lmsbridge.store.engine import make_engine, session_scope
 from lmsbridge.store.migrate import upgrade_database
 from lmsbridge.store.schema import SyncRun

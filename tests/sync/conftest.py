@@ -9,7 +9,7 @@ from cryptography.fernet import Fernet
 from sync_support import SyncSetup
 
 from lmsbridge.crypto import SecretBox
-from lmsbridge.sandbox.testing import RunningSandbox, running_sandbox
+from lmsbridge.sandbox.learning360.testing import RunningSandbox, running_sandbox
 from lmsbridge.store.engine import make_engine, session_scope
 from lmsbridge.store.integrations import create_integration
 from lmsbridge.store.migrate import upgrade_database
@@ -32,11 +32,12 @@ def setup(sandbox: RunningSandbox, database_url: str) -> Iterator[SyncSetup]:
         integration = create_integration(
             session,
             box,
+            tool="360learning",
             base_url=sandbox.base_url,
             credentials={"client_id": sandbox.client_id, "client_secret": sandbox.client_secret},
         )
         integration_id = integration.id
     # small partitions so even a small tenant exercises several concurrent stats chains
-    engine = SyncEngine(db, box, options=SyncOptions(ids_per_partition=7))
+    engine = SyncEngine(db, box, options=SyncOptions(connector_options={"ids_per_partition": 7}))
     yield SyncSetup(sandbox, db, key, box, integration_id, engine)
     db.dispose()

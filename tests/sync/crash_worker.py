@@ -23,10 +23,10 @@ def main() -> None:
     url, key, run_id, marker = sys.argv[1:5]
     pause_at = int(sys.argv[5]) if len(sys.argv) > 5 else None
     if pause_at is not None:
-        original = pages.upsert_records
+        original = pages.write_rows
         calls = {"n": 0}
 
-        def pausing_upsert(*args: Any, **kwargs: Any) -> Any:
+        def pausing_write(*args: Any, **kwargs: Any) -> Any:
             result = original(*args, **kwargs)
             calls["n"] += 1
             if calls["n"] == pause_at:
@@ -34,8 +34,12 @@ def main() -> None:
                 threading.Event().wait()  # blocks this worker thread until the process is killed
             return result
 
-        pages.upsert_records = pausing_upsert  # type: ignore[assignment]
-    engine = SyncEngine(make_engine(url), SecretBox(key.encode()), options=SyncOptions(ids_per_partition=7))
+        pages.write_rows = pausing_write  # type: ignore[assignment]
+    engine = SyncEngine(
+        make_engine(url),
+        SecretBox(key.encode()),
+        options=SyncOptions(connector_options={"ids_per_partition": 7}),
+    )
     asyncio.run(engine.execute(run_id))
 
 

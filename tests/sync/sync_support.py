@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from lmsbridge.crypto import SecretBox
-from lmsbridge.sandbox.testing import RunningSandbox
+from lmsbridge.sandbox.learning360.testing import RunningSandbox
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.integrations import create_integration
 from lmsbridge.store.schema import RECORD_TABLES
@@ -41,6 +41,7 @@ def add_integration(setup: SyncSetup) -> str:
         integration = create_integration(
             session,
             setup.box,
+            tool="360learning",
             base_url=setup.sandbox.base_url,
             credentials={"client_id": setup.sandbox.client_id, "client_secret": setup.sandbox.client_secret},
         )

@@ -37,7 +37,9 @@ async def test_faulty_sync_equals_clean_sync(setup: SyncSetup) -> None:
     faulty_engine = SyncEngine(
         setup.db,
         setup.box,
-        options=SyncOptions(ids_per_partition=7, client_options=ClientOptions.with_timeout(0.5, FAST_RETRY)),
+        options=SyncOptions(
+            connector_options=dict(ids_per_partition=7, options=ClientOptions.with_timeout(0.5, FAST_RETRY))
+        ),
     )
     faulty = await faulty_engine.run_new(setup.integration_id, "FULL")
     faults = control.counters()["faults"]
@@ -71,7 +73,9 @@ async def test_a_sync_under_half_429s_completes_slower_instead_of_failing(setup:
     engine = SyncEngine(
         setup.db,
         setup.box,
-        options=SyncOptions(ids_per_partition=7, client_options=ClientOptions.with_timeout(5.0, patient)),
+        options=SyncOptions(
+            connector_options=dict(ids_per_partition=7, options=ClientOptions.with_timeout(5.0, patient))
+        ),
     )
     outcome = await engine.run_new(setup.integration_id, "FULL")
     counters = control.counters()
@@ -86,7 +90,7 @@ async def test_a_sync_to_a_refused_host_fails_at_once_with_the_reason(setup: Syn
     """A host the address check refuses (here: the loopback sandbox, private hosts not allowed) is not a
     network failure: no retry, the run ends FAILED naming the host."""
     refused = ClientOptions.with_timeout(5.0, FAST_RETRY, allow_private_hosts=False)
-    engine = SyncEngine(setup.db, setup.box, options=SyncOptions(client_options=refused))
+    engine = SyncEngine(setup.db, setup.box, options=SyncOptions(connector_options={"options": refused}))
     started = time.monotonic()
     outcome = await engine.run_new(setup.integration_id, "FULL")
     assert outcome.state == "FAILED"

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from sync_support import SyncSetup
 
-from lmsbridge.sandbox.testing import RunningSandbox, running_sandbox
+from lmsbridge.sandbox.learning360.testing import RunningSandbox, running_sandbox
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.schema import CourseProgression, SyncRun
 from sandbox_truth import fetch_all

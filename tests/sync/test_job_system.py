@@ -19,7 +19,7 @@ from sync_support import SyncSetup
 from lmsbridge.api.app import create_app
 from lmsbridge.clock import utcnow
 from lmsbridge.runtime import Runtime
-from lmsbridge.sandbox.vocab import ALL_SCOPES
+from lmsbridge.sandbox.learning360.vocab import ALL_SCOPES
 from lmsbridge.settings import Settings
 from lmsbridge.store import sync_runs
 from lmsbridge.store.api_keys import create_api_key

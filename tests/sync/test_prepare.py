@@ -17,15 +17,32 @@ from sqlalchemy import Engine, select
 from sync_support import SyncSetup
 
 from factories import make_integration
+from lmsbridge.connectors.base import MapContext, Stream
 from lmsbridge.connectors.learning360 import mapping
+from lmsbridge.connectors.learning360.streams import COURSES, STATS, USERS
 from lmsbridge.store.engine import make_engine, session_scope
 from lmsbridge.store.migrate import upgrade_database
+from lmsbridge.store.rows import PreparedRows
 from lmsbridge.store.schema import CourseProgression
-from lmsbridge.sync.pages import PageContext, stats_page
-from lmsbridge.sync.prepare import prepare_stats, prepare_users
+from lmsbridge.sync.pages import PageContext, write_page
+from lmsbridge.sync.prepare import prepare_page
 from lmsbridge.sync.preparer import MIN_ITEMS_FOR_HELPER, PagePreparer
 
 INTEGRATION = "360learning:test"
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+CTX = MapContext(NOW, {})
+
+
+def _in_place(
+    stream: Stream, integration_id: str, items: list[dict[str, Any]], *, sqlite_datetimes: bool = False
+) -> dict[str, PreparedRows | None]:
+    return prepare_page(stream.map_page, integration_id, items, CTX, sqlite_datetimes=sqlite_datetimes)
+
+
+def prepare_stats(
+    integration_id: str, items: list[dict[str, Any]], *, sqlite_datetimes: bool = False
+) -> PreparedRows | None:
+    return _in_place(STATS, integration_id, items, sqlite_datetimes=sqlite_datetimes)["course_progressions"]
 
 
 def _attempt(index: int, user: int, course: int, **fields: Any) -> dict[str, Any]:
@@ -59,12 +76,18 @@ async def test_the_helper_prepares_exactly_what_the_sync_process_would() -> None
     preparer = PagePreparer()
     try:
         stats = _stats_items(MIN_ITEMS_FOR_HELPER * 2)
-        assert await preparer.prepare("stats", INTEGRATION, stats) == prepare_stats(INTEGRATION, stats)
+        assert await preparer.prepare(STATS, INTEGRATION, stats, CTX) == _in_place(STATS, INTEGRATION, stats)
         users = _users(MIN_ITEMS_FOR_HELPER)
-        assert await preparer.prepare("users", INTEGRATION, users) == prepare_users(INTEGRATION, users)
+        assert await preparer.prepare(USERS, INTEGRATION, users, CTX) == _in_place(USERS, INTEGRATION, users)
         assert preparer._helper is not None  # the answers came from the helper process
-        courses = [{"_id": "c1"}]
-        assert await preparer.prepare("courses", INTEGRATION, courses) is courses  # not prepared
+        helper = preparer._helper
+        # a stream whose mapping needs the run's memory is prepared in place
+        courses = [{"_id": f"c{i}", "name": "C", "status": "published"} for i in range(MIN_ITEMS_FOR_HELPER)]
+        preparer._helper = None
+        prepared = await preparer.prepare(COURSES, INTEGRATION, courses, CTX)
+        assert preparer._helper is None
+        preparer._helper = helper
+        assert prepared == _in_place(COURSES, INTEGRATION, courses)
     finally:
         await preparer.close()
 
@@ -77,11 +100,11 @@ async def test_a_failing_preparation_raises_in_the_sync_as_it_would_in_place() -
     preparer = PagePreparer()
     try:
         with pytest.raises(KeyError) as from_helper:
-            await preparer.prepare("stats", INTEGRATION, items)
+            await preparer.prepare(STATS, INTEGRATION, items, CTX)
         assert str(from_helper.value) == str(in_place.value) == "'userId'"
         # the helper survives a bad page
         good = _stats_items(MIN_ITEMS_FOR_HELPER)
-        assert await preparer.prepare("stats", INTEGRATION, good) == prepare_stats(INTEGRATION, good)
+        assert await preparer.prepare(STATS, INTEGRATION, good, CTX) == _in_place(STATS, INTEGRATION, good)
     finally:
         await preparer.close()
 
@@ -90,13 +113,15 @@ async def test_a_dead_helper_means_pages_are_prepared_in_place(caplog: pytest.Lo
     preparer = PagePreparer()
     items = _stats_items(MIN_ITEMS_FOR_HELPER)
     try:
-        await preparer.prepare("stats", INTEGRATION, items)
+        await preparer.prepare(STATS, INTEGRATION, items, CTX)
         helper = preparer._helper
         assert helper is not None
         helper.kill()
         await helper.wait()
         with caplog.at_level(logging.WARNING, logger="lmsbridge.sync.preparer"):
-            assert await preparer.prepare("stats", INTEGRATION, items) == prepare_stats(INTEGRATION, items)
+            assert await preparer.prepare(STATS, INTEGRATION, items, CTX) == _in_place(
+                STATS, INTEGRATION, items
+            )
         assert "preparing pages in place" in caplog.text
         assert preparer._helper is None and not preparer.use_helper
     finally:
@@ -107,7 +132,7 @@ async def test_a_cancelled_preparation_does_not_hand_its_answer_to_the_next_page
     preparer = PagePreparer()
     first, second = _stats_items(MIN_ITEMS_FOR_HELPER * 20), _users(MIN_ITEMS_FOR_HELPER)
     try:
-        await preparer.prepare("users", INTEGRATION, second)  # the helper is up
+        await preparer.prepare(USERS, INTEGRATION, second, CTX)  # the helper is up
         sending = asyncio.Event()
         round_trip = preparer._round_trip
 
@@ -116,19 +141,21 @@ async def test_a_cancelled_preparation_does_not_hand_its_answer_to_the_next_page
             return await round_trip(request)
 
         preparer._round_trip = signalling_round_trip  # type: ignore[method-assign]
-        task = asyncio.create_task(preparer.prepare("stats", INTEGRATION, first))
+        task = asyncio.create_task(preparer.prepare(STATS, INTEGRATION, first, CTX))
         await sending.wait()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert await preparer.prepare("users", INTEGRATION, second) == prepare_users(INTEGRATION, second)
+        assert await preparer.prepare(USERS, INTEGRATION, second, CTX) == _in_place(
+            USERS, INTEGRATION, second
+        )
     finally:
         await preparer.close()
 
 
 async def test_close_ends_the_helper() -> None:
     preparer = PagePreparer()
-    await preparer.prepare("users", INTEGRATION, _users(MIN_ITEMS_FOR_HELPER))
+    await preparer.prepare(USERS, INTEGRATION, _users(MIN_ITEMS_FOR_HELPER), CTX)
     helper = preparer._helper
     assert helper is not None and helper.returncode is None
     await preparer.close()
@@ -147,9 +174,11 @@ def test_the_helper_imports_no_database_code() -> None:
 def _write_stats(
     engine: Engine, integration_id: str, items: list[dict[str, Any]], *, sqlite_datetimes: bool = False
 ) -> None:
-    ctx = PageContext(integration_id, "run-1", datetime(2026, 3, 1, tzinfo=UTC), mapping.ProviderIndex())
+    ctx = PageContext(integration_id, "run-1", NOW, {})
     with session_scope(engine) as session:
-        stats_page(session, ctx, prepare_stats(integration_id, items, sqlite_datetimes=sqlite_datetimes))
+        write_page(
+            session, ctx, STATS, _in_place(STATS, integration_id, items, sqlite_datetimes=sqlite_datetimes)
+        )
 
 
 def _stored_attempts(engine: Engine, integration_id: str) -> dict[str, list[tuple[str, int]]]:

@@ -11,10 +11,11 @@ import pytest
 from sqlalchemy.orm import Session
 from sync_support import SyncSetup
 
+from lmsbridge.connectors.base import Stream
 from lmsbridge.store import sync_runs
 from lmsbridge.store.engine import session_scope
 from lmsbridge.sync import engine as sync_engine
-from lmsbridge.sync.pages import PAGE_HANDLERS, PageContext
+from lmsbridge.sync.pages import PageContext
 from lmsbridge.sync.writer import CommitPolicy
 
 
@@ -22,19 +23,20 @@ async def test_a_failing_page_write_fails_the_run_and_records_its_end(
     setup: SyncSetup, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     written = 0
-    stats_page = PAGE_HANDLERS["stats"]
+    write_page = sync_engine.write_page
 
-    def failing_stats_page(session: Session, ctx: PageContext, items: list[dict[str, Any]]) -> Any:
+    def failing_stats_page(session: Session, ctx: PageContext, stream: Stream, prepared: Any) -> Any:
         nonlocal written
-        written += 1
-        if written == 3:
-            raise OSError("disk I/O error (simulated)")
-        return stats_page(session, ctx, items)
+        if stream.name == "stats":
+            written += 1
+            if written == 3:
+                raise OSError("disk I/O error (simulated)")
+        return write_page(session, ctx, stream, prepared)
 
-    monkeypatch.setitem(PAGE_HANDLERS, "stats", failing_stats_page)
+    monkeypatch.setattr(sync_engine, "write_page", failing_stats_page)
     setup.sandbox.control.configure(page_sizes={"stats": 25})
     setup.engine.options = sync_engine.SyncOptions(
-        ids_per_partition=7,
+        connector_options={"ids_per_partition": 7},
         commit_policy=CommitPolicy(max_records=10_000, max_seconds=3_600),
         stale_after=timedelta(0),  # beats back to back: a beat in flight whenever the run ends
     )

@@ -26,7 +26,7 @@ async def test_a_faulty_sync_logs_start_end_failures_and_retries(setup: SyncSetu
     engine = SyncEngine(
         setup.db,
         setup.box,
-        options=SyncOptions(client_options=ClientOptions.with_timeout(5, FAST_RETRY)),
+        options=SyncOptions(connector_options={"options": ClientOptions.with_timeout(5, FAST_RETRY)}),
     )
     with captured_log("DEBUG") as log:
         outcome = await engine.run_new(setup.integration_id, "FULL")

@@ -11,7 +11,7 @@ from web_support import Site
 
 from browser import browser  # the module-scoped Chromium of tests/browser.py, for the browser tests
 from lmsbridge.api.app import create_app
-from lmsbridge.sandbox.testing import running_sandbox
+from lmsbridge.sandbox.learning360.testing import running_sandbox
 from lmsbridge.settings import Settings
 from lmsbridge.store.api_keys import create_api_key
 from lmsbridge.store.engine import make_engine, session_scope

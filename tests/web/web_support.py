@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from sqlalchemy import Engine
 
-from lmsbridge.sandbox.testing import RunningSandbox
+from lmsbridge.sandbox.learning360.testing import RunningSandbox
 from lmsbridge.settings import Settings
 
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')

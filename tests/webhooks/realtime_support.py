@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select
 from lmsbridge.api.app import create_app
 from lmsbridge.crypto import SecretBox
 from lmsbridge.incoming.store import INCOMING_PATH
-from lmsbridge.sandbox.testing import RunningSandbox
+from lmsbridge.sandbox.learning360.testing import RunningSandbox
 from lmsbridge.settings import Settings
 from lmsbridge.store import sync_runs
 from lmsbridge.store.api_keys import create_api_key
@@ -64,6 +64,7 @@ def connect(db: Engine, box: SecretBox, sandbox: RunningSandbox) -> Connected:
         integration = create_integration(
             session,
             box,
+            tool="360learning",
             base_url=sandbox.base_url,
             credentials={"client_id": sandbox.client_id, "client_secret": sandbox.client_secret},
         )

@@ -14,7 +14,7 @@ from webhook_support import Receiver, WebhookSchemas
 from factories import make_integration
 from lmsbridge.api.app import create_app
 from lmsbridge.crypto import SecretBox
-from lmsbridge.sandbox.testing import serve_app
+from lmsbridge.sandbox.learning360.testing import serve_app
 from lmsbridge.settings import Settings
 from lmsbridge.store.api_keys import create_api_key
 from lmsbridge.store.engine import session_scope

@@ -15,9 +15,9 @@ from lmsbridge.ids import random_id
 from lmsbridge.settings import Settings
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.integrations import get_integration, update_integration
+from lmsbridge.store.retention import HistoryRetention, prune_history
 from lmsbridge.store.schema import InteractionLog, WebhookDelivery, WebhookEvent
 from lmsbridge.webhooks import outbox, payloads
-from lmsbridge.webhooks.deliveries import prune_events
 from lmsbridge.webhooks.delivery import WebhookDeliverer
 from lmsbridge.webhooks.endpoints import create_endpoint, delete_endpoint
 
@@ -218,8 +218,11 @@ async def test_prune_keeps_what_is_still_pending(db: Engine, box: SecretBox, set
         session.execute(
             update(WebhookDelivery).where(WebhookDelivery.event_id == done).values(state="SUCCEEDED")
         )
+    # the job system's retention job: events older than 30 days go unless a delivery still waits
+    retention = HistoryRetention(timedelta(0), timedelta(0), webhook_events=timedelta(days=30))
     with session_scope(db) as session:
-        assert prune_events(session, old + timedelta(days=30)) == 1
+        counts = prune_history(session, old + timedelta(days=60), retention)
+    assert counts["webhook_events"] == 1
     with session_scope(db, readonly=True) as session:
         assert set(session.scalars(select(WebhookEvent.id))) == {pending, recent}
         assert set(session.scalars(select(WebhookDelivery.event_id))) == {pending, recent}

@@ -39,7 +39,7 @@ from lmsbridge.crypto import SecretBox
 from lmsbridge.ids import record_id
 from lmsbridge.incoming.store import INCOMING_PATH, prune_events, store_event
 from lmsbridge.runtime import Runtime
-from lmsbridge.sandbox.testing import RunningSandbox, running_sandbox
+from lmsbridge.sandbox.learning360.testing import RunningSandbox, running_sandbox
 from lmsbridge.settings import Settings
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.schema import (

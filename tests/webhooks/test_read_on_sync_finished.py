@@ -18,7 +18,7 @@ from lmsbridge.api.app import create_app
 from lmsbridge.crypto import SecretBox
 from lmsbridge.features.sync_hooks import feature_hooks
 from lmsbridge.runtime import Runtime
-from lmsbridge.sandbox.testing import RunningSandbox, running_sandbox
+from lmsbridge.sandbox.learning360.testing import RunningSandbox, running_sandbox
 from lmsbridge.settings import Settings
 from lmsbridge.store.api_keys import create_api_key
 from lmsbridge.store.engine import session_scope
@@ -82,6 +82,7 @@ async def test_reads_on_the_first_sync_finished_succeed(
             integration_id = create_integration(
                 session,
                 box,
+                tool="360learning",
                 base_url=sandbox.base_url,
                 credentials={"client_id": sandbox.client_id, "client_secret": sandbox.client_secret},
             ).id

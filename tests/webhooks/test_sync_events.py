@@ -15,7 +15,7 @@ from webhook_support import Receiver, WebhookSchemas, running_receiver, wait_unt
 
 from lmsbridge.crypto import SecretBox
 from lmsbridge.runtime import Runtime
-from lmsbridge.sandbox.testing import RunningSandbox, running_sandbox
+from lmsbridge.sandbox.learning360.testing import RunningSandbox, running_sandbox
 from lmsbridge.settings import Settings
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.integrations import create_integration
@@ -74,6 +74,7 @@ async def test_sync_events(
         integration = create_integration(
             session,
             box,
+            tool="360learning",
             base_url=sandbox.base_url,
             credentials={"client_id": sandbox.client_id, "client_secret": sandbox.client_secret},
         )
@@ -141,6 +142,7 @@ async def test_a_resync_of_an_unchanged_tenant_with_old_deletions_changes_nothin
             integration_id = create_integration(
                 session,
                 box,
+                tool="360learning",
                 base_url=sandbox.base_url,
                 credentials={"client_id": sandbox.client_id, "client_secret": sandbox.client_secret},
             ).id
@@ -159,6 +161,7 @@ async def test_a_hanging_receiver_does_not_slow_a_sync(
             integration = create_integration(
                 session,
                 box,
+                tool="360learning",
                 base_url=sandbox.base_url,
                 credentials={"client_id": sandbox.client_id, "client_secret": sandbox.client_secret},
             )
@@ -189,7 +192,9 @@ async def test_a_slow_receiver_times_out_and_is_retried_later(
     with running_receiver(hold=hold) as receiver:
         with session_scope(db) as session:
             create_endpoint(session, box, receiver.url)
-            integration = create_integration(session, box, base_url="https://example.test", credentials={})
+            integration = create_integration(
+                session, box, tool="360learning", base_url="https://example.test", credentials={}
+            )
             outbox.record_integration_created(session, integration, datetime.now(UTC))
         deliverer = WebhookDeliverer(db, box, settings, http_timeout=0.5)
         try:

@@ -19,7 +19,7 @@ def record_changes(session: Session, integration_id: str, models: Sequence[str],
 
 def announce_changes(session: Session, integration_id: str, models: Sequence[str], now: datetime) -> None:
     """``record_changes``, then one data-changed event at once with every model the integration has
-    pending: for writes 360Learning confirmed (a finished bulk operation, a synchronous archive), so
+    pending: for writes the LMS confirmed (a finished bulk operation, a synchronous archive), so
     receivers hear of them now rather than at the next sync."""
     record_changes(session, integration_id, models, now)
     outbox.flush_data_changed(session, integration_id, now)

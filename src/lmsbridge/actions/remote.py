@@ -75,7 +75,10 @@ class RemoteAccess:
                 config = Learning360Connector.config_from_connection(connection)
                 options = self.client_options
                 if options is None and self.settings is not None:
-                    options = ClientOptions.with_timeout(self.settings.remote_timeout_seconds)
+                    options = ClientOptions.with_timeout(
+                        self.settings.remote_timeout_seconds,
+                        allow_private_hosts=self.settings.allow_private_hosts,
+                    )
                 settings = self.settings
                 connector = Learning360Connector(
                     config,

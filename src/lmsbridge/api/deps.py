@@ -17,11 +17,13 @@ from lmsbridge.api.errors import ApiError
 from lmsbridge.api.key_cache import VerifiedKeys
 from lmsbridge.api.params import reject_nul
 from lmsbridge.api.read_pool import ReadPool
+from lmsbridge.connectors.registry import EXAMPLE_INTEGRATION_ID
 from lmsbridge.settings import Settings
 from lmsbridge.store import api_keys
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.integrations import get_integration
 from lmsbridge.store.schema import ApiKey, Integration
+from lmsbridge.store.transact import transact_async
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class AppContext:
 
 
 async def get_context(request: Request) -> AppContext:
-    # async: FastAPI runs a plain ``def`` dependency in a worker thread (~0.3 ms a hop, per request)
+    # async: FastAPI would run a plain ``def`` dependency in a worker thread, one hop per request
     ctx: AppContext = request.app.state.ctx
     return ctx
 
@@ -111,13 +113,25 @@ def load_integration(session: Session, integration_id: str) -> Integration:
     return integration
 
 
+async def detached_integration(ctx: AppContext, integration_id: str) -> Integration:
+    """The integration, loaded in its own short transaction and detached from it: for routes that then
+    wait on the LMS, which must not hold a pooled connection meanwhile."""
+
+    def load(session: Session) -> Integration:
+        integration = load_integration(session, integration_id)
+        session.expunge(integration)
+        return integration
+
+    return await transact_async(ctx.engine, load)
+
+
 async def header_integration_id(
     x_integration_id: Annotated[
         str,
         Header(
             alias="X-Integration-Id",
             description="ID of the integration you want to interact with.",
-            examples=["360learning:HWUTwvyx2wLoSUHphiWVrp28"],
+            examples=[EXAMPLE_INTEGRATION_ID],
         ),
     ],
 ) -> str:

@@ -33,15 +33,16 @@ from lmsbridge.api.responses import json_response
 from lmsbridge.connectors.errors import (
     AuthenticationFailed,
     ConnectorError,
+    HostNotAllowed,
     InvalidCredentials,
     PermissionMissing,
     RemoteError,
     RetriesExhausted,
 )
 from lmsbridge.ids import random_id
+from lmsbridge.redaction import redact_url
 from lmsbridge.store.engine import StoreBusy, session_scope
 from lmsbridge.store.logs import write_log
-from lmsbridge.store.redaction import redact_url
 from lmsbridge.unified.wire import ErrorResponse
 
 logger = logging.getLogger("lmsbridge.api")
@@ -259,6 +260,10 @@ class CatchAllMiddleware:
             if response_started:
                 raise
             await (await _on_store_busy(Request(scope), exc))(scope, receive, send)
+        except ApiError as exc:  # a refusal of the request guard, before routing
+            if response_started:
+                raise
+            await (await error_response(Request(scope), exc))(scope, receive, send)
         except Exception as exc:
             logger.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
             if response_started:
@@ -284,6 +289,8 @@ def connector_error_to_api(exc: ConnectorError) -> ApiError:
         )
     if isinstance(exc, RetriesExhausted):
         return ApiError("REMOTE.SERVICE_UNAVAILABLE", f"The LMS could not be reached: {exc}")
+    if isinstance(exc, HostNotAllowed):
+        return ApiError("REMOTE.SERVICE_UNAVAILABLE", f"The LMS may not be reached from lmsbridge: {exc}")
     if isinstance(exc, RemoteError) and 400 <= exc.status < 500:
         return ApiError("REMOTE.INPUT_INVALID", f"The LMS refused the request: {exc}")
     return ApiError("REMOTE.UNKNOWN_HTTP_ERROR", f"The LMS answered unexpectedly: {exc}")

@@ -1,7 +1,8 @@
 """What every request passes before routing: the API key is checked first, then the body is read up to
 the operation's size limit; nothing parses a body from an unauthenticated caller or a body too large.
 
-A pure ASGI middleware (inside the catch-all, so a failure here is still Kombo's envelope). FastAPI
+A pure ASGI middleware inside the catch-all: a refusal is raised as ``ApiError`` and the catch-all
+(``api.error_handlers``) answers it with Kombo's envelope, like any other failure. FastAPI
 would otherwise parse the JSON body before any dependency runs: an invalid body answered 400 before
 the key was looked at, and any size was read into memory.
 """
@@ -13,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lmsbridge.api.deps import VERIFIED_KEY_SCOPE, AppContext, verify_api_key
 from lmsbridge.api.errors import ApiError
+from lmsbridge.api.routes.logs import opened_in_browser
 from lmsbridge.settings import Settings
 
 # Paths under /v1 a caller may read without a key (docs/api.md "Authentication").
@@ -55,10 +57,6 @@ class RequestGuard:
         if not path.startswith("/v1/") or path in PUBLIC_PATHS:
             await self.app(scope, receive, send)
             return
-        # imported here: error_handlers imports this module to install it
-        from lmsbridge.api.error_handlers import error_response
-        from lmsbridge.api.routes.logs import opened_in_browser
-
         request = Request(scope, receive)
         if scope["method"] == "GET" and path.startswith("/v1/logs/") and opened_in_browser(request):
             await self.app(scope, receive, send)  # a log_url followed by a browser: sent to the dashboard
@@ -68,10 +66,9 @@ class RequestGuard:
         if not path.startswith(INCOMING_PREFIX):
             try:
                 scope[VERIFIED_KEY_SCOPE] = await verify_api_key(ctx, _bearer_token(request))
-            except ApiError as refused:
+            except ApiError:
                 await _drain(receive)
-                await (await error_response(request, refused))(scope, receive, send)
-                return
+                raise
         limit = body_limit(ctx.settings, scope["method"], path)
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
@@ -81,8 +78,7 @@ class RequestGuard:
         if body is None:
             if not complete:
                 await _drain(receive)
-            await (await error_response(request, _too_large(limit)))(scope, receive, send)
-            return
+            raise _too_large(limit)
         await self.app(scope, _replay(body, receive), send)
 
 

@@ -17,7 +17,7 @@ from lmsbridge import metrics
 from lmsbridge.api.guard import INCOMING_PREFIX
 from lmsbridge.ids import random_id
 from lmsbridge.logs import Redacted
-from lmsbridge.store.redaction import redact_query
+from lmsbridge.redaction import redact_query
 
 REQUEST_ID_KEY = "lmsbridge.request_id"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

@@ -9,10 +9,11 @@ from typing import Any, TypeVar, cast
 import orjson
 from pydantic import BaseModel
 
+from lmsbridge.connectors.registry import tool_coverage
+from lmsbridge.features.availability import integration_models_and_actions
 from lmsbridge.store.queries import CourseItem
 from lmsbridge.store.schema import CourseRevision, Integration, Skill, User
 from lmsbridge.unified import wire
-from lmsbridge.unified.coverage import read_models_and_actions, tool_coverage
 
 ItemT = TypeVar("ItemT")
 
@@ -66,7 +67,7 @@ def revision(row: CourseRevision) -> wire.CourseRevision:
         remote_data=row.remote_data,
         custom_fields=None,
         integration_fields=[],
-        # the store keeps no revision↔skill join yet (360Learning has no skills model)
+        # the store keeps no revision↔skill join yet (no shipped connector reads skills)
         skill_assignments=[],
     )
 
@@ -114,8 +115,10 @@ def _text(value: Any) -> str | None:
 
 
 def integration_details(row: Integration) -> wire.IntegrationDetails:
+    """Kombo's integration details; models and actions whose scope the last scope test found missing
+    are unavailable."""
     coverage = tool_coverage(row.tool)
-    read_models, write_actions = read_models_and_actions(row.tool, row.scope_test)
+    read_models, write_actions = integration_models_and_actions(row)
     end_user = row.end_user or {}
     email = _text(end_user.get("creator_email"))
     settings = row.settings or {}

@@ -1,26 +1,158 @@
-"""The connector interface: what a second LMS would implement for sync, actions and the API to use it."""
+"""The connector interface: what an LMS connector implements for sync, actions, features and the API.
+
+A connector declares its streams (what each feeds, in which order, how its deletions are confirmed),
+plans a run as cursor chains whose checkpoints are opaque JSON (a next URL, an offset, a POST body: the
+connector's business), fetches pages, and maps them to unified records with pure functions. Sync, jobs,
+actions, features and the API know connectors only through this module and ``connectors.registry``.
+"""
 
 from __future__ import annotations
 
+import enum
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self
+
+from lmsbridge.connectors.errors import HostNotAllowed
+from lmsbridge.unified.records import MappedRecord
 
 if TYPE_CHECKING:
+    import httpx
+
     from lmsbridge.settings import Settings
+    from lmsbridge.unified.coverage import ToolCoverage
+
+# plain JSON data: what checkpoints, chain requests and a run's memory are made of (stored as JSON)
+Json = dict[str, Any]
+Dto = dict[str, Any]
+
+
+class SyncMode(enum.StrEnum):
+    FULL = "FULL"
+    DELTA = "DELTA"
+
+
+class Deletions(enum.StrEnum):
+    """When a complete scan of a stream proves that records it did not return are gone."""
+
+    EVERY_RUN = "every_run"  # the stream is scanned in full by every run (FULL and DELTA)
+    FULL_RUNS = "full_runs"  # only FULL runs scan it in full
+    NEVER = "never"
+
+
+# ---- reading: streams, chains, pages ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """One cursor chain of a stream: pages fetched one after another, checkpointed after each.
+
+    ``request`` says what to fetch (the connector's own JSON: a path and filters, a POST body …);
+    ``key`` is unique within a run and stable across a resume; ``full`` marks a chain that belongs to
+    a complete scan of its stream (only complete scans may infer deletions).
+    """
+
+    stream: str
+    key: str
+    request: Json = field(default_factory=dict)
+    full: bool = True
+
+    def to_dict(self) -> Json:
+        return {"stream": self.stream, "key": self.key, "request": self.request, "full": self.full}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Chain:
+        return cls(str(data["stream"]), str(data["key"]), dict(data["request"]), bool(data["full"]))
 
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One page of a cursor chain: its items, the URL it came from and the URL of the next page.
+    """One fetched page: its decoded items and the checkpoint the chain's next page starts from
+    (``None``: the chain is finished). A checkpoint is JSON the connector alone reads."""
 
-    ``next_url`` is what a sync checkpoints; ``None`` means the chain is finished.
+    items: list[Dto]
+    checkpoint: Json | None
+
+
+@dataclass(frozen=True, slots=True)
+class MapContext:
+    """What a pure page mapping may use besides the page: the time it was fetched and the run's memory
+    (what ``Stream.remember`` kept from earlier pages, e.g. a lookup table another stream feeds)."""
+
+    now: datetime
+    memory: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """What the store holds of a record a page maps again (for ``Stream.reconcile``)."""
+
+    remote_data: Any
+    remote_deleted_at: datetime | None = None
+    origin_id: str | None = None
+
+
+# page items → unified records by model; module-level functions, so they can run in another process
+PageMapping = Callable[[list[Dto], MapContext], dict[str, list[MappedRecord]]]
+# (remote id, the page's remote_data of it, what is stored, context) → records replacing the page's
+Reconcile = Callable[[str, Any, StoredRecord, MapContext], Sequence[MappedRecord]]
+# (page items, memory so far) → memory
+Remember = Callable[[list[Dto], Mapping[str, Any]], Json]
+
+
+@dataclass(frozen=True, slots=True)
+class Revisit:
+    """After a complete DELTA scan of the stream, stored records of ``model`` whose ``status`` is
+    ``status`` and that the run did not see are fetched one by one (``Connector.fetch_record``): a
+    change the delta filter cannot see (e.g. a restore) comes back; a record gone remotely is deleted."""
+
+    model: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """One readable collection of the LMS and what it feeds (singer-style declaration).
+
+    ``models``: what a complete scan of the stream confirms (records of them it did not return are
+    deleted, see ``deletions``); its pages may also write records of other models they refer to.
+    ``after``: streams that must have finished before this one starts (their records or memory are
+    what its planning or mapping needs). ``deletions_after``: streams whose complete scan must also
+    have happened before this one's deletions are inferred. ``replication_key``: the item field whose
+    greatest value seen is where the next DELTA starts (an ISO-8601 text; the remote clock).
+    ``partition_by``: a model whose remote ids this run saw are handed to ``plan`` (e.g. to split a
+    scan into ``[in]`` partitions). ``stored_model`` with ``reconcile``: records of that model the
+    store already holds are handed to ``reconcile`` with what is stored.
     """
 
-    items: list[dict[str, Any]]
-    url: str
-    next_url: str | None
+    name: str
+    models: tuple[str, ...]
+    map_page: PageMapping
+    scope: str | None = None
+    after: tuple[str, ...] = ()
+    deletions: Deletions = Deletions.FULL_RUNS
+    deletions_after: tuple[str, ...] = ()
+    replication_key: str | None = None
+    partition_by: str | None = None
+    remember: Remember | None = None
+    stored_model: str | None = None
+    reconcile: Reconcile | None = None
+    revisit: Revisit | None = None
+    # the mapping needs only the page (no memory): it may run in another process
+    maps_alone: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class PlanInput:
+    """What planning a stream's chains may use: the run's mode, where a DELTA starts (the stream's
+    cursor from the last successful run, else that run's start; ``None``: never synced) and the
+    remote ids of ``Stream.partition_by`` this run saw (``None``: unknown, e.g. that scan failed)."""
+
+    mode: SyncMode
+    since: datetime | None = None
+    partition_ids: Sequence[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,12 +164,81 @@ class StoredConnection:
     settings: Mapping[str, Any]
 
 
+# ---- what a connector offers besides reading: scopes, passthrough, events in ------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeRequirements:
+    """The credential scopes each read model and each write action needs (all of them), by Kombo id."""
+
+    models: Mapping[str, tuple[str, ...]]
+    actions: Mapping[str, tuple[str, ...]]
+
+
+ScopeStatus = Literal["granted", "missing", "unknown"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """What a side-effect-free probe tells of one scope of the credential, and why."""
+
+    scope: str
+    status: ScopeStatus
+    why: str
+    http_status: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PassthroughApi:
+    """A raw API of the LMS that passthrough forwards to: only under ``prefix`` on the connection's own
+    host (``Connector.passthrough_url``), with the connector's authentication."""
+
+    tool: str
+    api: str
+    prefix: str  # e.g. "/api/v2/": every caller path is resolved under it
+    label: str
+    # request headers the connector sets itself (e.g. a pinned API version): a caller's are dropped
+    reserved_headers: frozenset[str] = frozenset()
+
+
+class EventsIn(Protocol):
+    """Events an LMS pushes (webhooks in): turns a verified delivery into items of a stream, written
+    like a page. Connectors without push events have none."""
+
+    def stream_items(self, payload: Mapping[str, Any]) -> Mapping[str, list[Dto]]: ...
+
+
+# ---- the connector -----------------------------------------------------------------------------------
+
+
 class Connector(ABC):
-    """One connected LMS tenant. Owns one HTTP client; close it with ``aclose`` (or ``async with``)."""
+    """One connected LMS tenant. Owns its HTTP client; close it with ``aclose`` (or ``async with``).
+
+    Class-level declarations (``tool``, ``streams``, ``coverage``, ``scopes``, ``passthrough_apis``)
+    are what the API and features read without a connection; instance methods talk to the tenant.
+    """
 
     tool: ClassVar[str]
-    # unified models this connector can read (Kombo names, see lmsbridge.unified.records.MODELS)
-    read_models: ClassVar[tuple[str, ...]]
+    streams: ClassVar[tuple[Stream, ...]]
+    coverage: ClassVar[ToolCoverage]
+    scopes: ClassVar[ScopeRequirements]
+    passthrough_apis: ClassVar[tuple[PassthroughApi, ...]] = ()
+    events_in: ClassVar[EventsIn | None] = None
+    # what a user enters to connect it ("credentials", "host", "settings" → help), for the API's docs
+    connection_help: ClassVar[Mapping[str, str]] = {}
+
+    @classmethod
+    def stream(cls, name: str) -> Stream:
+        for stream in cls.streams:
+            if stream.name == name:
+                return stream
+        raise KeyError(f"{cls.tool} has no stream {name!r}")
+
+    @classmethod
+    def stream_names(cls) -> Sequence[str]:
+        return tuple(stream.name for stream in cls.streams)
+
+    # ---- connection ----
 
     @classmethod
     @abstractmethod
@@ -48,8 +249,16 @@ class Connector(ABC):
 
     @classmethod
     @abstractmethod
-    def from_connection(cls, connection: StoredConnection, *, app_settings: Settings | None = None) -> Self:
-        """Build a live connector from a stored connection (rates and timeouts from ``app_settings``)."""
+    def from_connection(
+        cls,
+        connection: StoredConnection,
+        *,
+        app_settings: Settings | None = None,
+        reads_per_second: float | None = None,
+        writes_per_second: float | None = None,
+    ) -> Self:
+        """Build a live connector from a stored connection (rates and timeouts from ``app_settings``;
+        without them a sync's patience; explicit rates override both)."""
 
     @abstractmethod
     async def verify_credentials(self) -> None:
@@ -59,6 +268,16 @@ class Connector(ABC):
     @abstractmethod
     def api_calls(self) -> int:
         """HTTP calls this connector instance made so far (recorded on sync runs)."""
+
+    @property
+    def throttled(self) -> int:
+        """Answers that asked this connector to slow down (429s) so far."""
+        return 0
+
+    @property
+    def retries(self) -> int:
+        """Calls repeated after a transient failure so far."""
+        return 0
 
     @abstractmethod
     async def aclose(self) -> None:
@@ -70,7 +289,69 @@ class Connector(ABC):
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
+    # ---- reading ----
+
+    @abstractmethod
+    def plan(self, stream: Stream, given: PlanInput) -> list[Chain]:
+        """The chains of one stream for this run (called once per run, when the stream's ``after``
+        streams have finished)."""
+
+    @abstractmethod
+    def fetch(self, chain: Chain, checkpoint: Json | None) -> AsyncGenerator[Page, None]:
+        """The pages of a chain in order, from its start or from a checkpoint a ``Page`` gave."""
+
+    async def fetch_record(self, stream: Stream, remote_id: str) -> Dto:
+        """One item of a stream by remote id (for ``Stream.revisit``); raises ``NotFound``."""
+        raise NotImplementedError(f"{self.tool} cannot fetch single {stream.name} items")
+
     @classmethod
-    def stream_names(cls) -> Sequence[str]:
-        """Names of the streams a sync walks (tool specific; see the tool's ``streams`` module)."""
+    def gone_item(cls, stream: Stream, stored_remote_data: Any) -> Dto | None:
+        """The item a revisited record answering 404 becomes (marked deleted), from what is stored."""
+        return None
+
+    # ---- scopes ----
+
+    @classmethod
+    def probed_scopes(cls) -> tuple[str, ...]:
+        """The scopes ``probe_scopes`` tells about."""
         return ()
+
+    async def probe_scopes(self) -> Sequence[ProbeResult]:
+        """Side-effect-free probes of every scope in ``probed_scopes``; raises ``InvalidCredentials``
+        when the credentials are refused."""
+        return ()
+
+    # ---- write actions ----
+
+    async def deactivate_course(self, remote_id: str) -> Dto:
+        """Deactivate (archive) a course; returns its item as the stream that reads courses serves it
+        (raises ``NotFound`` when it is gone). Offered when ``coverage.write_actions`` names
+        ``lms_deactivate_course``."""
+        raise NotImplementedError(f"{self.tool} cannot deactivate courses")
+
+    # ---- passthrough ----
+
+    @property
+    def base_url(self) -> str:
+        """The connection's base URL: its origin is the only one passthrough may reach."""
+        raise NotImplementedError(f"{self.tool} has no passthrough")
+
+    def passthrough_url(self, api: PassthroughApi, resolved_path: str) -> str:
+        """The absolute URL of a caller's path already resolved under ``api.prefix``; raises
+        ``HostNotAllowed`` unless it stays on the connection's origin, under the prefix."""
+        import httpx  # here: the page-preparation process imports this module and needs no HTTP client
+
+        base = httpx.URL(self.base_url)
+        target = base.join(base.path.rstrip("/") + resolved_path)
+        same_origin = (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
+        if not same_origin or not target.path.startswith(base.path.rstrip("/") + api.prefix):
+            raise HostNotAllowed(f"passthrough may reach only {api.prefix} on the integration's host")
+        return str(target)
+
+    async def passthrough_send(
+        self, method: str, url: str, *, content: bytes | None, headers: Mapping[str, str]
+    ) -> httpx.Response:
+        """One request to ``url`` (from ``passthrough_url``) with the connector's authentication, under
+        its budget, retried only where the connector knows the server did not act; any HTTP status is
+        an answer."""
+        raise NotImplementedError(f"{self.tool} has no passthrough")

@@ -8,52 +8,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from lmsbridge.connectors.registry import scope_requirements, tool_coverage
 from lmsbridge.store.schema import Integration
 from lmsbridge.unified.coverage import ACTION_FIELDS, MODEL_LABELS, model_available, read_models_and_actions
 from lmsbridge.unified.errors import KomboError as ApiError  # raised here, rendered by the API
 from lmsbridge.unified.wire import ReadModel, WriteAction
-
-# The scopes each unified read model needs on 360Learning (the stream that feeds it).
-MODEL_SCOPES: dict[str, dict[str, tuple[str, ...]]] = {
-    "360learning": {
-        "lms_users": ("users:read",),
-        "lms_course_providers": ("integrations:read",),
-        "lms_courses": ("courses:read",),
-        "lms_course_revisions": ("courses:read",),
-        "lms_course_progressions": ("courseStats:read",),
-    }
-}
-
-# The scopes each write action needs (connectors/learning360/writes.py): upserts, enrollments and
-# completions go through the connector's own 360Learning integration (found or created, then bulk
-# imports polled as bulk operations); deactivation archives the course. `groups:read` is probed but
-# gates nothing: it only finds the root group when the provider integration must be created and the
-# settings name no author.
-ACTION_SCOPES: dict[str, dict[str, tuple[str, ...]]] = {
-    "360learning": {
-        "lms_upsert_courses": (
-            "integrations:read",
-            "integrations:write",
-            "integrations:bulk",
-            "bulkOperations:read",
-        ),
-        "lms_deactivate_course": ("courses:write",),
-        "lms_enroll_user": (
-            "integrations:read",
-            "integrations:write",
-            "integrations:bulk",
-            "bulkOperations:read",
-            "courseStats:read",
-        ),
-        "lms_complete_course": (
-            "integrations:read",
-            "integrations:write",
-            "integrations:bulk",
-            "bulkOperations:read",
-            "courseStats:read",
-        ),
-    }
-}
 
 # Our read-API model names (records.MODELS) ↔ Kombo's model ids.
 KOMBO_MODEL_IDS = {
@@ -82,13 +41,13 @@ def _kombo_id(model: str) -> str:
 
 def model_missing_scopes(tool: str, model: str, scope_test: Mapping[str, Any] | None) -> list[str]:
     """The missing scopes that make ``model`` (Kombo id or our name) unreadable; empty = readable."""
-    needed = MODEL_SCOPES.get(tool, {}).get(_kombo_id(model), ())
+    needed = scope_requirements(tool).models.get(_kombo_id(model), ())
     missing = missing_scopes(scope_test)
     return [scope for scope in needed if scope in missing]
 
 
 def action_missing_scopes(tool: str, action: str, scope_test: Mapping[str, Any] | None) -> list[str]:
-    needed = ACTION_SCOPES.get(tool, {}).get(action, ())
+    needed = scope_requirements(tool).actions.get(action, ())
     missing = missing_scopes(scope_test)
     return [scope for scope in needed if scope in missing]
 
@@ -96,11 +55,11 @@ def action_missing_scopes(tool: str, action: str, scope_test: Mapping[str, Any] 
 def unavailable(tool: str, scope_test: Mapping[str, Any] | None) -> dict[str, list[str]]:
     """Model and action ids made unavailable by missing scopes → those scopes."""
     out: dict[str, list[str]] = {}
-    for model in MODEL_SCOPES.get(tool, {}):
+    for model in scope_requirements(tool).models:
         scopes = model_missing_scopes(tool, model, scope_test)
         if scopes:
             out[model] = scopes
-    for action in ACTION_SCOPES.get(tool, {}):
+    for action in scope_requirements(tool).actions:
         scopes = action_missing_scopes(tool, action, scope_test)
         if scopes:
             out[action] = scopes
@@ -110,7 +69,7 @@ def unavailable(tool: str, scope_test: Mapping[str, Any] | None) -> dict[str, li
 def integration_models_and_actions(integration: Integration) -> tuple[list[ReadModel], list[WriteAction]]:
     """``read_models`` and ``write_actions`` of ``GET /integrations/{id}`` (Kombo's shapes)."""
     blocked = unavailable(integration.tool, integration.scope_test)
-    return read_models_and_actions(integration.tool, {"unavailable": sorted(blocked)})
+    return read_models_and_actions(tool_coverage(integration.tool), {"unavailable": sorted(blocked)})
 
 
 def _names(scopes: list[str]) -> str:
@@ -120,7 +79,7 @@ def _names(scopes: list[str]) -> str:
 def require_model(integration: Integration, model: str) -> None:
     """Raise INTEGRATION.MODEL_NOT_AVAILABLE when the model is not covered or its scope is missing."""
     kombo_id = _kombo_id(model)
-    if not model_available(integration.tool, kombo_id):
+    if not model_available(tool_coverage(integration.tool), kombo_id):
         raise ApiError(
             "INTEGRATION.MODEL_NOT_AVAILABLE",
             f'The "{kombo_id}" model is not available for {integration.tool} integrations.',
@@ -131,22 +90,24 @@ def require_model(integration: Integration, model: str) -> None:
         raise ApiError(
             "INTEGRATION.MODEL_NOT_AVAILABLE",
             f'The "{kombo_id}" model ({label}) is not available for this integration: its credential lacks '
-            f"the 360Learning scope {_names(scopes)} (last scope test). Grant it, then run a scope test.",
+            f"the {tool_coverage(integration.tool).label} scope {_names(scopes)} (last scope test). "
+            "Grant it, then run a scope test.",
         )
 
 
 def require_action(integration: Integration, action: str) -> None:
     """Raise INTEGRATION.PERMISSION_MISSING when the action needs a scope the scope test found missing
     (INTEGRATION.ACTION_NOT_AVAILABLE when the connector does not implement it at all)."""
-    if action not in ACTION_FIELDS or action not in ACTION_SCOPES.get(integration.tool, {}):
+    if action not in ACTION_FIELDS or action not in scope_requirements(integration.tool).actions:
         raise ApiError(
             "INTEGRATION.ACTION_NOT_AVAILABLE",
             f'The "{action}" action is not available for {integration.tool} integrations.',
         )
     scopes = action_missing_scopes(integration.tool, action, integration.scope_test)
     if scopes:
+        lms = tool_coverage(integration.tool).label
         raise ApiError(
             "INTEGRATION.PERMISSION_MISSING",
-            f'The "{action}" action needs the 360Learning scope {_names(scopes)}, which the integration\'s '
-            "credential lacks (last scope test). Grant it, then run a scope test.",
+            f'The "{action}" action needs the {lms} scope {_names(scopes)}, '
+            "which the integration's credential lacks (last scope test). Grant it, then run a scope test.",
         )

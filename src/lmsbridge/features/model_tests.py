@@ -15,7 +15,8 @@ A model whose scope is missing is SKIPPED (the scope test names it); it does not
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,10 +24,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, Engine, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from lmsbridge.connectors.base import Connector
+from lmsbridge.connectors.base import Connector, Page, PlanInput, Stream, SyncMode
 from lmsbridge.connectors.errors import ConnectorError, PermissionMissing
-from lmsbridge.connectors.learning360.connector import Learning360Connector
-from lmsbridge.connectors.learning360.streams import STREAMS, Stream
+from lmsbridge.connectors.registry import connector_class
 from lmsbridge.features.availability import KOMBO_MODEL_IDS, model_missing_scopes
 from lmsbridge.settings import Settings
 from lmsbridge.store.integrations import complete_setup, get_integration
@@ -42,13 +42,11 @@ from lmsbridge.store.schema import (
 )
 from lmsbridge.store.transact import transact_async
 from lmsbridge.sync.state import RunState
+from lmsbridge.unified.records import MODELS
 from lmsbridge.unified.wire import format_timestamp
 from lmsbridge.webhooks.outbox import record_state_change_since, state_snapshot
 
 PASSED, FAILED, SKIPPED = "PASSED", "FAILED", "SKIPPED"
-# the models a 360Learning integration is tested on, in our store's names
-TESTED_MODELS = ("users", "course_providers", "courses", "course_revisions", "course_progressions")
-STREAM_OF_MODEL: dict[str, Stream] = {model: stream for stream in STREAMS for model in stream.models}
 # runs looked at for freshness (newest first)
 FRESHNESS_RUNS = 50
 
@@ -56,8 +54,8 @@ FRESHNESS_RUNS = 50
 @dataclass(frozen=True)
 class Threshold:
     """At least ``minimum`` of ``subject`` (non-deleted records, optionally narrowed by ``among``)
-    satisfy ``condition``. Documented in docs/features.md; 360Learning allows username-only accounts,
-    hence e-mail below 100 %."""
+    satisfy ``condition``. Documented in docs/features.md; an LMS may allow username-only accounts
+    (the shipped one does), hence e-mail below 100 %."""
 
     subject: str
     predicate: str
@@ -187,17 +185,24 @@ def _runs_since(session: Session, integration_id: str, since: datetime) -> list[
 # ---- the checks ------------------------------------------------------------------------------------
 
 
+def streams_of_models(tool: str) -> dict[str, Stream]:
+    """The models an integration of ``tool`` is tested on (our store's names, in ``MODELS`` order), each
+    with the stream whose complete scan confirms it."""
+    by_model = {model: stream for stream in connector_class(tool).streams for model in stream.models}
+    return {model: by_model[model] for model in MODELS if model in by_model}
+
+
 def check_readable(stream: Stream, run_state: RunState, live: Check | None) -> Check:
     if live is not None:
         return live
     chains = run_state.chains_of(stream.name)
     if any(c.pages > 0 for c in chains):
-        return Check("readable", PASSED, f"the last full sync fetched pages of {stream.path}")
+        return Check("readable", PASSED, f"the last full sync fetched pages of the {stream.name} stream")
     if stream.name in run_state.failed:
         return Check("readable", FAILED, run_state.failed[stream.name])
     if chains and all(c.done for c in chains):
-        return Check("readable", PASSED, f"the last full sync read {stream.path} (empty)")
-    return Check("readable", FAILED, f"the last full sync fetched no page of {stream.path}")
+        return Check("readable", PASSED, f"the last full sync read the {stream.name} stream (empty)")
+    return Check("readable", FAILED, f"the last full sync fetched no page of the {stream.name} stream")
 
 
 def check_counts(
@@ -213,7 +218,7 @@ def check_counts(
             "counts",
             FAILED,
             f"the last full scan of {stream.name} did not complete ({why}); stored records cannot be "
-            "reconciled with 360Learning",
+            "reconciled with the LMS",
             details,
         )
     recent = _runs_since(session, integration_id, run.created_at)
@@ -370,24 +375,36 @@ def max_age_for(settings: Settings | None) -> timedelta:
     return timedelta(hours=2 * min(float(delta), float(full)))
 
 
-async def _live_readable(connector: Connector, models: Sequence[str]) -> dict[str, Check]:
+async def _first_page(connector: Connector, stream: Stream) -> Page:
+    """The first page of the stream's first chain of a full scan."""
+    chains = connector.plan(stream, PlanInput(SyncMode.FULL))
+    if not chains:
+        return Page([], None)
+    async with contextlib.aclosing(connector.fetch(chains[0], None)) as pages:
+        async for page in pages:
+            return page
+    return Page([], None)
+
+
+async def _live_readable(connector: Connector) -> dict[str, Check]:
     """Fetch the first page of each model's stream once (one call per stream)."""
-    if not isinstance(connector, Learning360Connector):
-        return {}
     by_stream: dict[str, Check] = {}
     out: dict[str, Check] = {}
-    for model in models:
-        stream = STREAM_OF_MODEL[model]
+    for model, stream in streams_of_models(connector.tool).items():
         if stream.name not in by_stream:
             try:
-                page = await connector.client.get_page(stream.path)
+                page = await _first_page(connector, stream)
                 by_stream[stream.name] = Check(
-                    "readable", PASSED, f"first page of {stream.path} fetched ({len(page.items)} records)"
+                    "readable",
+                    PASSED,
+                    f"first page of the {stream.name} stream fetched ({len(page.items)} records)",
                 )
             except PermissionMissing as exc:
                 by_stream[stream.name] = Check("readable", SKIPPED, f"missing scope {exc.scope!r}")
             except ConnectorError as exc:
-                by_stream[stream.name] = Check("readable", FAILED, f"{stream.path} could not be read: {exc}")
+                by_stream[stream.name] = Check(
+                    "readable", FAILED, f"the {stream.name} stream could not be read: {exc}"
+                )
         out[model] = by_stream[stream.name]
     return out
 
@@ -405,14 +422,12 @@ def evaluate(
     run = _last_full_run(session, integration.id)
     result = ModelTestsResult(tested_at=now, qa_status="PENDING", sync_id=run.id if run else None)
     run_state = RunState.from_dict(run.streams) if run else RunState()
+    tested = streams_of_models(integration.tool)
     unreadable = {
-        model
-        for model in TESTED_MODELS
-        if model_missing_scopes(integration.tool, model, integration.scope_test)
+        model for model in tested if model_missing_scopes(integration.tool, model, integration.scope_test)
     }
-    for model in TESTED_MODELS:
+    for model, stream in tested.items():
         kombo_id = KOMBO_MODEL_IDS[model]
-        stream = STREAM_OF_MODEL[model]
         missing = model_missing_scopes(integration.tool, kombo_id, integration.scope_test)
         live_check = (live or {}).get(model)
         why = f"missing scope {', '.join(repr(s) for s in missing)}" if missing else None
@@ -470,7 +485,7 @@ async def run_model_tests(
     settings: Settings | None = None,
 ) -> ModelTestsResult:
     """Test every model (live first pages when ``connector`` is given), store results and QA status."""
-    live = await _live_readable(connector, TESTED_MODELS) if connector is not None else None
+    live = await _live_readable(connector) if connector is not None else None
     max_age = max_age_for(settings)
 
     def work(session: Session) -> ModelTestsResult:

@@ -2,8 +2,8 @@
 
 The caller chooses method, path (relative to the API's base path), extra headers, query and body; it
 can never choose the host, the credentials or the API version. Validation is pure (``prepare``);
-``forward`` makes the one HTTP exchange through the connector's client, so the call shares the
-company rate budget and the token cache with syncs and actions.
+``forward`` makes the one HTTP exchange through the connector (``Connector.passthrough_send``), so the
+call shares the company rate budget and the token cache with syncs and actions.
 """
 
 from __future__ import annotations
@@ -19,45 +19,25 @@ from urllib.parse import unquote
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
-from tenacity import RetryError
 
-from lmsbridge.connectors.errors import RetriesExhausted
-from lmsbridge.connectors.learning360.client import (
-    API_VERSION_HEADER,
-    IDEMPOTENT_METHODS,
-    Learning360Client,
-    build_retrying,
-)
-from lmsbridge.connectors.learning360.config import RetryPolicy
+from lmsbridge.connectors.base import Connector, PassthroughApi
+from lmsbridge.connectors.errors import HostNotAllowed
+from lmsbridge.connectors.registry import CONNECTORS
 
 Method = Literal["GET", "POST", "DELETE", "PUT", "PATCH"]
 
 
-@dataclass(frozen=True, slots=True)
-class PassthroughApi:
-    tool: str
-    api: str
-    base_path: str  # every caller path is resolved under this path of the integration's host
-    label: str
-
-
-# `{tool}/{api}` pairs we serve (Kombo's table lists `360learning/v2`).
+# `{tool}/{api}` pairs we serve: what the connectors declare
 PASSTHROUGH_APIS: dict[tuple[str, str], PassthroughApi] = {
-    ("360learning", "v2"): PassthroughApi("360learning", "v2", "/api/v2/", "360Learning API v2"),
+    (api.tool, api.api): api for connector in CONNECTORS.values() for api in connector.passthrough_apis
 }
-
-# A transport failure is retried only as the connector's client would (idempotent methods, or a
-# connection that was never made), but with a budget that suits an interactive call.
-PASSTHROUGH_RETRY = RetryPolicy(
-    max_attempts=3, max_seconds=15.0, initial_wait=0.2, max_wait=2.0, throttled_max_seconds=15.0
-)
 
 MAX_PATH_LENGTH = 2048
 # Decoding more layers than this is no longer a plausible path but an attack on a decoder somewhere.
 MAX_DECODE_ROUNDS = 4
 
-# Headers the caller may not set: credentials, the host, hop-by-hop headers, framing we compute, and
-# the API version we pin.
+# Headers the caller may not set: credentials, the host, hop-by-hop headers, framing we compute (and
+# each API's own ``reserved_headers``, e.g. an API version the connector pins).
 DROPPED_HEADERS = frozenset(
     {
         "authorization",
@@ -75,7 +55,6 @@ DROPPED_HEADERS = frozenset(
         "upgrade",
         "expect",
         "content-length",
-        API_VERSION_HEADER,
     }
 )
 
@@ -92,14 +71,13 @@ class PassthroughBody(BaseModel):
 
     method: Method = Field(description="The HTTP method (e.g., `GET`) of the request.")
     path: str = Field(
-        description="The path of the endpoint to call, relative to the API's base URL (for "
-        "`360learning/v2`: `/api/v2/` on the integration's host), e.g. `users` or "
-        "`/courses?status[eq]=published`."
+        description="The path of the endpoint to call, relative to the API's base URL (its prefix on "
+        "the integration's host, see the table above), e.g. `users` or `/courses?status[eq]=published`."
     )
     headers: dict[str, str] | None = Field(
         default=None,
-        description="Headers to send. Authentication, `Host`, hop-by-hop headers and `360-api-version` "
-        "are set by lmsbridge; caller values for them are dropped (with a warning).",
+        description="Headers to send. Authentication, `Host`, hop-by-hop headers and headers the API "
+        "pins (e.g. its version) are set by lmsbridge; caller values for them are dropped (with a warning).",
     )
     params: dict[str, str] | None = Field(
         default=None, description="Query parameters to send in addition to the ones in the `path`."
@@ -112,10 +90,10 @@ class PassthroughBody(BaseModel):
         default=False, description="Return the response body base64-encoded (binary data)."
     )
     multipart_form_data: list[dict[str, Any]] | None = Field(
-        default=None, description="Not supported by `360learning/v2` (its API v2 takes JSON bodies)."
+        default=None, description="Not supported (the APIs served take JSON bodies)."
     )
     api_options: dict[str, str] | None = Field(
-        default=None, description="Adapter options; `360learning/v2` has none (ignored with a warning)."
+        default=None, description="Adapter options; the APIs served have none (ignored with a warning)."
     )
 
 
@@ -125,7 +103,7 @@ class PassthroughInputError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class PreparedRequest:
-    """A validated request: the path is absolute on the tenant host (``/api/v2/…``)."""
+    """A validated request: the path is absolute on the tenant host, under the API's prefix."""
 
     method: str
     path: str
@@ -171,7 +149,7 @@ def _decoded_forms(text: str) -> list[str]:
 
 
 def normalize_path(api: PassthroughApi, path: str) -> str:
-    """The caller's path, checked and resolved under ``api.base_path``.
+    """The caller's path, checked and resolved under ``api.prefix``.
 
     Rejected: absolute and scheme-relative URLs, ``.``/``..`` segments, empty segments, backslashes,
     control characters and fragments, in plain form or hidden behind (repeated) percent-encoding.
@@ -189,18 +167,20 @@ def normalize_path(api: PassthroughApi, path: str) -> str:
             raise PassthroughInputError("The path must not contain backslashes.")
         if form.startswith("//") or "://" in form or _SCHEME.match(form):
             raise PassthroughInputError(
-                f"The path must be relative to the API's base URL ({api.base_path}), not a URL."
+                f"The path must be relative to the API's base URL ({api.prefix}), not a URL."
             )
         segments = form.strip("/").split("/")
         if any(segment in {".", ".."} for segment in segments):
             raise PassthroughInputError("The path must not contain `.` or `..` segments.")
         if form.strip("/") and any(segment == "" for segment in segments):
             raise PassthroughInputError("The path must not contain empty segments (`//`).")
-    resolved = api.base_path + raw_path.lstrip("/")
+    resolved = api.prefix + raw_path.lstrip("/")
     return resolved + (f"?{query}" if query else "")
 
 
-def clean_headers(headers: Mapping[str, str] | None) -> tuple[dict[str, str], list[str]]:
+def clean_headers(
+    headers: Mapping[str, str] | None, reserved: frozenset[str] = frozenset()
+) -> tuple[dict[str, str], list[str]]:
     """Headers safe to forward, and warnings naming those dropped. Injection attempts are errors."""
     kept: dict[str, str] = {}
     dropped: list[str] = []
@@ -216,7 +196,7 @@ def clean_headers(headers: Mapping[str, str] | None) -> tuple[dict[str, str], li
                 f"The value of header {name!r} contains control or non-ASCII characters."
             )
         lowered = name.lower()
-        if lowered in DROPPED_HEADERS or lowered in also_hop:
+        if lowered in DROPPED_HEADERS or lowered in reserved or lowered in also_hop:
             dropped.append(name)
             continue
         kept[name] = value
@@ -245,7 +225,7 @@ def prepare(tool: str, api_name: str, body: PassthroughBody) -> PreparedRequest:
     if body.multipart_form_data:
         raise PassthroughInputError(f"`multipart_form_data` is not supported by `{tool}/{api_name}`.")
     path = normalize_path(api, body.path)
-    headers, warnings = clean_headers(body.headers)
+    headers, warnings = clean_headers(body.headers, api.reserved_headers)
     params = dict(body.params or {})
     for name, value in params.items():
         if _CONTROL.search(name) or _CONTROL.search(value):
@@ -284,54 +264,23 @@ def response_data(response: httpx.Response, as_base64: bool) -> Any:
     return response.text
 
 
-def _assert_on_tenant(base_url: str, url: str) -> None:
-    """Defence in depth after ``normalize_path``: the assembled URL is on the tenant's host, under its
-    API base path."""
-    base, target = httpx.URL(base_url), httpx.URL(url)
-    same_origin = (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
-    if not same_origin or not target.path.startswith(base.path.rstrip("/") + "/api/v2/"):
-        raise PassthroughInputError("The path does not resolve under the API's base URL.")
+async def forward(connector: Connector, api: PassthroughApi, prepared: PreparedRequest) -> PassthroughResult:
+    """Send the request through the connector (its authentication, the company budget, its retries for
+    an interactive call); any HTTP status is a result.
 
-
-async def _send(client: Learning360Client, prepared: PreparedRequest, url: str, token: str) -> httpx.Response:
-    # httpx's `params=` would replace the path's own query: merge instead (Kombo: "in addition")
-    target = httpx.URL(url).copy_merge_params(prepared.params) if prepared.params else httpx.URL(url)
-    return await client.send_raw(
-        prepared.method, str(target), token=token, content=prepared.content, headers=dict(prepared.headers)
-    )
-
-
-async def forward(
-    client: Learning360Client, prepared: PreparedRequest, *, retry: RetryPolicy = PASSTHROUGH_RETRY
-) -> PassthroughResult:
-    """Send the request with lmsbridge's token and version header; any HTTP status is a result.
-
-    Raises ``InvalidCredentials`` when no token can be had, ``RetriesExhausted`` when 360Learning could
-    not be reached (after the retries the client's rules allow for this method).
+    Raises ``PassthroughInputError`` when the assembled URL would leave the tenant (defence in depth
+    after ``normalize_path``), the connector's errors otherwise (``InvalidCredentials``,
+    ``RetriesExhausted``, ``HostNotAllowed`` for a host that is not a public address).
     """
-    url = client.url_for(prepared.path)
-    _assert_on_tenant(client.base_url, url)
-    token = await client.access_token()
-    retrying = build_retrying(retry, lambda _state: None, idempotent=prepared.method in IDEMPOTENT_METHODS)
-
-    async def exchange() -> httpx.Response:
-        nonlocal token
-        # a 401 means our token expired or was revoked: that is ours to fix, not the caller's
-        for refreshed in (False, True):
-            response = await _send(client, prepared, url, token)
-            if response.status_code != 401 or refreshed:
-                return response
-            client._drop_token(token)
-            token = await client.access_token()
-        raise AssertionError("unreachable")
-
     try:
-        response: httpx.Response = await retrying(exchange)
-    except RetryError as exc:
-        last = exc.last_attempt.exception() or exc
-        raise RetriesExhausted(exc.last_attempt.attempt_number, last) from last
-    except httpx.TransportError as exc:  # not retried: a non-idempotent call that may have arrived
-        raise RetriesExhausted(retrying.statistics.get("attempt_number", 1), exc) from exc
+        url = httpx.URL(connector.passthrough_url(api, prepared.path))
+    except HostNotAllowed as exc:
+        raise PassthroughInputError("The path does not resolve under the API's base URL.") from exc
+    # the caller's params come in addition to the path's own query (Kombo's rule)
+    target = str(url.copy_merge_params(prepared.params)) if prepared.params else str(url)
+    response = await connector.passthrough_send(
+        prepared.method, target, content=prepared.content, headers=dict(prepared.headers)
+    )
     return PassthroughResult(
         url=str(response.request.url),
         status=response.status_code,

@@ -10,7 +10,7 @@ Stored shape (JSON)::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,10 +20,8 @@ from sqlalchemy.orm import Session
 
 from lmsbridge.clock import utcnow
 from lmsbridge.connections import open_connector
-from lmsbridge.connectors.base import Connector
+from lmsbridge.connectors.base import Connector, ProbeResult
 from lmsbridge.connectors.errors import InvalidCredentials
-from lmsbridge.connectors.learning360.connector import Learning360Connector
-from lmsbridge.connectors.learning360.probes import PROBES, ProbeOutcome, run_probes
 from lmsbridge.crypto import SecretBox
 from lmsbridge.features.availability import unavailable
 from lmsbridge.settings import Settings
@@ -73,7 +71,7 @@ class ScopeTestResult:
         return data
 
 
-def _result(tool: str, outcomes: list[ProbeOutcome], now: datetime) -> ScopeTestResult:
+def _result(tool: str, outcomes: Sequence[ProbeResult], now: datetime) -> ScopeTestResult:
     return ScopeTestResult(
         tool=tool,
         checked_at=now,
@@ -84,14 +82,15 @@ def _result(tool: str, outcomes: list[ProbeOutcome], now: datetime) -> ScopeTest
 async def run_scope_test(connector: Connector, now: datetime | None = None) -> ScopeTestResult:
     """Probe every scope the connector uses. Refused credentials give every scope ``unknown``."""
     now = now or utcnow()
-    if not isinstance(connector, Learning360Connector):
-        raise TypeError(f"no scope probes for {connector.tool}")
     try:
-        outcomes = await run_probes(connector.client)
+        outcomes = await connector.probe_scopes()
     except InvalidCredentials:
         result = _result(
             connector.tool,
-            [ProbeOutcome(p.scope, "unknown", "the credentials were refused: no token") for p in PROBES],
+            [
+                ProbeResult(scope, "unknown", "the credentials were refused: no token")
+                for scope in connector.probed_scopes()
+            ],
             now,
         )
         result.credentials_valid = False

@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import Engine
 
 from lmsbridge.connectors.base import Connector
-from lmsbridge.connectors.learning360.streams import STREAMS
 from lmsbridge.features.model_tests import ModelTestsResult, run_model_tests
 from lmsbridge.features.scope_test import run_scope_test, store_scope_test
 from lmsbridge.settings import Settings
@@ -48,7 +47,9 @@ async def scope_test_before_sync(
         return {}
     missing = set(result.missing)
     return {
-        stream.name: skip_warning(stream.scope, stream.name) for stream in STREAMS if stream.scope in missing
+        stream.name: skip_warning(stream.scope, stream.name)
+        for stream in connector.streams
+        if stream.scope is not None and stream.scope in missing
     }
 
 

@@ -3,8 +3,8 @@ configured, healed at every sync (a deleted one is created again, an inactive on
 secret followed with the old one kept valid for the overlap), read back for missed events by DELTA
 syncs, and removed when the integration is disabled or deleted.
 
-Vendor-neutral: the LMS's Webhook API comes in as a ``SubscriptionApi`` (360Learning's:
-``connectors/learning360/subscriptions.py``).
+Vendor-neutral: the LMS's Webhook API comes in as a ``SubscriptionApi`` (the connector's
+``subscriptions`` module implements it).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from lmsbridge.store.transact import transact_async
 
 log = logging.getLogger(__name__)
 
-# 360Learning signs with the previous secret too for 24 h after a rotation
+# the LMS signs with the previous secret too for 24 h after a rotation (the shipped connector's does)
 LEGACY_SECRET_OVERLAP = timedelta(hours=24)
 STATE_KEY = "incoming_webhooks"
 ACTIVE, NO_PUBLIC_URL, MISSING_SCOPES = "ACTIVE", "NO_PUBLIC_URL", "MISSING_SCOPES"

@@ -3,7 +3,7 @@
 FULL every ``full_interval``, DELTA every ``delta_interval``. A failed or partially failed run backs
 off: the next try comes ``first_retry`` later, doubling with every consecutive failure, never later than
 the run type's regular interval. After ``max_failures`` in a row the integration's scheduled syncs pause
-(its record says why) until a forced sync or re-enabling resumes them. A credential that 360Learning
+(its record says why) until a forced sync or re-enabling resumes them. A credential that the LMS
 refuses makes the integration INVALID (Kombo's state).
 """
 

@@ -1,5 +1,3 @@
-"""A simulated 360Learning tenant speaking API v2 (the only fake in lmsbridge's tests and benchmarks).
-
-Imports nothing from the rest of lmsbridge: it is a stranger that only speaks 360Learning's protocol.
-Entry points: `lmsbridge.sandbox.testing` (tests), `lmsbridge.sandbox.cli` (standalone), `app.build_app`.
-"""
+"""Simulated LMS tenants, one sub-package per connector: the only fakes in lmsbridge's
+tests and benchmarks. Each imports nothing from the rest of lmsbridge: a stranger that only speaks its
+vendor's protocol."""

@@ -1,7 +1,8 @@
-"""`python -m lmsbridge.sandbox --port 8360 --users ... --courses ... --attempts ...`."""
+"""`python -m lmsbridge.sandbox --port 8360 --users ... --courses ... --attempts ...`: the simulated
+tenant of the shipped connector."""
 
 from __future__ import annotations
 
-from lmsbridge.sandbox.cli import main
+from lmsbridge.sandbox.learning360.cli import main
 
 main()

@@ -44,7 +44,7 @@ def create_integration(
     *,
     base_url: str,
     credentials: Mapping[str, str],
-    tool: str = "360learning",
+    tool: str,
     end_user: Mapping[str, Any] | None = None,
     settings: Mapping[str, Any] | None = None,
     integration_id: str | None = None,

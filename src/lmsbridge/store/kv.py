@@ -16,15 +16,6 @@ def get_value(session: Session, key: str) -> str | None:
     return session.scalar(select(KeyValue.value).where(KeyValue.key == key))
 
 
-def set_value(session: Session, key: str, value: str) -> None:
-    insert = _insert(session)
-    session.execute(
-        insert.values(key=key, value=value).on_conflict_do_update(
-            index_elements=["key"], set_={"value": value}
-        )
-    )
-
-
 def get_or_create(session: Session, key: str, value: str) -> str:
     """The stored value of ``key``; stores ``value`` first if there is none (first writer wins)."""
     session.execute(

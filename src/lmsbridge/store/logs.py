@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from lmsbridge.ids import random_id
-from lmsbridge.store.redaction import redact, redact_text
+from lmsbridge.redaction import redact, redact_text
 from lmsbridge.store.schema import InteractionLog
 
 KINDS = frozenset({"api", "sync", "action", "passthrough", "webhook"})

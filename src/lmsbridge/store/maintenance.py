@@ -1,6 +1,6 @@
 """Planner statistics: after a FULL sync rewrote large tables, the query planners need fresh statistics
 or they pick plans for the empty tables they last saw (PostgreSQL: sequential scans; SQLite: walking the
-id index for a selective ``user_ids`` filter) — a page that takes 40 ms can take a minute."""
+id index for a selective ``user_ids`` filter) — a page that takes milliseconds can take a minute."""
 
 from __future__ import annotations
 

@@ -55,8 +55,8 @@ class RecordSpec:
         return content_hash((row[c] for c in self.content_columns), row["remote_data"], self.volatile_keys)
 
 
-# ~300 bytes an entry: 65,536 entries held ~20 MB once an L tenant's 100k users passed through (a miss
-# costs ~2 µs of hashing, in the sync's helper process)
+# bounded: a large tenant's users would otherwise all stay in memory, and a miss only costs hashing one
+# id again
 REF_ID_CACHE_SIZE = 8_192
 
 

@@ -71,7 +71,8 @@ class Integration(Base):
     qa_status: Mapped[str] = mapped_column(String(16), default="PENDING")
     scope_test: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     model_tests: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    # connector-owned state that must survive restarts (e.g. the 360Learning integration id for upserts)
+    # connector-owned state that must survive restarts (e.g. the LMS-side id of lmsbridge's own course
+    # provider)
     connector_state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column()
@@ -248,7 +249,7 @@ class SyncRun(Base):
 
 
 class RateBudget(Base):
-    """One shared request budget (a 360Learning company's reads or writes) as a GCRA schedule, so every
+    """One shared request budget (an LMS company's reads or writes) as a GCRA schedule, so every
     process and machine on one PostgreSQL database spends the same budget."""
 
     __tablename__ = "rate_budgets"
@@ -256,7 +257,7 @@ class RateBudget(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     # theoretical arrival time of the next request, seconds since the epoch (database clock)
     tat: Mapped[float] = mapped_column(Float)
-    # > 1 while 360Learning answers 429: the budget's interval is stretched by this factor
+    # > 1 while the LMS answers 429: the budget's interval is stretched by this factor
     slowdown: Mapped[float] = mapped_column(Float, default=1.0)
 
 
@@ -304,7 +305,7 @@ class ActionTask(Base):
     kind: Mapped[str] = mapped_column(String(32))  # courses_upsert | enroll | complete | deactivate
     state: Mapped[str] = mapped_column(String(16))  # PENDING | RUNNING | COMPLETED | FAILED
     request: Mapped[dict[str, Any]] = mapped_column(JSON)
-    # where the remote side is (e.g. 360Learning bulk operation ids), so a restart resumes polling
+    # where the remote side is (e.g. the LMS's bulk operation ids), so a restart resumes polling
     remote_state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     result: Mapped[dict[str, Any] | list[Any] | None] = mapped_column(JSON, nullable=True)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

@@ -1,7 +1,7 @@
-"""Runs one sync (FULL or DELTA) of one integration: plans cursor chains, fetches them concurrently under
-the company budget, upserts and checkpoints after every page, marks deletions after complete scans.
+"""Runs one sync (FULL or DELTA) of one integration through its ``Connector``: plans each stream's cursor
+chains once the streams it comes after have finished, fetches them concurrently under the connector's
+budget, upserts and checkpoints after every page, marks deletions after complete scans.
 
-Order: integrations (provider index) → courses → stats partitions by course, with users alongside.
 A run resumes from its checkpoints when its process died (the job runner claims it again).
 """
 
@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -23,7 +23,16 @@ from sqlalchemy.orm import Session
 from lmsbridge import logs, metrics
 from lmsbridge.clock import utcnow
 from lmsbridge.connections import stored_connection
-from lmsbridge.connectors.base import Page, StoredConnection
+from lmsbridge.connectors.base import (
+    Connector,
+    Deletions,
+    MapContext,
+    Page,
+    PlanInput,
+    StoredConnection,
+    Stream,
+    SyncMode,
+)
 from lmsbridge.connectors.errors import (
     AuthenticationFailed,
     ConnectorError,
@@ -31,29 +40,17 @@ from lmsbridge.connectors.errors import (
     NotFound,
     PermissionMissing,
 )
-from lmsbridge.connectors.learning360 import mapping
-from lmsbridge.connectors.learning360.config import ClientOptions
-from lmsbridge.connectors.learning360.connector import Learning360Connector
-from lmsbridge.connectors.learning360.streams import (
-    COURSES,
-    INTEGRATIONS,
-    STATS,
-    STREAMS_BY_NAME,
-    USERS,
-    delta_chains,
-    fetch_chain,
-    full_chains,
-)
+from lmsbridge.connectors.registry import connector_class
 from lmsbridge.crypto import SecretBox
-from lmsbridge.ids import record_id
 from lmsbridge.store import sync_runs
 from lmsbridge.store.integrations import complete_setup, get_integration
 from lmsbridge.store.logs import write_log
 from lmsbridge.store.maintenance import refresh_statistics
+from lmsbridge.store.record_specs import spec_for
 from lmsbridge.store.retention import anonymize_expired, mark_unseen_deleted
-from lmsbridge.store.schema import Course, CourseRevision, Integration, SyncRun
+from lmsbridge.store.schema import Integration, SyncRun
 from lmsbridge.store.upsert import UpsertCounts
-from lmsbridge.sync.pages import PAGE_HANDLERS, PageContext, courses_page
+from lmsbridge.sync.pages import PageContext, write_page
 from lmsbridge.sync.preparer import PagePreparer
 from lmsbridge.sync.progress import NoProgress, SyncProgress
 from lmsbridge.sync.read_ahead import read_ahead
@@ -65,26 +62,22 @@ from lmsbridge.webhooks.outbox import StateSnapshot
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# models each stream feeds, for deletion marking after a complete scan
-STREAM_MODELS = {stream.name: stream.models for stream in STREAMS_BY_NAME.values()}
-# the field each stream's delta filters on (see streams.py); its greatest value seen is the next cursor
-REPLICATION_KEYS = {s.name: s.delta_filter for s in STREAMS_BY_NAME.values() if s.delta_filter}
 # a RUNNING run without a heartbeat for this long belongs to a dead process (it beats 3 times as often)
 STALE_AFTER = timedelta(seconds=30)
 
 
 # features hooks, see SyncOptions.before_scan / after_full
-BeforeScan = Callable[[Engine, str, Learning360Connector, datetime], Awaitable[dict[str, str]]]
+BeforeScan = Callable[[Engine, str, Connector, datetime], Awaitable[dict[str, str]]]
 AfterFull = Callable[[Engine, str, str, datetime], Awaitable[object]]
 
 
 @dataclass(frozen=True, slots=True)
 class SyncOptions:
     max_parallel_chains: int = 10
-    ids_per_partition: int = 150
     reads_per_second: float | None = None
     writes_per_second: float | None = None
-    client_options: ClientOptions | None = None
+    # keyword arguments for the connector's ``from_connection`` (e.g. its client's timeouts and retries)
+    connector_options: Mapping[str, Any] = field(default_factory=dict)
     # a RUNNING run whose heartbeat is older than this belongs to a dead process and may be resumed
     stale_after: timedelta = STALE_AFTER
     # webhooks: the base of the log_url in sync-finished events (settings.public_base_url)
@@ -116,18 +109,17 @@ class SyncOutcome:
     log_id: str | None = None
 
 
-ConnectorFactory = Callable[[Integration, StoredConnection, SyncOptions], Learning360Connector]
+ConnectorFactory = Callable[[Integration, StoredConnection, SyncOptions], Connector]
 
 
 def default_connector_factory(
     integration: Integration, connection: StoredConnection, options: SyncOptions
-) -> Learning360Connector:
-    config = Learning360Connector.config_from_connection(connection)
-    return Learning360Connector(
-        config,
-        options=options.client_options,
+) -> Connector:
+    return connector_class(integration.tool).from_connection(
+        connection,
         reads_per_second=options.reads_per_second,
         writes_per_second=options.writes_per_second,
+        **options.connector_options,
     )
 
 
@@ -214,9 +206,8 @@ class _Run:
         self.state = RunState.from_dict(run.streams)
         self.progress = progress
         self.warnings: list[str] = list(run.warnings or [])
-        self.connector: Learning360Connector | None = None
+        self.connector: Connector | None = None
         self.calls_before = int(run.api_calls or 0)
-        self.providers = mapping.ProviderIndex.from_integrations(self.state.integrations or [])
         self.preparer = PagePreparer(
             use_helper=engine.options.prepare_in_helper, sqlite_datetimes=engine.db.dialect.name == "sqlite"
         )
@@ -298,9 +289,8 @@ class _Run:
     def _final_state(self) -> str:
         if not self.state.failed:
             return "SUCCEEDED"
-        readable = [
-            s for s in (USERS.name, INTEGRATIONS.name, COURSES.name, STATS.name) if s not in self.state.failed
-        ]
+        assert self.connector is not None
+        readable = [s for s in self.connector.streams if s.name not in self.state.failed]
         return "PARTIALLY_FAILED" if readable else "FAILED"
 
     def _load_integration(self, session: Session) -> tuple[Integration, StoredConnection]:
@@ -327,37 +317,61 @@ class _Run:
     # ---- planning -------------------------------------------------------------------------------
 
     async def _prepare(self) -> None:
-        if self.state.chains:
+        """A new run notes where a DELTA starts; each stream is planned when its turn comes (``_plan``)."""
+        if self.state.chains or self.state.planned:
             return  # resuming: the plan is in the checkpoint
-        if self.full:
-            for stream in (INTEGRATIONS, USERS, COURSES):
-                for chain in full_chains(stream):
-                    self.state.add_chain(chain)
-        else:
-            since = await self._in_db(self._delta_since)
-            self.state.delta_since = since["started_at"].isoformat() if since["started_at"] else None
-            for stream in (INTEGRATIONS, USERS):
-                for chain in full_chains(stream):
-                    self.state.add_chain(chain)
-            for stream in (COURSES, STATS):
-                for chain in delta_chains(stream, since.get(stream.name) or since["started_at"]):
-                    self.state.add_chain(chain)
-            self.state.stats_planned = True
+        if not self.full:
+            await self._in_db(self._delta_since)
         await self._in_db(self._save)
 
-    def _delta_since(self, session: Session) -> dict[str, datetime | None]:
+    def _delta_since(self, session: Session) -> None:
         """Where a delta starts: per stream the replication-key cursor of the last successful run
         (remote clock), else that run's start time (our clock)."""
+        assert self.connector is not None
         last = sync_runs.last_succeeded(session, self.integration_id)
         if last is None:
-            return {"started_at": None}
-        since: dict[str, datetime | None] = {"started_at": last.started_at}
+            return
         previous = RunState.from_dict(last.streams).cursors
-        for stream, value in previous.items():
-            since[stream] = mapping.parse_datetime(value)
+        started = last.started_at.isoformat() if last.started_at else None
+        for stream in self.connector.streams:
+            since = previous.get(stream.name) or started
+            if since:
+                self.state.since[stream.name] = since
         # carried forward, so a delta that sees nothing new keeps the cursor where it was
         self.state.cursors = dict(previous)
-        return since
+
+    async def _plan(self, stream: Stream) -> None:
+        """The stream's chains, planned once its ``after`` streams finished (so a partition can use the
+        ids they saw)."""
+        assert self.connector is not None
+        partition_ids: list[str] | None = None
+        if stream.partition_by is not None and self._feeders_complete(stream.partition_by):
+            partition_ids = await self._in_db(partial(self._seen_this_run, model=stream.partition_by))
+        since = self.state.since.get(stream.name)
+        given = PlanInput(
+            mode=SyncMode(self.type),
+            since=datetime.fromisoformat(since) if since else None,
+            partition_ids=partition_ids,
+        )
+        for chain in self.connector.plan(stream, given):
+            self.state.add_chain(chain)
+        self.state.planned.append(stream.name)
+        await self._in_db(self._save)
+
+    def _feeders_complete(self, model: str) -> bool:
+        assert self.connector is not None
+        feeders = [s.name for s in self.connector.streams if model in s.models]
+        return bool(feeders) and all(self.state.stream_complete(name) for name in feeders)
+
+    def _seen_this_run(self, session: Session, model: str) -> list[str]:
+        table = spec_for(model).table
+        return list(
+            session.scalars(
+                select(table.c.remote_id).where(
+                    table.c.integration_id == self.integration_id, table.c.last_seen_sync_id == self.run_id
+                )
+            )
+        )
 
     def _save(self, session: Session) -> None:
         sync_runs.save_streams(session, self.run_id, self.state.to_dict(), self._calls())
@@ -365,45 +379,34 @@ class _Run:
     # ---- scanning -------------------------------------------------------------------------------
 
     async def _scan(self) -> None:
-        await self._run_stream(INTEGRATIONS.name)
-        if self.state.integrations is None:
-            self.state.integrations = []
-        users = asyncio.create_task(self._run_stream(USERS.name))
-        try:
-            await self._run_stream(COURSES.name)
-            if not self.full:
-                await self._recheck_inactive_courses()
-            if not self.state.stats_planned:
-                await self._plan_stats()
-            await self._run_stream(STATS.name)
-        finally:
-            await users
+        """Every stream of the connector, each as soon as the streams it comes after have finished."""
+        assert self.connector is not None
+        tasks: dict[str, asyncio.Task[None]] = {}
 
-    async def _plan_stats(self) -> None:
-        """Partition the stats scan by the courses this run saw (all statuses)."""
-        course_ids: list[str] | None = None
-        if self.state.stream_complete(COURSES.name):
-            course_ids = await self._in_db(self._courses_seen_this_run)
-        chains = full_chains(
-            STATS,
-            partition_values=course_ids,
-            max_ids_per_partition=self.engine.options.ids_per_partition,
-        )
-        if course_ids == []:
-            chains = full_chains(STATS)  # no course: one (empty) scan still proves there are no attempts
-        for chain in chains:
-            self.state.add_chain(chain)
-        self.state.stats_planned = True
-        await self._in_db(self._save)
+        async def one(stream: Stream) -> None:
+            for name in stream.after:
+                await asyncio.shield(tasks[name])
+            if stream.name not in self.state.planned:
+                await self._plan(stream)
+            await self._run_stream(stream.name)
+            if not self.full and stream.revisit is not None:
+                await self._revisit(stream)
 
-    def _courses_seen_this_run(self, session: Session) -> list[str]:
-        return list(
-            session.scalars(
-                select(Course.remote_id).where(
-                    Course.integration_id == self.integration_id, Course.last_seen_sync_id == self.run_id
+        for stream in self.connector.streams:
+            unknown = [name for name in stream.after if name not in tasks]
+            if unknown:
+                raise ValueError(
+                    f"stream {stream.name!r} comes after {unknown}, declared later or not at all"
                 )
-            )
-        )
+            tasks[stream.name] = asyncio.create_task(one(stream))
+        try:
+            results = await asyncio.gather(*tasks.values(), return_exceptions=True)
+        finally:
+            for task in tasks.values():
+                task.cancel()
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     async def _run_stream(self, stream: str) -> None:
         all_chains = self.state.chains_of(stream)
@@ -443,29 +446,29 @@ class _Run:
     async def _run_chain(self, chain_state: ChainState) -> None:
         assert self.connector is not None
         chain = chain_state.chain
+        stream = self.connector.stream(chain.stream)
         self.progress.chain_started(chain.stream, chain.key)
-        handler = PAGE_HANDLERS[chain.stream]
         # the next page is fetched while this one is prepared and written (sync/read_ahead.py)
-        fetched = fetch_chain(self.connector.client, chain, resume_url=chain_state.next_url)
+        fetched = self.connector.fetch(chain, chain_state.checkpoint)
         async with contextlib.aclosing(read_ahead(fetched)) as pages:
             async for page in pages:
-                if chain.stream == INTEGRATIONS.name:
-                    self._collect_integrations(page.items)
+                if stream.remember is not None:
+                    self.state.memory = stream.remember(page.items, self.state.memory)
                 ctx = self._context()
-                prepared = await self.preparer.prepare(chain.stream, self.integration_id, page.items)
+                prepared = await self._prepare_page(stream, ctx, page.items)
 
                 # state is mutated only inside DB work (serialised by the engine's writer), so a checkpoint
                 # never sees another chain's half-made change; it is saved when the page's group commits
                 def write(
                     session: Session, ctx: PageContext = ctx, page: Page = page, prepared: Any = prepared
                 ) -> None:
-                    self._count(handler(session, ctx, prepared))
-                    key = REPLICATION_KEYS.get(chain.stream)
+                    self._count(write_page(session, ctx, stream, prepared))
+                    key = stream.replication_key
                     if key:
                         self.state.advance_cursor(chain.stream, [str(i.get(key) or "") for i in page.items])
-                    chain_state.next_url = page.next_url
+                    chain_state.checkpoint = page.checkpoint
                     chain_state.pages += 1
-                    chain_state.done = page.next_url is None
+                    chain_state.done = page.checkpoint is None
 
                 # the last page of a stream commits at once: a finished scan is durable before the run goes on
                 await self.engine.writer().write(
@@ -480,6 +483,12 @@ class _Run:
             await self._in_db(lambda s: self._mark_chain_done(s, chain_state))
         self.progress.chain_done(chain.stream, chain.key)
 
+    async def _prepare_page(self, stream: Stream, ctx: PageContext, items: list[dict[str, Any]]) -> Any:
+        map_context = ctx.map_context()
+        if stream.maps_alone:  # its mapping reads no memory: none travels to the helper process
+            map_context = MapContext(map_context.now, {})
+        return await self.preparer.prepare(stream, self.integration_id, items, map_context)
+
     def _stream_scanned(self, stream: str) -> bool:
         return all(c.done for c in self.state.chains_of(stream))
 
@@ -487,88 +496,81 @@ class _Run:
         chain_state.done = True
         self._save(session)
 
-    def _collect_integrations(self, items: list[dict[str, Any]]) -> None:
-        known = {str(i.get("_id")) for i in self.state.integrations or []}
-        self.state.integrations = [
-            *(self.state.integrations or []),
-            *(i for i in items if str(i.get("_id")) not in known),
-        ]
-        self.providers = mapping.ProviderIndex.from_integrations(self.state.integrations)
-
     def _context(self) -> PageContext:
-        return PageContext(self.integration_id, self.run_id, self.engine.clock(), self.providers)
+        return PageContext(self.integration_id, self.run_id, self.engine.clock(), self.state.memory)
 
     def _count(self, counts: dict[str, UpsertCounts]) -> None:
         for model, c in counts.items():
             self.state.count(model, seen=c.seen, created=c.created, changed=c.changed)
 
-    async def _recheck_inactive_courses(self) -> None:
-        """Delta runs: archive/restore do not move modifiedAt. Courses stored as archived that the
-        archived/deleted scans no longer return were restored (or purged): fetch each one."""
-        if not self.state.stream_complete(COURSES.name):
+    async def _revisit(self, stream: Stream) -> None:
+        """DELTA runs: changes the delta filter cannot see (``Stream.revisit``). Stored records in the
+        revisited status that the run's scans no longer returned changed (or were purged): fetch each."""
+        assert self.connector is not None and stream.revisit is not None
+        if not self.state.stream_complete(stream.name):
             return
-        assert self.connector is not None
-        candidates = await self._in_db(self._inactive_not_seen)
-        for remote_id in candidates:
+        candidates = await self._in_db(partial(self._revisit_candidates, stream=stream))
+        for remote_id, stored_data in candidates:
             try:
-                dto = await self.connector.client.get_json(f"/api/v2/courses/{remote_id}")
+                item: dict[str, Any] | None = await self.connector.fetch_record(stream, remote_id)
             except NotFound:
-                await self._in_db(partial(self._mark_course_gone, remote_id=remote_id))
-                continue
+                item = self.connector.gone_item(stream, stored_data)
             except ConnectorError as exc:
-                await self._fail_stream(COURSES.name, f"courses could not be re-checked: {exc}")
+                await self._fail_stream(stream.name, f"{stream.name} could not be re-checked: {exc}")
                 return
-            await self._in_db(partial(self._write_course, dto=dto))
+            if item is None:
+                continue
+            ctx = self._context()
+            prepared = await self._prepare_page(stream, ctx, [item])
+            await self._in_db(partial(self._write_one, stream=stream, ctx=ctx, prepared=prepared))
 
-    def _write_course(self, session: Session, dto: dict[str, Any]) -> None:
-        self._count(courses_page(session, self._context(), [dto]))
+    def _write_one(self, session: Session, stream: Stream, ctx: PageContext, prepared: Any) -> None:
+        self._count(write_page(session, ctx, stream, prepared))
 
-    def _inactive_not_seen(self, session: Session) -> list[str]:
-        rows = session.scalars(
-            select(CourseRevision.remote_id).where(
-                CourseRevision.integration_id == self.integration_id,
-                CourseRevision.status == "INACTIVE",
-                CourseRevision.remote_deleted_at.is_(None),
-                (CourseRevision.last_seen_sync_id != self.run_id)
-                | CourseRevision.last_seen_sync_id.is_(None),
+    def _revisit_candidates(self, session: Session, stream: Stream) -> list[tuple[str, Any]]:
+        assert stream.revisit is not None
+        table = spec_for(stream.revisit.model).table
+        rows = session.execute(
+            select(table.c.remote_id, table.c.remote_data).where(
+                table.c.integration_id == self.integration_id,
+                table.c.status == stream.revisit.status,
+                table.c.remote_deleted_at.is_(None),
+                (table.c.last_seen_sync_id != self.run_id) | table.c.last_seen_sync_id.is_(None),
             )
         )
-        return list(rows)
-
-    def _mark_course_gone(self, session: Session, remote_id: str) -> None:
-        """A stored course that now answers 404 was purged: the stored payload, marked deleted, goes
-        through the normal courses path (which sets remote_deleted_at on course and revision)."""
-        stored = session.get(Course, record_id(self.integration_id, "courses", remote_id))
-        payload = (stored.remote_data or {}).get(mapping.COURSES_KEY) if stored is not None else None
-        if isinstance(payload, dict):
-            self._count(courses_page(session, self._context(), [{**payload, "status": "deleted"}]))
+        return [(str(row.remote_id), row.remote_data) for row in rows]
 
     # ---- deletions and the end --------------------------------------------------------------------
 
+    def _confirms_deletions(self, stream: Stream) -> bool:
+        """Whether this run's scan of the stream proves that what it did not return is gone: a
+        complete scan of a kind the stream declares (``Stream.deletions``), and of the streams named
+        in ``deletions_after``. A failed or partial scan infers nothing."""
+        if stream.deletions is Deletions.NEVER or (stream.deletions is Deletions.FULL_RUNS and not self.full):
+            return False
+        names = (stream.name, *stream.deletions_after)
+        return all(self.state.stream_complete(name) for name in names)
+
     async def _finish_deletions(self) -> None:
-        """Records a complete scan did not return are deleted. Only FULL runs (and the users stream,
-        which every run scans in full) infer deletions; a failed or partial scan infers nothing."""
-        streams = [USERS.name] + ([INTEGRATIONS.name, COURSES.name, STATS.name] if self.full else [])
-        for stream in streams:
-            if stream in self.state.deletions_done or not self.state.stream_complete(stream):
+        """Records a complete scan did not return are deleted."""
+        assert self.connector is not None
+        for stream in self.connector.streams:
+            if stream.name in self.state.deletions_done or not self._confirms_deletions(stream):
                 continue
-            if stream == INTEGRATIONS.name and not self.state.stream_complete(COURSES.name):
-                continue  # synthetic providers are confirmed by the courses scan
             now = self.engine.clock()
 
-            def mark(session: Session, stream: str = stream, now: datetime = now) -> None:
-                models = list(STREAM_MODELS[stream])
-                for model in models:
+            def mark(session: Session, stream: Stream = stream, now: datetime = now) -> None:
+                for model in stream.models:
                     count = mark_unseen_deleted(session, self.integration_id, model, self.run_id, now)
                     self.state.count(model, deleted=count)
-                self.state.deletions_done.append(stream)
+                self.state.deletions_done.append(stream.name)
                 self._save(session)
 
             await self._in_db(mark)
 
     def _report_end(self, outcome: SyncOutcome) -> None:
         """The run's end line and metrics (counts are the whole run's, resumptions included)."""
-        client = self.connector.client if self.connector is not None else None
+        connector = self.connector
         logs.log_sync_finished(
             integration_id=self.integration_id,
             run_id=self.run_id,
@@ -576,8 +578,8 @@ class _Run:
             state=outcome.state,
             counts=self.state.counts,
             api_calls=outcome.api_calls,
-            throttled=client.throttled if client is not None else 0,
-            retries=client.retries if client is not None else 0,
+            throttled=connector.throttled if connector is not None else 0,
+            retries=connector.retries if connector is not None else 0,
             started_at=outcome.started_at,
             ended_at=outcome.ended_at,
             warnings=outcome.warnings,

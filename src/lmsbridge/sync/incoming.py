@@ -19,14 +19,15 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from lmsbridge.connectors.errors import ConnectorError
-from lmsbridge.connectors.learning360 import events, mapping
+from lmsbridge.connectors.learning360 import events
 from lmsbridge.connectors.learning360.client import Learning360Client
+from lmsbridge.connectors.learning360.streams import STATS, USERS
 from lmsbridge.incoming import store
 from lmsbridge.store.schema import Integration
 from lmsbridge.store.transact import transact_async
 from lmsbridge.store.upsert import UpsertCounts
-from lmsbridge.sync.pages import PageContext, stats_page, users_page
-from lmsbridge.sync.prepare import prepare_stats, prepare_users
+from lmsbridge.sync.pages import PageContext, write_page
+from lmsbridge.sync.prepare import prepare_page
 from lmsbridge.webhooks import outbox
 
 log = logging.getLogger(__name__)
@@ -120,14 +121,13 @@ def _retry_later(session: Session, ids: list[str], error: str, now: datetime) ->
 
 def _write(session: Session, integration_id: str, fetched: events.Fetched, now: datetime) -> list[str]:
     """The read-back pages through the sync's page writers; the models that really changed."""
-    ctx = PageContext(integration_id, None, now, mapping.ProviderIndex())
+    ctx = PageContext(integration_id, None, now, {})
     sqlite = session.get_bind().dialect.name == "sqlite"
     counts: dict[str, UpsertCounts] = {}
-    if fetched.users:
-        counts.update(
-            users_page(session, ctx, prepare_users(integration_id, fetched.users, sqlite_datetimes=sqlite))
-        )
-    if fetched.stats:
-        prepared = prepare_stats(integration_id, fetched.stats, sqlite_datetimes=sqlite)
-        counts.update(stats_page(session, ctx, prepared))
+    for stream, items in ((USERS, fetched.users), (STATS, fetched.stats)):
+        if items:
+            prepared = prepare_page(
+                stream.map_page, integration_id, items, ctx.map_context(), sqlite_datetimes=sqlite
+            )
+            counts.update(write_page(session, ctx, stream, prepared))
     return sorted(model for model, c in counts.items() if c.created or c.changed)

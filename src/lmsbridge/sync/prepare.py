@@ -1,45 +1,31 @@
-"""The pure half of writing a page: mapping, ids, content hashes and JSON text, without the database.
+"""The pure half of writing a page: mapping (the connector's), ids, content hashes and JSON text,
+without the database.
 
-Streams whose pages map without reading the store (users, and stats within a page) are prepared here,
-in another process when the sync has one (``sync/preparer.py``), so that this CPU work overlaps the
-writer's. Imports nothing of SQLAlchemy: a preparation process stays small.
+Streams whose mapping needs only the page (``Stream.maps_alone``) may be prepared in another process
+(``sync/preparer.py``), so that this CPU work overlaps the writer's. Imports nothing of SQLAlchemy: a
+preparation process stays small.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
-from lmsbridge.connectors.learning360 import mapping
+from lmsbridge.connectors.base import MapContext, PageMapping
 from lmsbridge.store.rows import PreparedRows, prepare_rows
 
 Dto = dict[str, Any]
 
 
-def prepare_users(
-    integration_id: str, items: list[Dto], *, sqlite_datetimes: bool = False
-) -> PreparedRows | None:
-    records = [mapping.user_record(dto) for dto in items]
-    return prepare_rows(integration_id, records, sqlite_datetimes=sqlite_datetimes)
-
-
-def prepare_stats(
-    integration_id: str, items: list[Dto], *, sqlite_datetimes: bool = False
-) -> PreparedRows | None:
-    """Progressions made from this page's attempts alone (deduplicated by attempt ``_id``); the writer
-    merges a pair with what is stored where the store holds attempts of it this page does not."""
-    records = []
-    for (user_id, course_id), attempts in mapping.group_attempts(items).items():
-        unique = mapping.merge_attempts((), attempts, replace=True)
-        records.append(mapping.progression_from_attempts(user_id, course_id, unique))
-    return prepare_rows(integration_id, records, sqlite_datetimes=sqlite_datetimes)
-
-
-class PagePreparation(Protocol):
-    def __call__(self, integration_id: str, items: list[Dto], *, sqlite_datetimes: bool = False) -> Any: ...
-
-
-# stream → preparation; pages of other streams reach their handler as decoded items
-PAGE_PREPARERS: dict[str, PagePreparation] = {
-    "users": prepare_users,
-    "stats": prepare_stats,
-}
+def prepare_page(
+    map_page: PageMapping,
+    integration_id: str,
+    items: list[Dto],
+    ctx: MapContext,
+    *,
+    sqlite_datetimes: bool = False,
+) -> dict[str, PreparedRows | None]:
+    """A page's records by model, as the rows the store writes."""
+    return {
+        model: prepare_rows(integration_id, records, sqlite_datetimes=sqlite_datetimes)
+        for model, records in map_page(items, ctx).items()
+    }

@@ -15,8 +15,9 @@ import sys
 from functools import partial
 from typing import Any
 
+from lmsbridge.connectors.base import MapContext, Stream
 from lmsbridge.sync import prepare_worker
-from lmsbridge.sync.prepare import PAGE_PREPARERS
+from lmsbridge.sync.prepare import prepare_page
 from lmsbridge.sync.prepare_worker import HEADER, frame
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,7 @@ MIN_ITEMS_FOR_HELPER = 100
 
 
 class PagePreparer:
-    """``prepare(stream, integration_id, items)``: what the stream's page handler takes (the items
-    themselves for streams that are not prepared)."""
+    """``prepare(stream, integration_id, items, ctx)``: a page's rows by model (``sync/pages.py``)."""
 
     def __init__(self, *, use_helper: bool = True, sqlite_datetimes: bool = False) -> None:
         self.use_helper = use_helper
@@ -36,14 +36,15 @@ class PagePreparer:
         self._helper: asyncio.subprocess.Process | None = None
         self._lock = asyncio.Lock()
 
-    async def prepare(self, stream: str, integration_id: str, items: list[dict[str, Any]]) -> Any:
-        prepare = PAGE_PREPARERS.get(stream)
-        if prepare is None:
-            return items
-        in_place = partial(prepare, integration_id, items, sqlite_datetimes=self.sqlite_datetimes)
-        if not self.use_helper or len(items) < MIN_ITEMS_FOR_HELPER:
+    async def prepare(
+        self, stream: Stream, integration_id: str, items: list[dict[str, Any]], ctx: MapContext
+    ) -> Any:
+        in_place = partial(
+            prepare_page, stream.map_page, integration_id, items, ctx, sqlite_datetimes=self.sqlite_datetimes
+        )
+        if not self.use_helper or not stream.maps_alone or len(items) < MIN_ITEMS_FOR_HELPER:
             return in_place()
-        request = (stream, integration_id, items, self.sqlite_datetimes)
+        request = (stream.map_page, integration_id, items, ctx, self.sqlite_datetimes)
         payload = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
         async with self._lock:
             try:

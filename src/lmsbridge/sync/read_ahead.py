@@ -1,7 +1,7 @@
 """A chain's next page is fetched while its current page is prepared and written.
 
 A chain is sequential (each page names the next), so without this a chain waited one round trip per
-page on top of its page's work: at 360Learning's latency (~200 ms) ten chains kept the rate limit's
+page on top of its page's work: at a hosted LMS's latency (~200 ms) ten chains kept the rate limit's
 budget only half used. The state a resumed run starts from is still set by the write (the prefetched
 page is simply fetched again after a crash), and an error fetching the next page surfaces only once the
 current page is handled, in the order it would have without reading ahead.

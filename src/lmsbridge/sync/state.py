@@ -1,7 +1,7 @@
 """The checkpoint state of one sync run, kept as JSON in ``sync_runs.streams`` and saved after every page.
 
 Plain data so a resumed run (another process, after kill -9) continues exactly where the last committed
-page left it: every chain's next URL, the planned stats partitions, per-model counts.
+page left it: every chain's checkpoint (the connector's JSON), the streams planned, per-model counts.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from lmsbridge.connectors.learning360.streams import Chain
+from lmsbridge.connectors.base import Chain, Json
 
 COUNT_KEYS = ("seen", "created", "changed", "deleted")
 
@@ -18,14 +18,15 @@ COUNT_KEYS = ("seen", "created", "changed", "deleted")
 @dataclass
 class ChainState:
     chain: Chain
-    next_url: str | None = None
+    # where the chain's next page starts (None: at its beginning, or finished when ``done``)
+    checkpoint: Json | None = None
     done: bool = False
     pages: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "chain": self.chain.to_dict(),
-            "next_url": self.next_url,
+            "checkpoint": self.checkpoint,
             "done": self.done,
             "pages": self.pages,
         }
@@ -33,7 +34,7 @@ class ChainState:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ChainState:
         return cls(
-            Chain.from_dict(data["chain"]), data.get("next_url"), bool(data["done"]), int(data["pages"])
+            Chain.from_dict(data["chain"]), data.get("checkpoint"), bool(data["done"]), int(data["pages"])
         )
 
 
@@ -43,13 +44,16 @@ class RunState:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     # streams that could not be read completely, with the reason (a missing scope names it)
     failed: dict[str, str] = field(default_factory=dict)
-    stats_planned: bool = False
-    delta_since: str | None = None
+    # streams whose chains are planned (a stream is planned when the streams it comes after finished)
+    planned: list[str] = field(default_factory=list)
+    # DELTA runs: per stream where it starts (ISO-8601; absent: never synced)
+    since: dict[str, str] = field(default_factory=dict)
     # per stream, the latest replication-key value (remote clock) this run saw: the next delta starts
-    # there, so a clock difference between 360Learning and us cannot make it miss changes
+    # there, so a clock difference between the LMS and us cannot make it miss changes
     cursors: dict[str, str] = field(default_factory=dict)
-    # the integrations list (provider index input), kept so a resumed run need not fetch it again
-    integrations: list[dict[str, Any]] | None = None
+    # what the connector's streams remember for later pages (``Stream.remember``), kept so a resumed
+    # run need not fetch it again
+    memory: dict[str, Any] = field(default_factory=dict)
     deletions_done: list[str] = field(default_factory=list)
 
     def add_chain(self, chain: Chain) -> ChainState:
@@ -72,7 +76,7 @@ class RunState:
             row[key] = row.get(key, 0) + amount
 
     def advance_cursor(self, stream: str, values: list[str]) -> None:
-        """Keep the greatest ISO-8601 value (360Learning's fixed format sorts as text)."""
+        """Keep the greatest ISO-8601 value (a fixed format with one offset sorts as text)."""
         best = max((v for v in values if v), default=None)
         if best is not None and best > self.cursors.get(stream, ""):
             self.cursors[stream] = best
@@ -89,10 +93,10 @@ class RunState:
             "chains": {key: c.to_dict() for key, c in self.chains.items()},
             "counts": copy.deepcopy(self.counts),
             "failed": dict(self.failed),
-            "stats_planned": self.stats_planned,
-            "delta_since": self.delta_since,
+            "planned": list(self.planned),
+            "since": dict(self.since),
             "cursors": dict(self.cursors),
-            "integrations": copy.deepcopy(self.integrations),
+            "memory": copy.deepcopy(self.memory),
             "deletions_done": list(self.deletions_done),
         }
 
@@ -104,9 +108,9 @@ class RunState:
             chains={k: ChainState.from_dict(v) for k, v in data.get("chains", {}).items()},
             counts={k: dict(v) for k, v in data.get("counts", {}).items()},
             failed=dict(data.get("failed", {})),
-            stats_planned=bool(data.get("stats_planned", False)),
-            delta_since=data.get("delta_since"),
+            planned=list(data.get("planned", [])),
+            since=dict(data.get("since", {})),
             cursors=dict(data.get("cursors", {})),
-            integrations=data.get("integrations"),
+            memory=dict(data.get("memory", {})),
             deletions_done=list(data.get("deletions_done", [])),
         )

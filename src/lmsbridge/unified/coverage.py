@@ -1,8 +1,8 @@
 """What each connector covers: read models (and their fields), write actions, filterable fields.
 
-One table, ``TOOL_COVERAGE``, answers "is lms_skills available for 360learning?" for the read API,
-``GET /integrations/{id}`` and the docs. Tests add tools to it (``monkeypatch.setitem``) to reach paths
-no shipped connector has, e.g. a successful ``GET /lms/skills``.
+Each connector declares its ``ToolCoverage`` (``Connector.coverage``; by tool name:
+``connectors.registry.tool_coverage``); the functions here answer "is lms_skills available?" from it for
+the read API, ``GET /integrations/{id}`` and the docs.
 """
 
 from __future__ import annotations
@@ -89,65 +89,31 @@ class ToolCoverage:
     write_actions: frozenset[str] = field(default_factory=frozenset)
 
 
-def _fields(*names: str) -> frozenset[str]:
-    return frozenset(names)
-
-
-_COMMON = ("id", "remote_id", "changed_at", "remote_deleted_at", "remote_data")
-
-# From Kombo's 360Learning connector page (reference/kombo-360learning-connector.txt): no Skills model.
-LEARNING360 = ToolCoverage(
-    id="360learning",
-    label="360Learning",
-    logo_url="https://360learning.com/favicon.ico",
-    icon_url="https://360learning.com/favicon.ico",
-    beta=True,
-    read_models={
-        "lms_users": _fields(*_COMMON, "first_name", "last_name", "work_email", "status"),
-        "lms_course_providers": _fields(*_COMMON, "name"),
-        "lms_courses": _fields(*_COMMON, "provider_id", "remote_created_at"),
-        "lms_course_revisions": _fields(
-            *_COMMON, "course_id", "title", "description", "remote_url", "status", "remote_created_at"
-        ),
-        "lms_course_progressions": _fields(
-            *_COMMON, "user_id", "course_revision_id", "status", "enrolled_at", "completed_at"
-        ),
-    },
-    write_actions=frozenset(ACTION_FIELDS),
-)
-
-TOOL_COVERAGE: dict[str, ToolCoverage] = {LEARNING360.id: LEARNING360}
-
-
-def tool_coverage(tool: str) -> ToolCoverage:
-    """The coverage of ``tool``; an unknown tool covers nothing (every model answers MODEL_NOT_AVAILABLE)."""
-    known = TOOL_COVERAGE.get(tool)
-    if known is not None:
-        return known
+def unknown_tool_coverage(tool: str) -> ToolCoverage:
+    """The coverage of a tool no connector implements: nothing."""
     return ToolCoverage(
         id=tool, label=tool, logo_url="about:blank", icon_url="about:blank", beta=True, read_models={}
     )
 
 
-def model_available(tool: str, model: str) -> bool:
-    return model in tool_coverage(tool).read_models
+def model_available(coverage: ToolCoverage, model: str) -> bool:
+    return model in coverage.read_models
 
 
-def unsupported_filters(tool: str, model: str, filters: Iterable[str]) -> set[str]:
-    """The given filter names that target a field ``tool`` does not fill for ``model``."""
-    covered = tool_coverage(tool).read_models.get(model, frozenset())
+def unsupported_filters(coverage: ToolCoverage, model: str, filters: Iterable[str]) -> set[str]:
+    """The given filter names that target a field the tool does not fill for ``model``."""
+    covered = coverage.read_models.get(model, frozenset())
     return {name for name in filters if FILTER_FIELDS.get(name, name) not in covered}
 
 
 def read_models_and_actions(
-    tool: str, scope_test: Mapping[str, Any] | None = None
+    coverage: ToolCoverage, scope_test: Mapping[str, Any] | None = None
 ) -> tuple[list[ReadModel], list[WriteAction]]:
     """``read_models`` and ``write_actions`` of ``GET /integrations/{id}``.
 
-    For now this is the static coverage table; ``scope_test`` is where a later issue plugs the
-    per-integration scope probes in (a model or action whose scope is missing becomes unavailable).
+    The tool's coverage, narrowed by ``scope_test``'s ``unavailable`` list (the scope probes'
+    verdict, ``features.availability``): a model or action whose scope is missing becomes unavailable.
     """
-    coverage = tool_coverage(tool)
     missing = set((scope_test or {}).get("unavailable", ()))
     models = []
     for model_id, all_fields in MODEL_FIELDS.items():

@@ -285,10 +285,6 @@ class GetCheckApiKeyPositiveResponse(Success[CheckApiKey]):
     pass
 
 
-class GetIntegrationsIntegrationIdPositiveResponse(Success[IntegrationDetails]):
-    pass
-
-
 class EmptyPositiveResponse(Success[Empty]):
     pass
 

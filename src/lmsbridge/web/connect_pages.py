@@ -21,12 +21,11 @@ from starlette.concurrency import run_in_threadpool
 
 from lmsbridge.api.deps import ContextDep, wake_background
 from lmsbridge.connect import ConnectError, connect_integration, probe_connection, relink_integration
-from lmsbridge.connectors.registry import CONNECTORS
+from lmsbridge.connectors.registry import CONNECTORS, tool_coverage
 from lmsbridge.crypto import SecretBox
 from lmsbridge.store import connect_links
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.schema import ConnectLink, Integration
-from lmsbridge.unified.coverage import tool_coverage
 from lmsbridge.web.common import form_of, message_page, render, security
 from lmsbridge.web.scopes import scope_view
 from lmsbridge.web.security import CSRF_FIELD, CsrfRejected

@@ -22,6 +22,7 @@ from lmsbridge.api.routes.connect import RelinkBody, create_relink
 from lmsbridge.api.routes.integrations import change_enabled, remove_integration
 from lmsbridge.api.routes.syncs import queue_sync
 from lmsbridge.connectors.errors import ConnectorError
+from lmsbridge.connectors.registry import tool_coverage
 from lmsbridge.crypto import SecretBox
 from lmsbridge.features.on_demand import check_integration
 from lmsbridge.store import api_keys, sync_runs
@@ -29,7 +30,6 @@ from lmsbridge.store.engine import session_scope
 from lmsbridge.store.integrations import get_integration
 from lmsbridge.store.logs import get_log
 from lmsbridge.store.schema import ActionTask, ApiKey, Integration, SyncRun
-from lmsbridge.unified.coverage import tool_coverage
 from lmsbridge.web.common import form_of, message_page, render, security
 from lmsbridge.web.scopes import scope_view
 from lmsbridge.web.security import CSRF_FIELD, SignInRequired

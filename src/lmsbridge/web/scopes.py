@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lmsbridge.features.availability import ACTION_SCOPES, MODEL_SCOPES, unavailable
+from lmsbridge.connectors.registry import scope_requirements
+from lmsbridge.features.availability import unavailable
 from lmsbridge.unified.coverage import ACTION_FIELDS, MODEL_LABELS
 
 
@@ -26,16 +27,12 @@ class ScopeView:
     unknown: list[str]
     scopes: list[tuple[str, str, str]]  # (scope, status, why)
 
-    @property
-    def everything_allowed(self) -> bool:
-        return not self.missing and not self.unknown
-
 
 def scope_view(tool: str, scope_test: Mapping[str, Any] | None) -> ScopeView:
     blocked = unavailable(tool, scope_test)
     models = [
         Capability(MODEL_LABELS.get(model, model), model not in blocked, blocked.get(model, []))
-        for model in MODEL_SCOPES.get(tool, {})
+        for model in scope_requirements(tool).models
     ]
     actions = [
         Capability(
@@ -43,7 +40,7 @@ def scope_view(tool: str, scope_test: Mapping[str, Any] | None) -> ScopeView:
             action not in blocked,
             blocked.get(action, []),
         )
-        for action in ACTION_SCOPES.get(tool, {})
+        for action in scope_requirements(tool).actions
     ]
     checks = (scope_test or {}).get("scopes") or {}
     scopes = sorted(

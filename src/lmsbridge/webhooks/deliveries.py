@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from lmsbridge.store.schema import WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -68,19 +68,6 @@ def recent_deliveries(
         )
         for d, event_type, integration_id, url in session.execute(query).all()
     ]
-
-
-def prune_events(session: Session, before: datetime) -> int:
-    """Delete events created before ``before`` that no delivery still waits for (their deliveries go
-    with them); returns how many. Call periodically, e.g. with a cutoff of 30 days, as for logs."""
-    waiting = exists().where(WebhookDelivery.event_id == WebhookEvent.id, WebhookDelivery.state == "PENDING")
-    old = select(WebhookEvent.id).where(WebhookEvent.created_at < before, ~waiting)
-    ids = list(session.scalars(old))
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        session.execute(delete(WebhookDelivery).where(WebhookDelivery.event_id.in_(chunk)))
-        session.execute(delete(WebhookEvent).where(WebhookEvent.id.in_(chunk)))
-    return len(ids)
 
 
 def redeliver(session: Session, delivery_id: str, now: datetime, endpoint_id: str | None = None) -> bool:

@@ -24,9 +24,9 @@ from sqlalchemy.orm import Session
 from lmsbridge import __version__, logs
 from lmsbridge.clock import utcnow
 from lmsbridge.crypto import SecretBox, SecretBoxError
+from lmsbridge.redaction import redact_text
 from lmsbridge.settings import Settings
 from lmsbridge.store.logs import write_log
-from lmsbridge.store.redaction import redact_text
 from lmsbridge.store.schema import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from lmsbridge.store.transact import transact_async
 from lmsbridge.webhooks import payloads

@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from datetime import time as dtime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -23,10 +22,18 @@ from lmsbridge.actions.limits import ConcurrencyExceeded, InFlightLimiter
 from lmsbridge.actions.remote import DEFAULT_PROVIDER_NAME, RemoteAccess
 from lmsbridge.actions.store_writes import store_courses
 from lmsbridge.api import serialize
-from lmsbridge.api.deps import AppContext, ContextDep, current_api_key, require_readable, wake_background
+from lmsbridge.api.deps import (
+    AppContext,
+    ContextDep,
+    current_api_key,
+    load_integration,
+    require_readable,
+    wake_background,
+)
 from lmsbridge.api.error_handlers import error_response
 from lmsbridge.api.errors import ApiError
 from lmsbridge.api.responses import json_response
+from lmsbridge.clock import utcnow
 from lmsbridge.connectors.errors import ConnectorError, NotFound
 from lmsbridge.connectors.learning360 import writes
 from lmsbridge.crypto import SecretBox, load_or_create_key
@@ -36,108 +43,24 @@ from lmsbridge.store.engine import session_scope
 from lmsbridge.store.logs import write_log
 from lmsbridge.store.schema import Integration
 from lmsbridge.unified import wire
+from lmsbridge.unified.action_wire import (
+    CompleteBody,
+    EnrollBody,
+    GetLmsCoursesBulkTaskIdPositiveResponse,
+    PostLmsCourseProgressionsCourseProgressionIdCompletePositiveResponse,
+    PostLmsCourseProgressionsPositiveResponse,
+    PostLmsCoursesBulkPositiveResponse,
+    PostLmsCoursesCourseIdDeactivatePositiveResponse,
+    TaskCompleted,
+    TaskFailed,
+    TaskId,
+    TaskPending,
+    Warning_,
+)
 
 router = APIRouter(prefix="/lms", tags=["Unified LMS API"], dependencies=[Depends(current_api_key)])
 
 CONCURRENCY_HEADER = "Concurrency-Remaining"
-_KOMBO_DATE = r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?)?Z?$"
-
-
-# ---- wire shapes of the action endpoints ------------------------------------------------------------
-
-
-class Warning_(wire.WireModel):
-    message: str
-
-
-class TaskId(wire.WireModel):
-    task_id: str
-
-
-class ItemError(wire.WireModel):
-    code: str | None
-    title: str | None
-    message: str
-    log_url: str | None
-
-
-class ItemData(wire.WireModel):
-    id: str
-
-
-class ItemSucceeded(wire.WireModel):
-    origin_id: str
-    status: Literal["SUCCEEDED"]
-    data: ItemData
-
-
-class ItemFailed(wire.WireModel):
-    origin_id: str
-    status: Literal["FAILED"]
-    error: ItemError
-
-
-class TaskPending(wire.WireModel):
-    task_id: str
-    created_at: wire.Timestamp
-    status: Literal["PENDING"]
-    completed_at: None
-
-
-class TaskCompleted(wire.WireModel):
-    task_id: str
-    created_at: wire.Timestamp
-    status: Literal["COMPLETED"]
-    completed_at: wire.Timestamp
-    data: list[ItemSucceeded | ItemFailed]
-
-
-class TaskFailed(wire.WireModel):
-    task_id: str
-    created_at: wire.Timestamp
-    status: Literal["FAILED"]
-    completed_at: wire.Timestamp
-    error: ItemError
-
-
-class PostLmsCoursesBulkPositiveResponse(wire.Success[TaskId]):
-    warnings: list[Warning_]
-
-
-class GetLmsCoursesBulkTaskIdPositiveResponse(wire.Success[TaskPending | TaskCompleted | TaskFailed]):
-    pass
-
-
-class PostLmsCoursesCourseIdDeactivatePositiveResponse(wire.Success[wire.Course]):
-    warnings: list[Warning_]
-
-
-class PostLmsCourseProgressionsPositiveResponse(wire.Success[wire.CourseProgression]):
-    warnings: list[Warning_]
-
-
-class PostLmsCourseProgressionsCourseProgressionIdCompletePositiveResponse(
-    wire.Success[wire.CourseProgression]
-):
-    warnings: list[Warning_]
-
-
-class EnrollBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    user_id: str = Field(min_length=1, description="Kombo id of the user, or `remote:<360Learning id>`.")
-    course_revision_id: str = Field(
-        min_length=1, description="Kombo id of the course revision, or `remote:<360Learning course id>`."
-    )
-
-
-class CompleteBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    completed_at: str | None = Field(
-        default=None, pattern=_KOMBO_DATE, description="Date or date-time (UTC); defaults to now."
-    )
-    score: StrictInt | None = Field(default=None, ge=0, le=100)
 
 
 def action_integration(
@@ -155,11 +78,7 @@ def action_integration(
     for its whole duration (it opens write transactions and waits on 360Learning meanwhile)."""
     integration_id = x_integration_id.strip()
     with session_scope(ctx.engine, readonly=True) as session:
-        integration = session.get(Integration, integration_id) if integration_id else None
-        if integration is None:
-            raise ApiError(
-                "PLATFORM.INTEGRATION_NOT_FOUND", f"No integration with id {integration_id!r} exists."
-            )
+        integration = load_integration(session, integration_id)
         session.expunge(integration)
     require_readable(integration)
     return integration
@@ -253,10 +172,6 @@ async def _in_db(ctx: AppContext, work: Callable[[Session], Any]) -> Any:
     return await run_in_threadpool(run)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 # ---- upsert courses ----------------------------------------------------------------------------------
 
 
@@ -283,7 +198,7 @@ async def post_courses_bulk(
 
         def submit(session: Session) -> str:
             log_id = _log(session, request, integration.id, body, {"items": len(prepared["items"])})
-            task = courses_upsert.submit(session, integration.id, prepared, _now(), log_id)
+            task = courses_upsert.submit(session, integration.id, prepared, utcnow(), log_id)
             return task.id
 
         task_id = await _in_db(ctx, submit)
@@ -371,7 +286,7 @@ async def post_course_deactivate(
             ) from exc
 
         def save(session: Session) -> wire.Course:
-            now = _now()
+            now = utcnow()
             [kombo_id] = store_courses(session, integration.id, None, [(dto, None)], now)
             _log(
                 session,
@@ -446,7 +361,7 @@ async def post_course_progressions(
 ) -> Response:
     async def work(svc: ActionServices) -> Response:
         provider = await svc.remote.provider(integration.id)
-        now = _now()
+        now = utcnow()
 
         def enroll(session: Session) -> tuple[wire.CourseProgression, bool]:
             outcome = progressions.enroll(
@@ -507,7 +422,7 @@ async def post_course_progression_complete(
     payload = body or CompleteBody()
 
     async def work(svc: ActionServices) -> Response:
-        now = _now()
+        now = utcnow()
         completed_at = parse_completed_at(payload.completed_at, now)
         provider = await svc.remote.provider(integration.id)
 

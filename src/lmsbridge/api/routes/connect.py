@@ -13,7 +13,14 @@ from fastapi.responses import Response
 from pydantic import Field, field_validator
 from sqlalchemy.orm import Session
 
-from lmsbridge.api.deps import ContextDep, PathIntegration, ReadSession, WriteSession, current_api_key
+from lmsbridge.api.deps import (
+    ContextDep,
+    PathIntegration,
+    ReadSession,
+    WriteSession,
+    current_api_key,
+    load_integration,
+)
 from lmsbridge.api.errors import ApiError, input_invalid
 from lmsbridge.api.params import reject_nul
 from lmsbridge.api.responses import json_response
@@ -95,9 +102,7 @@ def create_relink(session: Session, settings: Settings, integration_id: str, bod
     call this too."""
     if body.scope_config_id is not None:
         raise _unsupported("scope_config_id", "lmsbridge has no scope configs; leave it null")
-    integration = get_integration(session, integration_id)
-    if integration is None:
-        raise ApiError("PLATFORM.INTEGRATION_NOT_FOUND", f"No integration with id {integration_id!r} exists.")
+    integration = load_integration(session, integration_id)
     _, token = connect_links.create_link(
         session,
         now=datetime.now(UTC),

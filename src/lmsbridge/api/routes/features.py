@@ -14,20 +14,16 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from lmsbridge.api import serialize
-from lmsbridge.api.deps import ContextDep, current_api_key
-from lmsbridge.api.errors import ApiError
+from lmsbridge.api.deps import ContextDep, current_api_key, detached_integration
 from lmsbridge.api.responses import json_response
 from lmsbridge.api.routes.logs import EXTENSIONS_TAG
 from lmsbridge.clock import utcnow
 from lmsbridge.connections import open_connector
 from lmsbridge.crypto import SecretBox
-from lmsbridge.features.availability import integration_models_and_actions
 from lmsbridge.features.model_tests import run_model_tests
 from lmsbridge.features.scope_test import scope_test_integration
 from lmsbridge.incoming import subscriptions
-from lmsbridge.store.integrations import get_integration
 from lmsbridge.store.schema import Integration, SyncRun
-from lmsbridge.store.transact import transact_async
 from lmsbridge.unified import wire
 from lmsbridge.unified.wire import WireModel
 
@@ -79,30 +75,17 @@ class ModelTestsResponse(WireModel):
     data: ModelTestsOut
 
 
-async def _integration(ctx: ContextDep, integration_id: str) -> Integration:
-    def load(session: Any) -> Integration:
-        integration = get_integration(session, integration_id)
-        if integration is None:
-            raise ApiError(
-                "PLATFORM.INTEGRATION_NOT_FOUND", f"No integration with id {integration_id!r} exists."
-            )
-        session.expunge(integration)
-        return integration
-
-    return await transact_async(ctx.engine, load)
-
-
 @router.post(
     "/{integration_id}/scope-test",
     operation_id="PostIntegrationsIntegrationIdScopeTest",
     summary="Run the scope test",
-    description="lmsbridge extension: probe, without side effects, every 360Learning scope the connector "
+    description="lmsbridge extension: probe, without side effects, every scope the connector "
     "uses and store granted / missing / unknown per scope. Missing scopes make the models and actions "
     "that need them unavailable (`GET /integrations/{id}`).",
     response_model=ScopeTestResponse,
 )
 async def post_scope_test(ctx: ContextDep, integration_id: str) -> Response:
-    await _integration(ctx, integration_id)
+    await detached_integration(ctx, integration_id)
     box = SecretBox.from_settings(ctx.settings)
     result = await scope_test_integration(ctx.engine, box, integration_id, settings=ctx.settings)
     return json_response(ScopeTestResponse(data=ScopeTestOut.model_validate(result.to_json())))
@@ -117,7 +100,7 @@ async def post_scope_test(ctx: ContextDep, integration_id: str) -> Response:
     response_model=ModelTestsResponse,
 )
 async def post_model_tests(ctx: ContextDep, integration_id: str) -> Response:
-    integration = await _integration(ctx, integration_id)
+    integration = await detached_integration(ctx, integration_id)
     box = SecretBox.from_settings(ctx.settings)
     async with open_connector(box, integration, ctx.settings) as connector:
         result = await run_model_tests(ctx.engine, integration_id, connector, utcnow(), settings=ctx.settings)
@@ -198,16 +181,14 @@ def integration_details_with_tests(
 ) -> GetIntegrationWithTestsResponse:
     """``GET /integrations/{id}``: availability from the scope test, each model's last test, QA status."""
     base = serialize.integration_details(integration)
-    read_models, write_actions = integration_models_and_actions(integration)
     fields: dict[str, Any] = {name: getattr(base, name) for name in wire.IntegrationDetails.model_fields}
     fields["read_models"] = [
         ReadModelWithTest(
             **{name: getattr(m, name) for name in wire.ReadModel.model_fields},
             model_test=_model_test(integration.model_tests, m.id),
         )
-        for m in read_models
+        for m in base.read_models
     ]
-    fields["write_actions"] = write_actions
     fields["qa_status"] = integration.qa_status
     fields["last_sync"] = (
         LastSync(

@@ -1,29 +1,40 @@
-"""``/v1/integrations/{integration_id}``: details, delete (with all data), enable/disable."""
+"""``/v1/integrations``: connect one (our extension), and Kombo's details, delete (with all data),
+enable/disable."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from lmsbridge.api.deps import (
+    ContextDep,
     PathIntegration,
     PathIntegrationForUpdate,
     ReadSession,
     WriteSession,
     current_api_key,
+    wake_background,
 )
+from lmsbridge.api.errors import ApiError
 from lmsbridge.api.responses import json_response
 from lmsbridge.api.routes.features import GetIntegrationWithTestsResponse, integration_details_with_tests
+from lmsbridge.api.routes.logs import EXTENSIONS_TAG
+from lmsbridge.connect import ConnectError, connect_integration
+from lmsbridge.connectors.registry import CONNECTORS, connection_help
+from lmsbridge.crypto import SecretBox
 from lmsbridge.jobs import control
 from lmsbridge.store import sync_runs
 from lmsbridge.store.schema import Integration
 from lmsbridge.unified import wire
+from lmsbridge.unified.wire import WireModel
 
-router = APIRouter(prefix="/integrations", tags=["General"], dependencies=[Depends(current_api_key)])
+# Kombo's operations are tagged "General" (their errors follow its rules); connecting is our extension
+router = APIRouter(prefix="/integrations", dependencies=[Depends(current_api_key)])
 
 _EMPTY = wire.EmptyPositiveResponse(data=wire.Empty())
 
@@ -31,6 +42,7 @@ _EMPTY = wire.EmptyPositiveResponse(data=wire.Empty())
 @router.get(
     "/{integration_id}",
     operation_id="GetIntegrationsIntegrationId",
+    tags=["General"],
     summary="Get integration details",
     description="Details of an integration: tool, status, setup status, end user, models and actions.",
     # features: availability from the scope test; per-model tests and qa_status as extensions
@@ -44,6 +56,7 @@ def get_integration(integration: PathIntegration, session: ReadSession) -> Respo
 @router.delete(
     "/{integration_id}",
     operation_id="DeleteIntegrationsIntegrationId",
+    tags=["General"],
     summary="Delete integration",
     description="Delete the integration and all of its data (records, sync runs, logs). Can not be undone!",
     response_model=wire.EmptyPositiveResponse,
@@ -66,6 +79,7 @@ def change_enabled(session: Session, integration: Integration, value: bool) -> N
 @router.put(
     "/{integration_id}/enabled",
     operation_id="PutIntegrationsIntegrationIdEnabled",
+    tags=["General"],
     summary="Set integration enabled",
     description="Enable or disable an integration. A disabled integration is not synced and its data "
     "endpoints answer `INTEGRATION.INACTIVE`; credentials and data are kept.",
@@ -76,3 +90,64 @@ def set_enabled(
 ) -> Response:
     change_enabled(session, integration, body.value)
     return json_response(_EMPTY)
+
+
+class ConnectBody(BaseModel):
+    """Connect an LMS tenant (our extension: Kombo does this through its Connect flow); what each tool
+    takes comes from its connector (``Connector.connection_help``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tool: str = Field(examples=list(CONNECTORS))
+    credentials: dict[str, str] = Field(description=connection_help("credentials") + ".")
+    host: str = Field(default="eu", description=connection_help("host") + ".")
+    settings: dict[str, Any] = Field(
+        default_factory=dict, description="Optional. " + connection_help("settings") + "."
+    )
+    end_user: dict[str, Any] = Field(
+        description="`organization_name` (required), `creator_email`, `origin_id`."
+    )
+
+
+class Connected(WireModel):
+    id: str
+    tool: str
+    sync_id: str | None
+    scopes: dict[str, str]
+
+
+class ConnectedResponse(wire.Success[Connected]):
+    pass
+
+
+@router.post(
+    "",
+    operation_id="PostIntegrations",
+    tags=[EXTENSIONS_TAG],
+    summary="Connect an integration",
+    description="Verify the credentials (a token request), store them encrypted, run the scope test and "
+    "queue the first FULL sync. Nothing is stored when the credentials are refused.",
+    response_model=ConnectedResponse,
+)
+async def connect(request: Request, ctx: ContextDep, body: Annotated[ConnectBody, Body()]) -> Response:
+    try:
+        connected = await connect_integration(
+            ctx.engine,
+            SecretBox.from_settings(ctx.settings),
+            ctx.settings,
+            tool=body.tool,
+            host=body.host,
+            credentials=body.credentials,
+            end_user=body.end_user,
+            integration_settings=body.settings,
+        )
+    except ConnectError as exc:
+        raise ApiError(exc.code, exc.message) from None
+    wake_background(request)
+    data = Connected(
+        id=connected.integration_id,
+        tool=body.tool,
+        sync_id=connected.sync_id,
+        scopes={name: check.status for name, check in connected.scope_test.scopes.items()},
+    )
+    return json_response(ConnectedResponse(data=data))

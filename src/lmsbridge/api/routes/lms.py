@@ -23,6 +23,7 @@ from lmsbridge.api.deps import (
 from lmsbridge.api.errors import ApiError, input_invalid
 from lmsbridge.api.params import CommonListParams, common_list_params, parse_list
 from lmsbridge.api.responses import data_response
+from lmsbridge.connectors.registry import tool_coverage
 from lmsbridge.features.availability import require_model
 from lmsbridge.store import queries
 from lmsbridge.store.engine import session_scope
@@ -59,7 +60,7 @@ def _filters(
     present = [
         name for name in ("updated_after", "ids", "remote_ids", *extra) if getattr(filters, name) is not None
     ]
-    unsupported = unsupported_filters(integration.tool, model, present)
+    unsupported = unsupported_filters(tool_coverage(integration.tool), model, present)
     if unsupported:
         if params.ignore_unsupported_filters:
             filters = replace(filters, **cast(dict[str, Any], dict.fromkeys(unsupported)))
@@ -89,12 +90,12 @@ async def _list(ctx: AppContext, integration_id: str, request: ListRequest[Any])
 def _read_page(ctx: AppContext, integration_id: str, request: ListRequest[ItemT]) -> Response:
     with session_scope(ctx.read_engine, readonly=True) as session:
         integration = readable_integration(session, integration_id)
-        if not model_available(integration.tool, request.model):
+        if not model_available(tool_coverage(integration.tool), request.model):
             raise ApiError(
                 "INTEGRATION.MODEL_NOT_AVAILABLE",
                 f'The "{request.model}" model is not available for {integration.tool} integrations.',
             )
-        require_model(integration, request.model)  # features: a model whose 360Learning scope is missing
+        require_model(integration, request.model)  # features: a model whose scope is missing
         filters, fingerprint = _filters(integration, request.model, request.params, **request.extra)
         after = None
         if request.params.cursor is not None:

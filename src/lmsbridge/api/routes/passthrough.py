@@ -7,25 +7,27 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, Request
 from fastapi.responses import Response
-from sqlalchemy.orm import Session
 
-from lmsbridge.api.deps import AppContext, ContextDep, current_api_key
+from lmsbridge.api.deps import AppContext, ContextDep, current_api_key, detached_integration
+from lmsbridge.api.error_handlers import connector_error_to_api
 from lmsbridge.api.errors import ApiError, input_invalid
 from lmsbridge.api.responses import json_response
 from lmsbridge.connections import ConnectorCache
-from lmsbridge.connectors.errors import InvalidCredentials, RetriesExhausted, UnexpectedResponse
-from lmsbridge.connectors.learning360.connector import Learning360Connector
+from lmsbridge.connectors.errors import (
+    ConnectorError,
+)
+from lmsbridge.connectors.registry import EXAMPLE_INTEGRATION_ID, tool_coverage
 from lmsbridge.crypto import SecretBox
 from lmsbridge.features.passthrough import (
+    PASSTHROUGH_APIS,
     PassthroughBody,
     PassthroughInputError,
     PassthroughResult,
+    find_api,
     forward,
     prepare,
 )
-from lmsbridge.store.integrations import get_integration
 from lmsbridge.store.logs import write_log
-from lmsbridge.store.schema import Integration
 from lmsbridge.store.transact import transact_async
 from lmsbridge.unified.wire import WireModel
 
@@ -62,14 +64,6 @@ def connector_cache(request: Request) -> ConnectorCache:
     return cache
 
 
-def _load(session: Session, integration_id: str) -> Integration:
-    integration = get_integration(session, integration_id) if integration_id else None
-    if integration is None:
-        raise ApiError("PLATFORM.INTEGRATION_NOT_FOUND", f"No integration with id {integration_id!r} exists.")
-    session.expunge(integration)
-    return integration
-
-
 def _short(value: Any) -> Any:
     text = value if isinstance(value, str) else None
     if text is not None and len(text) > _LOGGED_BODY_CHARS:
@@ -83,8 +77,13 @@ def _short(value: Any) -> Any:
     summary="Send passthrough request",
     description="Send a request to the integration's native API with the integration's credentials.\n\n"
     "|Integration|`{tool}/{api}`|Description|\n|---|---|---|\n"
-    "|360Learning|`360learning/v2`|360Learning API v2. Authentication and the `360-api-version` header "
-    "are handled by lmsbridge; the base URL is `/api/v2/` on the integration's host.|\n\n"
+    + "".join(
+        f"|{tool_coverage(api.tool).label}|`{api.tool}/{api.api}`|{api.label}. Authentication"
+        + "".join(f" and the `{name}` header" for name in sorted(api.reserved_headers))
+        + f" are handled by lmsbridge; the base URL is `{api.prefix}` on the integration's host.|\n"
+        for api in PASSTHROUGH_APIS.values()
+    )
+    + "\n"
     "The remote answer (any HTTP status, JSON or not) is returned as `data`; a remote system that "
     "cannot be reached answers `REMOTE.SERVICE_UNAVAILABLE`.",
     response_model=PostPassthroughToolApiPositiveResponse,
@@ -100,12 +99,12 @@ async def send_passthrough(
         Header(
             alias="X-Integration-Id",
             description="ID of the integration you want to interact with.",
-            examples=["360learning:HWUTwvyx2wLoSUHphiWVrp28"],
+            examples=[EXAMPLE_INTEGRATION_ID],
         ),
     ],
 ) -> Response:
     integration_id = x_integration_id.strip()
-    integration = await transact_async(ctx.engine, lambda s: _load(s, integration_id))
+    integration = await detached_integration(ctx, integration_id)
     try:
         prepared = prepare(tool, api, body)
     except PassthroughInputError as exc:
@@ -117,7 +116,6 @@ async def send_passthrough(
     if not integration.enabled:
         raise ApiError("INTEGRATION.INACTIVE", "The integration is disabled; enable it to call its API.")
     connector = await connector_cache(request).get(integration)
-    assert isinstance(connector, Learning360Connector)
     started = time.monotonic()
     logged_request = {
         "method": prepared.method,
@@ -127,20 +125,12 @@ async def send_passthrough(
         "data": _short(body.data),
     }
     try:
-        result = await forward(connector.client, prepared)
+        result = await forward(connector, find_api(tool, api), prepared)
     except PassthroughInputError as exc:  # the assembled URL left the tenant (defence in depth)
         raise input_invalid(str(exc)) from exc
-    except (InvalidCredentials, RetriesExhausted, UnexpectedResponse) as exc:
+    except ConnectorError as exc:
         await _log(ctx, integration.id, prepared.method, prepared.path, logged_request, None, exc, started)
-        if isinstance(exc, InvalidCredentials):
-            raise ApiError(
-                "INTEGRATION.AUTHENTICATION_INVALID", "360Learning refused the integration's credentials."
-            ) from exc
-        if isinstance(exc, UnexpectedResponse):
-            raise ApiError("REMOTE.UNKNOWN_HTTP_ERROR", f"360Learning answered unexpectedly: {exc}") from exc
-        raise ApiError(
-            "REMOTE.SERVICE_UNAVAILABLE", f"360Learning could not be reached: {exc.last_error!r}"
-        ) from exc
+        raise connector_error_to_api(exc) from exc
     await _log(ctx, integration.id, prepared.method, result.url, logged_request, result, None, started)
     return json_response(
         PostPassthroughToolApiPositiveResponse(

@@ -1,17 +1,15 @@
-"""``POST /v1/force-sync`` (Kombo) and our extensions to connect an integration and list its syncs."""
+"""``POST /v1/force-sync`` (Kombo) and our extensions to list and cancel an integration's syncs."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Header, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from lmsbridge.api.deps import (
-    ContextDep,
     ReadSession,
     WriteSession,
     current_api_key,
@@ -22,8 +20,6 @@ from lmsbridge.api.errors import ApiError
 from lmsbridge.api.params import reject_nul
 from lmsbridge.api.responses import json_response
 from lmsbridge.api.routes.logs import EXTENSIONS_TAG
-from lmsbridge.connect import ConnectError, connect_integration
-from lmsbridge.crypto import SecretBox
 from lmsbridge.jobs import control
 from lmsbridge.store import sync_runs
 from lmsbridge.store.schema import Integration, SyncRun
@@ -65,72 +61,6 @@ def force_sync(
     integration = load_integration(session, x_integration_id.strip())
     data = queue_sync(request, session, integration, (body or wire.ForceSyncBody()).type)
     return json_response(wire.PostForceSyncPositiveResponse(data=data))
-
-
-class ConnectBody(BaseModel):
-    """Connect a 360Learning tenant (our extension: Kombo does this through its Connect flow)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    tool: str = Field(examples=["360learning"])
-    credentials: dict[str, str] = Field(
-        description="For 360learning: `client_id` and `client_secret` of an API v2 credential."
-    )
-    host: str = Field(
-        default="eu",
-        description="`eu` (app.360learning.com), `us` (app.us.360learning.com) or an explicit base URL.",
-    )
-    settings: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Optional: `provider_name` (course provider for upserts), `author_id` (24-hex user id).",
-    )
-    end_user: dict[str, Any] = Field(
-        description="`organization_name` (required), `creator_email`, `origin_id`."
-    )
-
-
-class Connected(WireModel):
-    id: str
-    tool: str
-    sync_id: str | None
-    scopes: dict[str, str]
-
-
-class ConnectedResponse(wire.Success[Connected]):
-    pass
-
-
-@router.post(
-    "/integrations",
-    operation_id="PostIntegrations",
-    tags=[EXTENSIONS_TAG],
-    summary="Connect an integration",
-    description="Verify the credentials (a token request), store them encrypted, run the scope test and "
-    "queue the first FULL sync. Nothing is stored when the credentials are refused.",
-    response_model=ConnectedResponse,
-)
-async def connect(request: Request, ctx: ContextDep, body: Annotated[ConnectBody, Body()]) -> Response:
-    try:
-        connected = await connect_integration(
-            ctx.engine,
-            SecretBox.from_settings(ctx.settings),
-            ctx.settings,
-            tool=body.tool,
-            host=body.host,
-            credentials=body.credentials,
-            end_user=body.end_user,
-            integration_settings=body.settings,
-        )
-    except ConnectError as exc:
-        raise ApiError(exc.code, exc.message) from None
-    wake_background(request)
-    data = Connected(
-        id=connected.integration_id,
-        tool=body.tool,
-        sync_id=connected.sync_id,
-        scopes={name: check.status for name, check in connected.scope_test.scopes.items()},
-    )
-    return json_response(ConnectedResponse(data=data))
 
 
 class SyncRunView(WireModel):

@@ -27,7 +27,7 @@ from tenacity import (
 from tenacity.wait import wait_base
 
 from lmsbridge import json_text, logs, metrics
-from lmsbridge.connectors.base import Page
+from lmsbridge.connectors.budget import BUDGETS, ApiBudget, BudgetRegistry, CallKind
 from lmsbridge.connectors.errors import (
     AuthenticationFailed,
     HostNotAllowed,
@@ -38,7 +38,6 @@ from lmsbridge.connectors.errors import (
     RetriesExhausted,
     UnexpectedResponse,
 )
-from lmsbridge.connectors.learning360.budget import BUDGETS, ApiBudget, BudgetRegistry, CallKind
 from lmsbridge.connectors.learning360.config import ClientOptions, Learning360Config, RetryPolicy
 from lmsbridge.connectors.learning360.scopes import required_scope, scope_from_message
 from lmsbridge.netguard import BlockedConnection, GuardedTransport
@@ -128,6 +127,16 @@ class _ThrottleFloor(wait_base):
         if outcome is not None and isinstance(outcome.exception(), _Throttled):
             return self.seconds
         return 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedPage:
+    """One page of a cursor chain: its items, the URL it came from and the next page's URL (Link
+    header; ``None``: the chain is finished)."""
+
+    items: list[dict[str, Any]]
+    url: str
+    next_url: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,14 +306,14 @@ class Learning360Client:
     async def get_json(self, path: str, params: Iterable[tuple[str, str]] | None = None) -> Any:
         return (await self.request("GET", path, params=params)).data
 
-    async def get_page(self, path_or_url: str, params: Iterable[tuple[str, str]] | None = None) -> Page:
+    async def get_page(self, path_or_url: str, params: Iterable[tuple[str, str]] | None = None) -> LinkedPage:
         """One page of a list endpoint; ``next_url`` is the ``Link rel="next"`` target, resolved."""
         response = await self.request("GET", path_or_url, params=params)
         if not isinstance(response.data, list) or not all(isinstance(item, dict) for item in response.data):
             raise UnexpectedResponse(f"GET {httpx.URL(response.url).path} did not answer a list of objects")
         link = next_link(response.headers.get("link"))
         next_url = self._resolve_link(response, link) if link else None
-        return Page(items=response.data, url=response.url, next_url=next_url)
+        return LinkedPage(items=response.data, url=response.url, next_url=next_url)
 
     def _resolve_link(self, response: ApiResponse, link: str) -> str:
         """The Link target against the answered URL (what ``httpx.URL.join`` does), kept parsed for the
@@ -318,7 +327,7 @@ class Learning360Client:
 
     async def iter_pages(
         self, path: str, params: Iterable[tuple[str, str]] = (), *, start_url: str | None = None
-    ) -> AsyncIterator[Page]:
+    ) -> AsyncIterator[LinkedPage]:
         """Every page of a cursor chain, in order; ``start_url`` resumes from a checkpointed next URL."""
         page = await (self.get_page(start_url) if start_url else self.get_page(path, params))
         yield page
@@ -330,27 +339,26 @@ class Learning360Client:
         """The cached bearer token, fetched (with retries) when missing or about to expire."""
         return await self._retrying(self._access_token)
 
-    def drop_token(self, value: str) -> None:
-        """Forget ``value`` (360Learning refused it): the next ``access_token`` fetches a new one."""
-        self._drop_token(value)
-
-    async def send_raw(
-        self, method: str, url: str, *, token: str, content: bytes | None, headers: dict[str, str]
+    async def send(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        retry: RetryPolicy | None = None,
     ) -> httpx.Response:
-        """One exchange under the company budget with our token and version header, answered as is (no
-        status interpretation, no retry): for passthrough, where any answer is the caller's data."""
-        kind: CallKind = "read" if method.upper() in {"GET", "HEAD"} else "write"
-        await self.budget.acquire(kind)
-        self.calls += 1
-        auth = {"Authorization": f"Bearer {token}", API_VERSION_HEADER: API_VERSION}
-        target = self.url_for(url)
-        try:
-            response = await self._http.request(method, target, content=content, headers={**headers, **auth})
-        except httpx.HTTPError:
-            metrics.count_remote_call(method.upper(), httpx.URL(target).path, None)
-            raise
-        metrics.count_remote_call(method.upper(), httpx.URL(target).path, response.status_code)
-        return response
+        """One call through the same path as ``request`` (token, 401 refresh, budget, retries of transport
+        failures), answered as is: any HTTP status is a result, not an error. For passthrough, where the
+        answer is the caller's data. ``retry`` replaces the client's retry policy for this call."""
+        method = method.upper()
+        url = self._target(path_or_url)
+        kind: CallKind = "read" if method in {"GET", "HEAD"} else "write"
+        return await self._retrying(
+            lambda: self._exchange(method, url, kind, content=content, headers=headers),
+            idempotent=method in IDEMPOTENT_METHODS,
+            policy=retry,
+        )
 
     def url_for(self, path_or_url: str) -> str:
         """Absolute URL of a path; an absolute URL (a Link target) must be on the tenant's host,
@@ -376,8 +384,14 @@ class Learning360Client:
 
     # ---- internals ----------------------------------------------------------------------------
 
-    async def _retrying(self, attempt: Callable[[], Awaitable[T]], *, idempotent: bool = True) -> T:
-        retrying = build_retrying(self.options.retry, self._before_retry, idempotent=idempotent)
+    async def _retrying(
+        self,
+        attempt: Callable[[], Awaitable[T]],
+        *,
+        idempotent: bool = True,
+        policy: RetryPolicy | None = None,
+    ) -> T:
+        retrying = build_retrying(policy or self.options.retry, self._before_retry, idempotent=idempotent)
 
         # tenacity awaits only coroutine functions (a lambda returning a coroutine would not be awaited)
         async def run() -> T:
@@ -462,8 +476,27 @@ class Learning360Client:
         json_body: Any,
         kind: CallKind,
     ) -> ApiResponse:
+        response = await self._exchange(method, url, kind, params=params, json_body=json_body)
+        if response.status_code == 401:
+            raise _TokenRefused(f"{method} {url.path}: a fresh token was refused too")
+        data = self._decode(response)
+        self._raise_for_status(response, data, method, url.path)
+        return ApiResponse(response.status_code, response.headers, data, str(response.request.url))
+
+    async def _exchange(
+        self,
+        method: str,
+        url: httpx.URL,
+        kind: CallKind,
+        *,
+        params: tuple[tuple[str, str], ...] | None = None,
+        json_body: Any = None,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """Token → budget → one HTTP exchange. A 401 means the token expired or was revoked: it is dropped
+        and the call made once more with a fresh one; a second 401 is answered (the token dropped too)."""
         path = url.path
-        # a 401 means the token expired or was revoked: refresh once, then give up
         for refreshed in (False, True):
             token = await self._access_token()
             await self.budget.acquire(kind)
@@ -474,7 +507,12 @@ class Learning360Client:
                     url,
                     params=httpx.QueryParams(params) if params else None,
                     json=json_body,
-                    headers={"Authorization": f"Bearer {token}", API_VERSION_HEADER: API_VERSION},
+                    content=content,
+                    headers={
+                        **(headers or {}),
+                        "Authorization": f"Bearer {token}",
+                        API_VERSION_HEADER: API_VERSION,
+                    },
                 )
             except httpx.HTTPError:
                 metrics.count_remote_call(method, path, None)
@@ -485,12 +523,9 @@ class Learning360Client:
                 self._drop_token(token)
                 if not refreshed:
                     continue
-                raise _TokenRefused(f"{method} {path}: a fresh token was refused too")
             if response.status_code == 429:
                 await self.budget.throttled(kind)
-            data = self._decode(response)
-            self._raise_for_status(response, data, method, path)
-            return ApiResponse(response.status_code, response.headers, data, str(response.request.url))
+            return response
         raise AssertionError("unreachable")
 
     def _decode(self, response: httpx.Response) -> Any:

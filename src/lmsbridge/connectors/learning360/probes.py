@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
+from lmsbridge.connectors.base import ProbeResult
 from lmsbridge.connectors.errors import (
     AuthenticationFailed,
     ConnectorError,
@@ -28,8 +29,6 @@ from lmsbridge.connectors.errors import (
     RetriesExhausted,
 )
 from lmsbridge.connectors.learning360.client import Learning360Client, error_code
-
-ScopeStatus = Literal["granted", "missing", "unknown"]
 
 # names no object: ObjectIds begin with their creation time, and this one was "created" in 1970
 NO_SUCH_ID = "000000000000000000000000"
@@ -53,12 +52,8 @@ class Probe:
         return self.method not in {"GET", "HEAD"}
 
 
-@dataclass(frozen=True, slots=True)
-class ProbeOutcome:
-    scope: str
-    status: ScopeStatus
-    why: str
-    http_status: int | None = None
+# what a probe tells (the interface's type: features read it without knowing 360Learning)
+ProbeOutcome = ProbeResult
 
 
 PROBES: tuple[Probe, ...] = (
@@ -148,7 +143,6 @@ PROBES: tuple[Probe, ...] = (
         assumption="the epoch ObjectId names no subscription: 404 subscriptionNotFound",
     ),
 )
-PROBES_BY_SCOPE = {probe.scope: probe for probe in PROBES}
 
 
 def classify(probe: Probe, exc: BaseException | None, status: int | None = None) -> ProbeOutcome:

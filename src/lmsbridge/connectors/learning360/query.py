@@ -54,10 +54,3 @@ def encode_filters(filters: Mapping[str, Mapping[str, FilterValue]]) -> Params:
 def query_string(params: Iterable[tuple[str, str]]) -> str:
     """The encoded query exactly as the client sends it (brackets percent-encoded, as httpx does)."""
     return urlencode(list(params))
-
-
-def url_with_params(url: str, params: Iterable[tuple[str, str]]) -> str:
-    query = query_string(params)
-    if not query:
-        return url
-    return f"{url}{'&' if '?' in url else '?'}{query}"

@@ -1,8 +1,9 @@
-"""The 360Learning streams, declared once: path, page size, models, and how full and delta scans run.
+"""The 360Learning streams, declared once: what each feeds and in which order, its endpoint, and how
+full and delta scans run.
 
 A scan is a list of ``Chain``s: independent cursor chains the sync engine may run concurrently
-(all under the company budget). Each chain's pages come one after another with the next URL, so the
-engine checkpoints after every page and resumes a chain from its stored URL (``fetch_chain``).
+(all under the company budget). Each chain's pages come one after another with the next URL (Link
+header), which is the content of the chain's checkpoint (``fetch_chain`` resumes from it).
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ import math
 from collections.abc import AsyncGenerator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from lmsbridge.connectors.base import Page
-from lmsbridge.connectors.learning360.client import Learning360Client
-from lmsbridge.connectors.learning360.query import Params, encode_filters, query_string, url_with_params
+from lmsbridge.connectors.base import Chain, Deletions, PlanInput, Revisit, Stream, SyncMode
+from lmsbridge.connectors.learning360 import page_maps
+from lmsbridge.connectors.learning360.client import Learning360Client, LinkedPage
+from lmsbridge.connectors.learning360.query import Params, encode_filters, query_string
 
 # Date filters have one-second resolution and clocks drift: start delta windows this much earlier
 # (records seen twice are upserted twice, which is harmless).
@@ -27,49 +28,12 @@ MAX_PARTITION_QUERY_BYTES = 7_000
 
 
 @dataclass(frozen=True, slots=True)
-class Chain:
-    """One cursor chain: a path and filters whose pages are fetched in sequence."""
+class Endpoint:
+    """The list endpoint behind a stream and how its scans are filtered."""
 
-    stream: str
-    key: str  # unique within a run, stable across a resume: the checkpoint key
-    path: str
-    params: Params = ()
-    # True when the chain belongs to a complete scan of the stream (deletions may be inferred)
-    full: bool = True
-
-    def first_url(self, base_url: str) -> str:
-        return url_with_params(base_url + self.path, self.params)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "stream": self.stream,
-            "key": self.key,
-            "path": self.path,
-            "params": [list(p) for p in self.params],
-            "full": self.full,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Chain:
-        return cls(
-            stream=str(data["stream"]),
-            key=str(data["key"]),
-            path=str(data["path"]),
-            params=tuple((str(k), str(v)) for k, v in data["params"]),
-            full=bool(data["full"]),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Stream:
-    """A list endpoint and what it feeds (meltano-style declaration)."""
-
-    name: str
     path: str
     page_size: int  # fixed by the server; used only for call-count estimates
-    models: tuple[str, ...]
-    scope: str
-    # date filter for delta runs (replication key); None: a delta run scans the stream in full
+    # date filter for delta runs (the stream's replication key); None: a delta run scans in full
     delta_filter: str | None = None
     # statuses scanned in full on every delta run because they do not move the delta filter
     delta_status_scans: tuple[str, ...] = ()
@@ -77,30 +41,69 @@ class Stream:
     partition_filter: str | None = None
 
 
-USERS = Stream("users", "/api/v2/users", 500, ("users",), "users:read")
-INTEGRATIONS = Stream("integrations", "/api/v2/integrations", 100, ("course_providers",), "integrations:read")
+INTEGRATIONS = Stream(
+    "integrations",
+    ("course_providers",),
+    page_maps.integrations_page,
+    scope="integrations:read",
+    # synthetic providers are confirmed by the courses scan
+    deletions_after=("courses",),
+    remember=page_maps.remember_integrations,
+)
+USERS = Stream(
+    "users",
+    ("users",),
+    page_maps.users_page,
+    scope="users:read",
+    after=("integrations",),
+    # every run lists all users (the API has no modification filter for them)
+    deletions=Deletions.EVERY_RUN,
+)
 COURSES = Stream(
     "courses",
-    "/api/v2/courses",
-    500,
+    # a page also writes the synthetic providers its courses refer to (confirmed by integrations)
     ("courses", "course_revisions"),
-    "courses:read",
-    delta_filter="modifiedAt",
+    page_maps.courses_page,
+    scope="courses:read",
+    after=("integrations",),
+    replication_key="modifiedAt",
+    stored_model="courses",
+    reconcile=page_maps.reconcile_course,
     # archive and restore do not move modifiedAt (vendor spec)
-    delta_status_scans=("archived", "deleted"),
+    revisit=Revisit(model="course_revisions", status="INACTIVE"),
+    maps_alone=False,  # course providers come from the integrations the run remembered
 )
 STATS = Stream(
     "stats",
-    "/api/v2/courses/stats",
-    500,
     ("course_progressions",),
-    "courseStats:read",
-    delta_filter="completedAt",
-    partition_filter="courseId",
+    page_maps.stats_page,
+    scope="courseStats:read",
+    after=("courses",),
+    replication_key="completedAt",
+    partition_by="courses",
+    stored_model="course_progressions",
+    reconcile=page_maps.reconcile_progression,
 )
 # integrations first: course mapping needs the provider index; stats partitions need course ids
 STREAMS: tuple[Stream, ...] = (INTEGRATIONS, USERS, COURSES, STATS)
 STREAMS_BY_NAME = {stream.name: stream for stream in STREAMS}
+ENDPOINTS: dict[str, Endpoint] = {
+    "integrations": Endpoint("/api/v2/integrations", 100),
+    "users": Endpoint("/api/v2/users", 500),
+    "courses": Endpoint(
+        "/api/v2/courses", 500, delta_filter="modifiedAt", delta_status_scans=("archived", "deleted")
+    ),
+    "stats": Endpoint("/api/v2/courses/stats", 500, delta_filter="completedAt", partition_filter="courseId"),
+}
+
+
+def chain(stream: str, key: str, path: str, params: Params = (), full: bool = True) -> Chain:
+    """A chain whose request is a path and its query parameters."""
+    return Chain(stream, key, {"path": path, "params": [list(p) for p in params]}, full)
+
+
+def chain_params(chain: Chain) -> Params:
+    return tuple((str(k), str(v)) for k, v in chain.request.get("params", ()))
 
 
 def partition_ids(
@@ -139,17 +142,18 @@ def full_chains(
 ) -> list[Chain]:
     """The chains of a full scan. With ``partition_values`` (stats: every course id, all statuses) the
     scan is split into ⌈n / max_ids_per_partition⌉ disjoint ``[in]`` chains; without, one chain."""
-    if stream.partition_filter is None or partition_values is None:
-        return [Chain(stream.name, stream.name, stream.path)]
+    endpoint = ENDPOINTS[stream.name]
+    if endpoint.partition_filter is None or partition_values is None:
+        return [chain(stream.name, stream.name, endpoint.path)]
     parts = partition_ids(
-        partition_values, filter_name=stream.partition_filter, max_ids=max_ids_per_partition
+        partition_values, filter_name=endpoint.partition_filter, max_ids=max_ids_per_partition
     )
     return [
-        Chain(
+        chain(
             stream.name,
             f"{stream.name}:p{index:04d}",
-            stream.path,
-            encode_filters({stream.partition_filter: {"in": part}}),
+            endpoint.path,
+            encode_filters({endpoint.partition_filter: {"in": part}}),
         )
         for index, part in enumerate(parts)
     ]
@@ -157,34 +161,48 @@ def full_chains(
 
 def delta_chains(stream: Stream, since: datetime | None) -> list[Chain]:
     """The chains of a delta run from ``since`` (None: never synced, so a full scan)."""
-    if stream.delta_filter is None or since is None:
-        return [Chain(stream.name, stream.name, stream.path)]
+    endpoint = ENDPOINTS[stream.name]
+    if endpoint.delta_filter is None or since is None:
+        return [chain(stream.name, stream.name, endpoint.path)]
     start = since - DELTA_OVERLAP
     chains = [
-        Chain(
+        chain(
             stream.name,
-            f"{stream.name}:{stream.delta_filter}",
-            stream.path,
-            encode_filters({stream.delta_filter: {"gte": start}}),
+            f"{stream.name}:{endpoint.delta_filter}",
+            endpoint.path,
+            encode_filters({endpoint.delta_filter: {"gte": start}}),
             full=False,
         )
     ]
     chains.extend(
-        Chain(
+        chain(
             stream.name,
             f"{stream.name}:{status}",
-            stream.path,
+            endpoint.path,
             encode_filters({"status": {"eq": status}}),
-            False,
+            full=False,
         )
-        for status in stream.delta_status_scans
+        for status in endpoint.delta_status_scans
     )
     return chains
 
 
+def plan(
+    stream: Stream, given: PlanInput, *, ids_per_partition: int = DEFAULT_IDS_PER_PARTITION
+) -> list[Chain]:
+    """A stream's chains for one run: DELTA runs filter what has a date filter, FULL runs scan all
+    (stats split by the courses the run saw; none seen: one scan still proves there are no attempts)."""
+    if given.mode is SyncMode.DELTA:
+        return delta_chains(stream, given.since)
+    if not given.partition_ids:
+        return full_chains(stream)
+    return full_chains(stream, partition_values=given.partition_ids, max_ids_per_partition=ids_per_partition)
+
+
 async def fetch_chain(
     client: Learning360Client, chain: Chain, *, resume_url: str | None = None
-) -> AsyncGenerator[Page, None]:
-    """Pages of one chain; ``resume_url`` (a checkpointed ``Page.next_url``) continues where it stopped."""
-    async for page in client.iter_pages(chain.path, chain.params, start_url=resume_url):
+) -> AsyncGenerator[LinkedPage, None]:
+    """Pages of one chain; ``resume_url`` (a checkpointed ``next_url``) continues where it stopped."""
+    path = str(chain.request["path"])
+    async for page in client.iter_pages(path, chain_params(chain), start_url=resume_url):
         yield page
