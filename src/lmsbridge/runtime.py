@@ -192,11 +192,11 @@ class Runtime:
         except RuntimeError as exc:  # finished, or still running in a live process
             log.info("sync %s not run: %s", run_id, exc)
             return
-        if outcome.started_at is not None:
+        if outcome.started_at is not None and outcome.ended_at is not None:
             # what the sync read before an event arrived may have overwritten what the event fetched
-            started = outcome.started_at
+            started, ended = outcome.started_at, outcome.ended_at
             await transact_async(
-                self.db, lambda s: incoming_store.reapply_since(s, outcome.integration_id, started)
+                self.db, lambda s: incoming_store.reapply_during(s, outcome.integration_id, started, ended)
             )
         self.jobs.wake()  # its webhooks are due now
 

@@ -227,15 +227,16 @@ def give_up_events(session: Session, ids: Sequence[str], max_attempts: int, now:
         )
 
 
-def reapply_since(session: Session, integration_id: str, since: datetime) -> int:
-    """Events applied since ``since`` are applied again: a sync that started before them may have
-    written what it read earlier over what they fetched (the read-back makes a second apply exact)."""
+def reapply_during(session: Session, integration_id: str, since: datetime, until: datetime) -> int:
+    """Events applied while a sync ran (``since`` to ``until``) are applied again: the sync may have
+    written what it read before them over what they fetched (the read-back makes a second apply exact)."""
     result = session.execute(
         update(IncomingEvent)
         .where(
             IncomingEvent.integration_id == integration_id,
             IncomingEvent.state == APPLIED,
             IncomingEvent.applied_at >= since,
+            IncomingEvent.applied_at <= until,
         )
         .values(state=PENDING)
         .execution_options(synchronize_session=False)
