@@ -41,7 +41,8 @@ os.environ.setdefault("LMSBRIDGE_ALLOW_PRIVATE_HOSTS", "true")
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "benchmarks"
-RESULTS = BENCH_DIR / "results.json"
+# another file for runs that must not replace the latest figures (side_by_side.py's)
+RESULTS = Path(os.environ.get("LMSBRIDGE_BENCH_RESULTS") or BENCH_DIR / "results.json")
 PYTHON = sys.executable
 SEED = 42
 POSTGRES_ADMIN = os.environ.get("LMSBRIDGE_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -636,7 +637,8 @@ def commit() -> str:
 
 
 def record(figure: int, name: str, figures: dict[str, Any], *, goal: str, met: bool | None) -> dict[str, Any]:
-    """Print one result and append it to results.json (a JSON list, newest last)."""
+    """Print one result and store it in results.json (a JSON list), in place of the previous entry of
+    the same figure and name: the file holds the latest run of each; history is in git."""
     entry = {
         "figure": figure,
         "name": name,
@@ -652,6 +654,7 @@ def record(figure: int, name: str, figures: dict[str, Any], *, goal: str, met: b
     if RESULTS.exists():
         with contextlib.suppress(json.JSONDecodeError):
             existing = json.loads(RESULTS.read_text())
+    existing = [e for e in existing if (e["figure"], e["name"]) != (figure, name)]
     existing.append(entry)
     RESULTS.write_text(json.dumps(existing, indent=1) + "\n")
     verdict = {True: "MET", False: "MISSED", None: "n/a"}[met]
