@@ -502,10 +502,11 @@ class Api:
 
 @contextlib.contextmanager
 def api_server(
-    store: Store, workers: int = API_WORKERS, settings: dict[str, str] | None = None
+    store: Store, workers: int = API_WORKERS, settings: dict[str, str] | None = None, *, public: bool = False
 ) -> Iterator[Api]:
     """`lmsbridge serve --workers N` over the store, with a fresh API key, on a free loopback port;
-    ``settings``: extra LMSBRIDGE_* environment variables."""
+    ``settings``: extra LMSBRIDGE_* environment variables; ``public``: its own address is the public URL
+    360Learning's webhooks are delivered to (real-time updates on)."""
     from lmsbridge.store.api_keys import create_api_key
     from lmsbridge.store.engine import make_engine, session_scope
 
@@ -523,6 +524,7 @@ def api_server(
         "LMSBRIDGE_DATA_DIR": str(tmp / "data"),
         "LMSBRIDGE_ENCRYPTION_KEY": store.key.decode(),
         "LMSBRIDGE_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        **({"LMSBRIDGE_PUBLIC_URL": f"http://127.0.0.1:{port}"} if public else {}),
         **(settings or {}),
     }
     lmsbridge = str(Path(PYTHON).parent / "lmsbridge")

@@ -4,7 +4,7 @@ announced with ``data-changed`` in the same transaction when anything really cha
 
 Events and syncs may interleave: every event reads the LMS's current state, so applying it late, twice or
 out of order writes the truth of that moment. What a sync read before an event and writes after it is put
-right by ``incoming.store.reapply_since`` at the sync's end (the runtime calls it).
+right by ``incoming.store.reapply_during`` at the sync's end (the runtime calls it).
 """
 
 from __future__ import annotations
