@@ -143,7 +143,7 @@ def write_rows(
     if changed:
         _update_changed(session, spec, changed, existing, data_json, sync_run_id, now)
     if unchanged and sync_run_id is not None:
-        for part in chunks(unchanged):
+        for part in chunks(sorted(unchanged)):
             session.execute(update(table).where(table.c.id.in_(part)).values(last_seen_sync_id=sync_run_id))
     if spec.model == "course_revisions":
         touched = {row["course_id"] for row in (*created, *changed)}
@@ -255,7 +255,8 @@ def _update_changed(
     table = spec.table
     stamp = stored_datetime(now)
     params: list[dict[str, Any]] = []
-    for row in rows:
+    # id order, as the INSERT: two writers of overlapping pages lock rows in one order (no deadlock)
+    for row in sorted(rows, key=itemgetter("id")):
         values = {f"b_{name}": value for name, value in row.items() if name != "remote_id"}
         values["b_changed_at"] = stamp
         values["b_anonymized_at"] = None
