@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from lmsbridge import json_text
 from lmsbridge.ids import record_id
+from lmsbridge.store.datetimes import stored_datetime
 from lmsbridge.store.hashing import hash_with_json
 from lmsbridge.store.record_specs import spec_for
 from lmsbridge.unified.records import MappedRecord
@@ -73,13 +74,3 @@ def prepare_rows(integration_id: str, records: Sequence[MappedRecord]) -> Prepar
         prepared.rows[row_id] = row
         prepared.data_json[row_id] = serialized
     return prepared
-
-
-def stored_datetime(value: datetime) -> str:
-    """The text a datetime column stores for an aware datetime: ``YYYY-MM-DD HH:MM:SS.ffffff`` in UTC
-    (SQLite's DATETIME text; PostgreSQL's binding reads it back). Made here, where pages are prepared
-    (maybe in the helper process), so the sync's writer binds it as it is (benchmarks/README.md)."""
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to the store; use aware UTC datetimes")
-    utc = value if value.tzinfo is UTC else value.astimezone(UTC)
-    return utc.isoformat(" ", "microseconds")[:-6]  # without the "+00:00"

@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from lmsbridge.store.rows import stored_datetime
+from lmsbridge.store.datetimes import stored_datetime
 
 ID = String(64)  # record ids are 24 chars; integration ids carry a tool prefix
 

@@ -30,8 +30,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeDecorator
 
+from lmsbridge.store.datetimes import stored_datetime
 from lmsbridge.store.record_specs import RecordSpec, spec_for
-from lmsbridge.store.rows import PreparedRows, prepare_rows, stored_datetime
+from lmsbridge.store.rows import PreparedRows, prepare_rows
 from lmsbridge.store.schema import UTCDateTime
 from lmsbridge.unified.records import MappedRecord
 
@@ -197,7 +198,7 @@ _INSERTS: dict[str, Callable[[Table], sqlite.Insert | postgresql.Insert]] = {
 
 
 class StoredDateTime(TypeDecorator[str]):
-    """A datetime column's value given as its stored text already (``store.rows.stored_datetime``, made
+    """A datetime column's value given as its stored text already (``store.datetimes.stored_datetime``, made
     where the page was prepared): SQLite stores it as it is, PostgreSQL's driver gets the datetime."""
 
     impl = DateTime(timezone=True)
