@@ -23,6 +23,9 @@ from lmsbridge.settings import Settings
 from lmsbridge.store.integrations import get_integration, update_integration
 from lmsbridge.store.transact import transact_async
 
+# ends announced for operations nobody here waits on (e.g. another worker's) are kept this many at most
+MAX_ENDED_KEPT = 1024
+
 
 class RemoteAccess:
     """Shared by the API process (synchronous actions) and the action worker."""
@@ -106,10 +109,11 @@ class RemoteAccess:
             yield
 
     def operation_ended(self, key: str) -> None:
-        """The LMS said a remote operation ended (its event reached this process)."""
-        waiting = self._ended.get(key)  # none: nobody waits on it here (its next poll sees it ended)
-        if waiting is not None:
-            waiting.set()
+        """The LMS said a remote operation ended (its event reached this process). Kept even when no
+        wait is on it yet (it may arrive while the first poll is in flight), the oldest dropped first."""
+        self._ended.setdefault(key, asyncio.Event()).set()
+        while len(self._ended) > MAX_ENDED_KEPT:
+            del self._ended[next(iter(self._ended))]
 
     async def wait(self, key: str, seconds: float) -> None:
         # the event stays registered between waits, so an end announced while polling is not missed

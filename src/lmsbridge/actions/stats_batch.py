@@ -40,7 +40,11 @@ async def run(batch: Sequence[ActionTask], env: ActionEnv) -> None:
         integration_id,
         method="POST",
         url=writer.log_target("progressions", call),
-        request={**call, "tasks": len(batch), "items": len(items)},
+        request={
+            **{k: v for k, v in call.items() if k != "status"},
+            "tasks": len(batch),
+            "items": len(items),
+        },
         response={"status": call.get("status"), "failed_items": failures},
     )
     now = env.clock()

@@ -36,6 +36,7 @@ from lmsbridge.api.responses import json_response
 from lmsbridge.clock import utcnow
 from lmsbridge.connectors.errors import ConnectorError, NotFound
 from lmsbridge.connectors.registry import EXAMPLE_INTEGRATION_ID
+from lmsbridge.connectors.writes import WriteActions
 from lmsbridge.crypto import SecretBox, load_or_create_key
 from lmsbridge.features.availability import require_action
 from lmsbridge.store import queries
@@ -136,7 +137,7 @@ async def _action(
             except ActionError as exc:
                 response = await error_response(request, _api_error(exc))
             except ConnectorError as exc:
-                writer = await svc.remote.writer(integration.id, prepare=False)
+                writer = await _writer_or_none(svc, integration.id)
                 response = await error_response(request, _api_error(from_connector(exc, writer)))
             response.headers[CONCURRENCY_HEADER] = str(remaining)
             return response
@@ -149,6 +150,14 @@ async def _action(
         response = await error_response(request, error)
         response.headers[CONCURRENCY_HEADER] = "0"
         return response
+
+
+async def _writer_or_none(svc: ActionServices, integration_id: str) -> WriteActions | None:
+    """The integration's write actions for translating a failure (None when they cannot be had)."""
+    try:
+        return await svc.remote.writer(integration_id, prepare=False)
+    except Exception:
+        return None
 
 
 def _log(session: Session, request: Request, integration_id: str, body: Any, response: dict[str, Any]) -> str:
