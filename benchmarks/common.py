@@ -41,7 +41,8 @@ os.environ.setdefault("LMSBRIDGE_ALLOW_PRIVATE_HOSTS", "true")
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "benchmarks"
-RESULTS = BENCH_DIR / "results.json"
+# another file for runs that must not replace the latest figures (side_by_side.py's)
+RESULTS = Path(os.environ.get("LMSBRIDGE_BENCH_RESULTS") or BENCH_DIR / "results.json")
 PYTHON = sys.executable
 SEED = 42
 POSTGRES_ADMIN = os.environ.get("LMSBRIDGE_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -501,10 +502,11 @@ class Api:
 
 @contextlib.contextmanager
 def api_server(
-    store: Store, workers: int = API_WORKERS, settings: dict[str, str] | None = None
+    store: Store, workers: int = API_WORKERS, settings: dict[str, str] | None = None, *, public: bool = False
 ) -> Iterator[Api]:
     """`lmsbridge serve --workers N` over the store, with a fresh API key, on a free loopback port;
-    ``settings``: extra LMSBRIDGE_* environment variables."""
+    ``settings``: extra LMSBRIDGE_* environment variables; ``public``: its own address is the public URL
+    360Learning's webhooks are delivered to (real-time updates on)."""
     from lmsbridge.store.api_keys import create_api_key
     from lmsbridge.store.engine import make_engine, session_scope
 
@@ -522,6 +524,7 @@ def api_server(
         "LMSBRIDGE_DATA_DIR": str(tmp / "data"),
         "LMSBRIDGE_ENCRYPTION_KEY": store.key.decode(),
         "LMSBRIDGE_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        **({"LMSBRIDGE_PUBLIC_URL": f"http://127.0.0.1:{port}"} if public else {}),
         **(settings or {}),
     }
     lmsbridge = str(Path(PYTHON).parent / "lmsbridge")
@@ -634,7 +637,8 @@ def commit() -> str:
 
 
 def record(figure: int, name: str, figures: dict[str, Any], *, goal: str, met: bool | None) -> dict[str, Any]:
-    """Print one result and append it to results.json (a JSON list, newest last)."""
+    """Print one result and store it in results.json (a JSON list), in place of the previous entry of
+    the same figure and name: the file holds the latest run of each; history is in git."""
     entry = {
         "figure": figure,
         "name": name,
@@ -650,6 +654,7 @@ def record(figure: int, name: str, figures: dict[str, Any], *, goal: str, met: b
     if RESULTS.exists():
         with contextlib.suppress(json.JSONDecodeError):
             existing = json.loads(RESULTS.read_text())
+    existing = [e for e in existing if (e["figure"], e["name"]) != (figure, name)]
     existing.append(entry)
     RESULTS.write_text(json.dumps(existing, indent=1) + "\n")
     verdict = {True: "MET", False: "MISSED", None: "n/a"}[met]

@@ -1,10 +1,10 @@
 """CPU per page of the course-progressions read path in one process, no HTTP: `list_course_progressions`
-in its own read transaction, walking pages from the start of a kept store (as figure 6's clients do),
-with SQLite reading through a memory map or not. Shows what the query path costs apart from the server
+in its own read transaction, walking pages from the start of a kept store (as figure 6's clients do).
+Shows what the query path costs apart from the server
 (figure 6 measures both); `--page-size 1` shows the fixed cost of a page.
 
     .venv/bin/python benchmarks/page_cost.py --url sqlite:////…/stores/<kept>_l.db [--pages 300]
-        [--page-size 250] [--variant none|user_ids|updated_after] [--mmap-mb 0,2048]
+        [--page-size 250] [--variant none|user_ids|updated_after]
 """
 
 from __future__ import annotations
@@ -23,11 +23,10 @@ from lmsbridge.store.schema import CourseProgression
 
 
 def walk(
-    url: str, mmap_mb: int, variant: str, pages: int, page_size: int, sample: tuple[list[str], datetime]
+    url: str, variant: str, pages: int, page_size: int, sample: tuple[list[str], datetime]
 ) -> tuple[float, int]:
     """CPU ms per page, rows served; ``sample``: what the filters are drawn from (``store_sample``)."""
-    # without the keyword when 0: the script also runs older code (PYTHONPATH=<worktree>/src)
-    engine = make_engine(url, sqlite_mmap_bytes=mmap_mb * 2**20) if mmap_mb else make_engine(url)
+    engine = make_engine(url)
     try:
         with session_scope(engine, readonly=True) as session:
             integration_id = session.scalars(select(CourseProgression.integration_id).limit(1)).one()
@@ -57,18 +56,16 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=300)
     parser.add_argument("--page-size", type=int, default=250)
     parser.add_argument("--variant", default="none", choices=["none", "user_ids", "updated_after"])
-    parser.add_argument("--mmap-mb", default="0,2048", help="memory-map sizes to compare, alternated")
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
     sample = store_sample(args.url)  # once: a DISTINCT over every progression of the store
     for _ in range(args.repeat):
-        for mmap_mb in (int(value) for value in args.mmap_mb.split(",")):
-            ms, served = walk(args.url, mmap_mb, args.variant, args.pages, args.page_size, sample)
-            print(
-                f"{args.variant}, page_size {args.page_size}, mmap {mmap_mb} MiB: {ms:.2f} CPU ms per page "
-                f"({args.pages} pages, {served} rows)",
-                flush=True,
-            )
+        ms, served = walk(args.url, args.variant, args.pages, args.page_size, sample)
+        print(
+            f"{args.variant}, page_size {args.page_size}: {ms:.2f} CPU ms per page "
+            f"({args.pages} pages, {served} rows)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

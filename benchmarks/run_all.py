@@ -1,5 +1,5 @@
-"""All figures of issue 8 in one run (`make bench`): one sandbox per tenant and one synced store per
-(tenant, backend) are shared by the figures. Appends every figure to benchmarks/results.json.
+"""All figures in one run (`make bench`): one sandbox per tenant and one synced store per
+(tenant, backend) are shared by the figures. Stores every figure in benchmarks/results.json.
 
     .venv/bin/python benchmarks/run_all.py [--tenants S,M,L] [--figures 1,2,3,4,5,6,7,8]
 

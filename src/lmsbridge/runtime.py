@@ -197,11 +197,11 @@ class Runtime:
         except RuntimeError as exc:  # finished, or still running in a live process
             log.info("sync %s not run: %s", run_id, exc)
             return
-        if outcome.started_at is not None:
+        if outcome.started_at is not None and outcome.ended_at is not None:
             # what the sync read before an event arrived may have overwritten what the event fetched
-            started = outcome.started_at
+            started, ended = outcome.started_at, outcome.ended_at
             await transact_async(
-                self.db, lambda s: incoming_store.reapply_since(s, outcome.integration_id, started)
+                self.db, lambda s: incoming_store.reapply_during(s, outcome.integration_id, started, ended)
             )
         self.jobs.wake()  # its webhooks are due now
 
@@ -213,6 +213,14 @@ class Runtime:
         except Exception as exc:
             log.info("incoming events of %s not applied yet: %s", integration_id, exc)
             return
+        if applied.events:
+            log.info(
+                "incoming events of %s applied: %d events, %d calls, changed %s",
+                integration_id,
+                applied.events,
+                applied.calls,
+                applied.changed_models or "nothing",
+            )
         for operation_id in applied.ended_operations:
             self.actions.env.operation_ended(operation_id)
         self.jobs.wake()  # data-changed is due, and events that came in meanwhile
@@ -286,4 +294,9 @@ class Runtime:
         anonymized = await transact_async(self.db, lambda s: anonymize_expired(s, now))
         retention = HistoryRetention.from_settings(self.settings)
         pruned = await transact_async(self.db, lambda s: prune_history(s, now, retention))
+        if retention.webhook_events > timedelta(0):  # received webhooks: kept as long as sent ones
+            before = now - retention.webhook_events
+            pruned["incoming_events"] = await transact_async(
+                self.db, lambda s: incoming_store.prune_events(s, before)
+            )
         log.info("retention: anonymized %d records deleted 14 days ago; pruned %s", anonymized, pruned)

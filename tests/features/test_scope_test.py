@@ -224,6 +224,10 @@ EXPECTED_UNAVAILABLE: dict[str, set[str]] = {
     "bulkOperations:read": UPSERT_FLOW,
     "courses:write": {"lms_deactivate_course"},
     "groups:read": set(),
+    # real-time updates only (the integration's details say so): no model or action depends on them
+    "webhooks:read": set(),
+    "webhooks:write": set(),
+    "webhookSecrets:read": set(),
 }
 READ_ENDPOINTS = {
     "lms_users": ("/v1/lms/users", "GetLmsUsers"),

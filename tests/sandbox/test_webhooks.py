@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -9,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sandbox_openapi import check, follow
+from sandbox_openapi import check, follow, spec, validate_schema
 from standardwebhooks.webhooks import Webhook
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -132,3 +133,116 @@ def test_bulk_operation_ended_event(sandbox: RunningSandbox, api: httpx.Client, 
 
     data = json.loads(receiver.received[0][1])["data"]
     assert data["bulkOperationId"] == op_id and data["status"] == "completed"
+
+
+def test_delivery_headers_and_body_follow_the_vendor_webhook_document(
+    sandbox: RunningSandbox, api: httpx.Client, receiver: Receiver
+) -> None:
+    """Each delivery carries the headers the document's ``webhooks`` section requires, and a body valid
+    against the schema it declares for the event type."""
+    sub_user = _subscribe(api, "user.updated", receiver.url)
+    _subscribe(api, "course.attempt.closed", receiver.url)
+    t = sandbox.tenant
+    user_id = next(u["_id"] for u in t.users.items if u["status"] == "active")
+    sandbox.control.update_user(user_id, firstName="Documented")
+    sandbox.control.create_attempt(t.users.ids[3], t.courses.ids[1], progress=100)
+    receiver.wait_for(2)
+    for headers, body in receiver.received:
+        payload = json.loads(body)
+        hook = spec("webhook")["webhooks"][payload["type"]]["post"]
+        for parameter in hook["parameters"]:
+            if parameter.get("in") == "header" and parameter.get("required"):
+                assert parameter["name"].lower() in headers, parameter["name"]
+        content = hook["requestBody"]["content"]["application/json"]
+        validate_schema(
+            "webhook",
+            "#/webhooks/" + payload["type"] + "/post/requestBody/content/application~1json/schema",
+            payload,
+        )
+        assert content  # the document declares a body for the type
+        # seconds in the header, milliseconds in the body (vendor document)
+        assert abs(int(headers["webhook-timestamp"]) * 1000 - payload["timestamp"]) < 2000
+        assert all(part.startswith("v1,") for part in headers["webhook-signature"].split(" "))
+    events, _ = follow(api, f"{SUBS}/{sub_user['_id']}/events")
+    user_hook = next(h for h, b in receiver.received if json.loads(b)["type"] == "user.updated")
+    assert [e["_id"] for e in events] == [user_hook["webhook-id"]]
+
+
+def test_event_list_filters_by_created_at(
+    sandbox: RunningSandbox, api: httpx.Client, receiver: Receiver
+) -> None:
+    sub = _subscribe(api, "user.updated", receiver.url)
+    user_id = next(u["_id"] for u in sandbox.tenant.users.items if u["status"] == "active")
+    sandbox.control.update_user(user_id, firstName="Before")
+    sandbox.control.advance_clock(60)
+    later = sandbox.control.now()
+    sandbox.control.update_user(user_id, firstName="After")
+    events_url = f"{SUBS}/{sub['_id']}/events"
+    everything, _ = follow(api, events_url)
+    since, responses = follow(api, events_url, {"createdAt[gte]": later})
+    check("webhook", "GET", ITEM + "/events", responses[0])
+    assert len(everything) == 2
+    assert [e["payload"]["data"]["firstName"] for e in since] == ["After"]
+    before, _ = follow(api, events_url, {"createdAt[lt]": later})
+    assert [e["payload"]["data"]["firstName"] for e in before] == ["Before"]
+
+
+def test_rotated_secret_signs_with_both_secrets_for_24_hours(
+    sandbox: RunningSandbox, api: httpx.Client, receiver: Receiver
+) -> None:
+    sub = _subscribe(api, "user.updated", receiver.url)
+    old = api.get(f"{SUBS}/{sub['_id']}/secrets").json()["secret"]
+    rotated = api.post(f"{SUBS}/{sub['_id']}/secrets/rotate")
+    new = check("webhook", "POST", ITEM + "/secrets/rotate", rotated)["secret"]
+    assert new != old and api.get(f"{SUBS}/{sub['_id']}/secrets").json()["secret"] == new
+    user_id = next(u["_id"] for u in sandbox.tenant.users.items if u["status"] == "active")
+    sandbox.control.update_user(user_id, firstName="Rotated")
+    receiver.wait_for(1)
+    headers, body = receiver.received[0]
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    # either secret alone verifies the delivery (a receiver that has not caught up yet keeps working)
+    assert Webhook(old).verify(body, headers)["data"]["firstName"] == "Rotated"
+    assert Webhook(new).verify(body, headers)["data"]["firstName"] == "Rotated"
+    sandbox.control.advance_clock(24 * 3600 + 1)
+    sandbox.control.update_user(user_id, firstName="Later")
+    receiver.wait_for(2)
+    assert len(receiver.received[1][0]["webhook-signature"].split(" ")) == 1
+
+
+def test_failed_events_are_sent_again_on_request_within_three_days(
+    sandbox: RunningSandbox, api: httpx.Client, receiver: Receiver
+) -> None:
+    sandbox.control.configure(webhook_retry_delays_s=[0])  # one attempt: a failure is final
+    sub = _subscribe(api, "user.updated", receiver.url)
+    receiver.fail_next = 1
+    user_id = next(u["_id"] for u in sandbox.tenant.users.items if u["status"] == "active")
+    sandbox.control.update_user(user_id, firstName="Retried")
+    events_url = f"{SUBS}/{sub['_id']}/events"
+    deadline = time.monotonic() + 5
+    while api.get(events_url, params={"status[eq]": "failed"}).json() == []:
+        assert time.monotonic() < deadline, "the event was not marked failed"
+        time.sleep(0.02)
+    retry_url = f"{SUBS}/{sub['_id']}/events/retry-failure"
+    too_long = api.post(
+        retry_url, json={"startDate": "2020-01-01T00:00:00.000Z", "endDate": "2020-01-05T00:00:00.000Z"}
+    )
+    assert check("webhook", "POST", ITEM + "/events/retry-failure", too_long)["error"]["code"] == (
+        "invalidRetryTimeframe"
+    )
+    now = sandbox.control.now()
+    start = api.get(events_url).json()[0]["createdAt"]
+    retried = api.post(retry_url, json={"startDate": start, "endDate": now})
+    assert check("webhook", "POST", ITEM + "/events/retry-failure", retried) is None
+    receiver.wait_for(2)
+    first, second = receiver.received
+    assert first[0]["webhook-id"] == second[0]["webhook-id"]
+    deadline = time.monotonic() + 5
+    while api.get(events_url, params={"status[eq]": "delivered"}).json() == []:
+        assert time.monotonic() < deadline, "the retried event was not delivered"
+        time.sleep(0.02)
+    gone = api.post(
+        f"{SUBS}/000000000000000000000000/events/retry-success", json={"startDate": start, "endDate": now}
+    )
+    assert check("webhook", "POST", ITEM + "/events/retry-success", gone)["error"]["code"] == (
+        "activeSubscriptionNotFound"
+    )

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import Engine
-from sqlalchemy.dialects import sqlite
+from sqlalchemy import DateTime, Engine, text
+from sqlalchemy.dialects.sqlite import pysqlite
 
 from factories import BASE_TIME, course, make_integration, progression, revision, upsert, user
 from lmsbridge.crypto import SecretBox
 from lmsbridge.ids import random_id, record_id
 from lmsbridge.store.engine import session_scope
-from lmsbridge.store.rows import sqlite_datetime_text
+from lmsbridge.store.hashing import stable_json
 from lmsbridge.store.schema import UTCDateTime
-from lmsbridge.store.upsert import UpsertCounts, _sqlite_datetime, fetch_existing, upsert_records
+from lmsbridge.store.upsert import UpsertCounts, fetch_existing, upsert_records
 
 T0 = BASE_TIME
 T1 = T0 + timedelta(hours=1)
@@ -195,19 +196,36 @@ def test_stored_hash_equals_hash_of_stored_row(engine: Engine, integration_id: s
         assert row.content_hash == spec_for(record.model).hash_row(row._mapping), record.model
 
 
+def test_remote_data_is_stored_as_the_json_column_writes_it(engine: Engine, integration_id: str) -> None:
+    """The upsert binds remote_data as the JSON text made for the content hash: the stored value is what
+    the column's own serialiser writes (sorted keys, no whitespace) and reads back as the mapped dict."""
+    data = {"_id": "u00001", "z": [1, {"b": 2, "a": None}], "name": "Zoë", "big": 2**70}
+    record = user(1, remote_data=data)
+    upsert(engine, integration_id, [record], now=T0)
+    changed = user(1, remote_data={**data, "z": []})
+    assert upsert(engine, integration_id, [changed], now=T1) == UpsertCounts(changed=1)
+    query = text("SELECT CAST(remote_data AS TEXT) FROM lms_users WHERE integration_id = :i")
+    with engine.connect() as conn:
+        stored = conn.execute(query, {"i": integration_id}).scalar_one()
+    assert stored == stable_json(changed.remote_data)  # PostgreSQL's json type keeps the text it is given
+    assert json.loads(stored) == changed.remote_data
+    assert _rows(engine, "users", integration_id, ["u00001"])["u00001"].remote_data == changed.remote_data
+
+
 @given(
-    st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1)),
+    st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
     st.sampled_from([UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30))]),
 )
-def test_sqlite_datetime_text_is_what_the_column_type_stores(moment: datetime, zone: tzinfo) -> None:
-    """Datetimes written as text (by the sync's helper, or the SQLite insert path) are what the column
-    type and sqlite3's adapter would store."""
+def test_sqlite_datetimes_are_bound_as_sqlalchemy_stores_them(moment: datetime, zone: tzinfo) -> None:
+    """UTCDateTime's own SQLite binding (one call per value, bulk upserts bind several per row) is the
+    text SQLAlchemy's DATETIME would store for the same instant in UTC; naive values are refused."""
+    dialect = pysqlite.dialect()
     aware = moment.replace(tzinfo=zone)
-    dialect = sqlite.dialect()
-    naive = UTCDateTime().process_bind_param(aware, dialect)
-    assert naive is not None
-    assert sqlite_datetime_text(aware) == naive.isoformat(" ")
-    assert _sqlite_datetime(aware) == naive.isoformat(" ")
-    assert _sqlite_datetime(naive.isoformat(" ")) == naive.isoformat(" ")
+    expected = (
+        DateTime().dialect_impl(dialect).bind_processor(dialect)(aware.astimezone(UTC).replace(tzinfo=None))
+    )
+    bind = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert bind is not None
+    assert bind(aware) == expected
     with pytest.raises(ValueError, match="naive datetime"):
-        _sqlite_datetime(moment)
+        bind(moment)

@@ -102,13 +102,16 @@ async def test_a_queued_run_is_run_once_by_the_working_process(setup: SyncSetup,
 async def test_schedule_queues_full_then_delta_when_due(setup: SyncSetup, tmp_path: Path) -> None:
     now = [utcnow()]
     async with working(setup, tmp_path, clock=lambda: now[0]) as runtime:
-        assert len(await runtime.queue_due_syncs()) == 1  # never synced: a FULL at once
+        # the minute's periodic schedule job asks too (by the same clock): count runs, not return values
+        await runtime.queue_due_syncs()  # never synced: a FULL at once
         await eventually(lambda: _ended(setup, 1), what="the first FULL")
         now[0] += HOUR
         assert await runtime.queue_due_syncs() == []  # nothing due yet
+        assert [r.type for r in _runs(setup)] == ["FULL"]
         now[0] += 3 * HOUR
-        assert len(await runtime.queue_due_syncs()) == 1
-        assert await runtime.queue_due_syncs() == []  # queued once, however often the schedule asks
+        await runtime.queue_due_syncs()
+        await runtime.queue_due_syncs()  # queued once, however often the schedule asks
+        assert [r.type for r in _runs(setup)] == ["FULL", "DELTA"]
         await eventually(lambda: _ended(setup, 2), what="the DELTA")
         now[0] += 10 * HOUR
         await runtime.queue_due_syncs()

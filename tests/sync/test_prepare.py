@@ -9,19 +9,16 @@ import logging
 import subprocess
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
 from sync_support import SyncSetup
 
-from factories import make_integration
 from lmsbridge.connectors.base import MapContext, Stream
 from lmsbridge.connectors.learning360 import mapping
 from lmsbridge.connectors.learning360.streams import COURSES, STATS, USERS
-from lmsbridge.store.engine import make_engine, session_scope
-from lmsbridge.store.migrate import upgrade_database
+from lmsbridge.store.engine import session_scope
 from lmsbridge.store.rows import PreparedRows
 from lmsbridge.store.schema import CourseProgression
 from lmsbridge.sync.pages import PageContext, write_page
@@ -34,15 +31,13 @@ CTX = MapContext(NOW, {})
 
 
 def _in_place(
-    stream: Stream, integration_id: str, items: list[dict[str, Any]], *, sqlite_datetimes: bool = False
+    stream: Stream, integration_id: str, items: list[dict[str, Any]]
 ) -> dict[str, PreparedRows | None]:
-    return prepare_page(stream.map_page, integration_id, items, CTX, sqlite_datetimes=sqlite_datetimes)
+    return prepare_page(stream.map_page, integration_id, items, CTX)
 
 
-def prepare_stats(
-    integration_id: str, items: list[dict[str, Any]], *, sqlite_datetimes: bool = False
-) -> PreparedRows | None:
-    return _in_place(STATS, integration_id, items, sqlite_datetimes=sqlite_datetimes)["course_progressions"]
+def prepare_stats(integration_id: str, items: list[dict[str, Any]]) -> PreparedRows | None:
+    return _in_place(STATS, integration_id, items)["course_progressions"]
 
 
 def _attempt(index: int, user: int, course: int, **fields: Any) -> dict[str, Any]:
@@ -171,14 +166,10 @@ def test_the_helper_imports_no_database_code() -> None:
 # ---- stats pages merge with the store only where they must ------------------------------------------
 
 
-def _write_stats(
-    engine: Engine, integration_id: str, items: list[dict[str, Any]], *, sqlite_datetimes: bool = False
-) -> None:
+def _write_stats(engine: Engine, integration_id: str, items: list[dict[str, Any]]) -> None:
     ctx = PageContext(integration_id, "run-1", NOW, {})
     with session_scope(engine) as session:
-        write_page(
-            session, ctx, STATS, _in_place(STATS, integration_id, items, sqlite_datetimes=sqlite_datetimes)
-        )
+        write_page(session, ctx, STATS, _in_place(STATS, integration_id, items))
 
 
 def _stored_attempts(engine: Engine, integration_id: str) -> dict[str, list[tuple[str, int]]]:
@@ -205,38 +196,3 @@ def test_a_pair_across_pages_keeps_every_attempt(setup: SyncSetup) -> None:
     stored = _stored_attempts(engine, integration_id)
     assert stored[pair] == [("a00001", 50), ("a00003", 80)]
     assert stored["u0002:c002"] == [("a00002", 40)]
-
-
-def test_rows_prepared_with_sqlite_text_store_the_same_values(tmp_path: Path) -> None:
-    items = _stats_items(60)
-    as_objects, as_text = (
-        prepare_stats(INTEGRATION, items),
-        prepare_stats(INTEGRATION, items, sqlite_datetimes=True),
-    )
-    assert as_objects is not None and as_text is not None
-    # the writer then skips converting the rows' datetimes (only its own constants are converted)
-    assert as_text.sqlite_datetimes and not as_objects.sqlite_datetimes
-    assert not as_text.updated(as_objects).sqlite_datetimes  # mixed rows: converted as needed
-    # hashed before the conversion: the same record has the same hash either way
-    assert {i: r["content_hash"] for i, r in as_objects.rows.items()} == {
-        i: r["content_hash"] for i, r in as_text.rows.items()
-    }
-
-    db = make_engine(f"sqlite:///{tmp_path / 'text.db'}")
-    try:
-        upgrade_database(db)
-        plain, text = make_integration(db), make_integration(db)
-        _write_stats(db, plain, items)
-        _write_stats(db, text, items, sqlite_datetimes=True)
-        with db.connect() as conn:  # the stored text itself
-            stored = conn.exec_driver_sql(
-                "SELECT integration_id, remote_id, status, remote_created_at, remote_deleted_at,"
-                " first_seen_at, enrolled_at, completed_at, changed_at"
-                " FROM lms_course_progressions ORDER BY remote_id"
-            ).all()
-    finally:
-        db.dispose()
-    written_plain = [row[1:] for row in stored if row[0] == plain]
-    assert written_plain == [row[1:] for row in stored if row[0] == text]
-    assert len(written_plain) == len(as_text.rows)
-    assert any(completed is not None for *_, completed, _ in written_plain)

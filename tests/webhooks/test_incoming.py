@@ -6,6 +6,7 @@ subscriptions go when the integration does."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -25,15 +26,19 @@ from realtime_support import (
     stored_subscriptions,
     synced,
 )
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from standardwebhooks.webhooks import Webhook
 from webhook_support import Receiver
 
+from lmsbridge.actions.env import ActionOptions
+from lmsbridge.connectors.learning360 import writes
 from lmsbridge.connectors.learning360.events import SUBSCRIBED_EVENTS
 from lmsbridge.connectors.learning360.mapping import progression_remote_id
+from lmsbridge.connectors.learning360.write_mapping import enroll_stat_item
 from lmsbridge.crypto import SecretBox
 from lmsbridge.ids import record_id
-from lmsbridge.incoming.store import INCOMING_PATH
+from lmsbridge.incoming.store import INCOMING_PATH, prune_events, store_event
+from lmsbridge.runtime import Runtime
 from lmsbridge.sandbox.learning360.testing import RunningSandbox, running_sandbox
 from lmsbridge.settings import Settings
 from lmsbridge.store.engine import session_scope
@@ -373,6 +378,16 @@ async def test_without_a_public_url_or_webhook_scopes_it_says_so_and_syncs_only(
             with running_bridge(realtime_settings(settings, port), db, port) as api_url:
                 await synced(db, api_url, conn, "DELTA")
                 assert _incoming_state(db, conn.integration_id) == "MISSING_SCOPES"
+                async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
+                    auth = {"Authorization": f"Bearer {conn.api_key}"}
+                    details = (
+                        await client.get(f"/v1/integrations/{conn.integration_id}", headers=auth)
+                    ).json()
+            realtime = details["data"]["realtime"]
+            assert realtime["state"] == "MISSING_SCOPES" and "webhooks:" in realtime["detail"]
+            # the scope test, run before the sync, names the missing webhook scopes
+            scope_test = details["data"]["scope_test"]
+            assert {"webhooks:read", "webhooks:write", "webhookSecrets:read"} <= set(scope_test["missing"])
         finally:
             vendor.close()
 
@@ -382,3 +397,230 @@ def _incoming_state(db: Engine, integration_id: str) -> str | None:
         integration = session.get(Integration, integration_id)
         assert integration is not None
         return (integration.connector_state or {}).get("incoming_webhooks", {}).get("state")
+
+
+def _essence(db: Engine, integration_id: str) -> dict[str, dict[str, tuple[Any, bool]]]:
+    """Per table, remote id → (the 360Learning payload stored, deleted?): what a FULL sync decides."""
+    out: dict[str, dict[str, tuple[Any, bool]]] = {}
+    with session_scope(db, readonly=True) as session:
+        for model in (User, CourseProgression):
+            rows = session.execute(
+                select(model.remote_id, model.remote_data, model.remote_deleted_at).where(
+                    model.integration_id == integration_id
+                )
+            )
+            out[model.__tablename__] = {r: (data, deleted is not None) for r, data, deleted in rows}
+    return out
+
+
+async def test_events_and_syncs_in_any_order_leave_the_store_as_a_full_sync_would(
+    db: Engine, box: SecretBox, settings: Settings, port: int
+) -> None:
+    with running_sandbox(seed=9, users=60, courses=10, attempts=600, integrations=1) as sandbox:
+        settings = realtime_settings(settings, port)
+        conn = connect(db, box, sandbox)
+        users = [str(u["_id"]) for u in sandbox.tenant.users.items if u.get("status") == "active"]
+        courses = [str(c["_id"]) for c in sandbox.tenant.courses.items]
+        with running_bridge(settings, db, port) as api_url:
+            await synced(db, api_url, conn, "FULL")
+        # lmsbridge down: this delivery fails and 360Learning retries it 5 s later (sandbox clock), so it
+        # arrives after the newer change below — out of order
+        sandbox.control.update_user(users[0], firstName="Older")
+        with running_bridge(settings, db, port) as api_url:
+            sandbox.control.update_user(users[0], firstName="Newer")
+            await eventually(
+                lambda: (u := _user(db, conn.integration_id, users[0])) and u.first_name == "Newer", within=10
+            )
+            # a FULL sync reads slowly (latency per call) while changes happen and their events apply
+            sandbox.control.set_latency(fixed_ms=150)
+            async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
+                answer = await client.post(
+                    "/v1/force-sync",
+                    json={"type": "FULL"},
+                    headers={
+                        "Authorization": f"Bearer {conn.api_key}",
+                        "X-Integration-Id": conn.integration_id,
+                    },
+                )
+            run_id = answer.json()["data"]["sync_id"]
+
+            def running() -> bool:
+                with session_scope(db, readonly=True) as session:
+                    run = session.get(SyncRun, run_id)
+                    return run is not None and run.state == "RUNNING"
+
+            await eventually(running, within=30, what="the FULL sync running")
+            for index in range(1, 6):
+                sandbox.control.update_user(users[index], firstName=f"During{index}")
+                sandbox.control.create_attempt(users[index], courses[index % len(courses)], progress=100)
+            sandbox.control.delete_user(users[7])
+            sandbox.control.create_user(firstName="Brand", lastName="New", mail="brand.new@example.com")
+            sandbox.control.advance_clock(6)  # the older delivery's retry is due now
+
+            def finished() -> bool:
+                with session_scope(db, readonly=True) as session:
+                    run = session.get(SyncRun, run_id)
+                    return run is not None and run.state == "SUCCEEDED"
+
+            await eventually(finished, within=90, what="the FULL sync")
+            sandbox.control.set_latency(fixed_ms=0)
+            await eventually(
+                lambda: _count(db, IncomingEvent, IncomingEvent.state == "PENDING") == 0,
+                within=20,
+                what="every event applied",
+            )
+            older = await eventually(
+                lambda: _count(db, IncomingEvent, IncomingEvent.type == "user.updated") >= 7,
+                what="the late delivery of the older change",
+            )
+            assert older
+            await eventually(
+                lambda: _count(db, IncomingEvent, IncomingEvent.state == "PENDING") == 0, within=20
+            )
+        # the events really interleaved with the sync: some were applied while it ran
+        with session_scope(db, readonly=True) as session:
+            run = session.get(SyncRun, run_id)
+            assert run is not None and run.started_at is not None and run.ended_at is not None
+            during = session.scalar(
+                select(func.count())
+                .select_from(IncomingEvent)
+                .where(IncomingEvent.received_at.between(run.started_at, run.ended_at))
+            )
+        assert during, "no event arrived while the FULL sync ran"
+        # the reference: a fresh integration of the same tenant, filled by one FULL sync and nothing else
+        reference = connect(db, box, sandbox)
+        with running_bridge(settings.model_copy(update={"public_url": None}), db, port) as api_url:
+            await synced(db, api_url, reference, "FULL")
+        assert _essence(db, conn.integration_id) == _essence(db, reference.integration_id)
+        assert _user(db, conn.integration_id, users[0]).first_name == "Newer"  # type: ignore[union-attr]
+
+
+async def test_bulk_operation_ended_ends_the_wait_of_the_action_polling_it(
+    db: Engine, box: SecretBox, settings: Settings
+) -> None:
+    """An action task polls its bulk operation with a long interval here (60 s): the applied
+    ``bulk.operation.ended`` event ends the wait at once, in the process that polls."""
+    with running_sandbox(
+        seed=9, users=20, courses=8, attempts=120, integrations=1, bulk_run_s=1.0
+    ) as sandbox:
+        conn = connect(db, box, sandbox)
+        runtime = Runtime(
+            settings,
+            db,
+            work=False,
+            action_options=ActionOptions(poll_initial_s=60.0, poll_max_s=60.0),
+        )
+        client = await runtime.actions.env.remote.client(conn.integration_id)
+        provider = str(sandbox.tenant.integrations.items[0]["_id"])  # type: ignore[index]
+        user, course = _live_user(sandbox, 0), str(sandbox.tenant.courses.items[0]["_id"])
+        item = enroll_stat_item(user, course, datetime.now(UTC))
+        operation_id = await writes.submit_stats_import(client, provider, [item])
+        started = time.monotonic()
+        waiting = asyncio.create_task(runtime.actions.env.poll(client, operation_id))
+
+        def ended() -> dict[str, Any] | None:
+            operation = sandbox_get(sandbox, f"/api/v2/bulk/operations/{operation_id}")
+            return operation if operation["status"] in ("completed", "error") else None
+
+        finished = await eventually(ended, within=10, what="the bulk operation's end at 360Learning")
+        assert not waiting.done(), "the poll returned before the operation ended"
+        body = {
+            "type": "bulk.operation.ended",
+            "timestamp": int(time.time() * 1000),
+            "data": {
+                "bulkOperationId": operation_id,
+                "type": "importExternalStatistics",
+                "createdAt": finished["createdAt"],
+                "endedAt": finished.get("endedAt") or finished["createdAt"],
+                "status": finished["status"],
+            },
+        }
+        with session_scope(db) as session:
+            store_event(session, conn.integration_id, "msg_bulk_ended", body["type"], body, datetime.now(UTC))
+        await runtime.apply_incoming(conn.integration_id)
+        operation = await asyncio.wait_for(waiting, timeout=5)
+        assert operation["status"] == finished["status"]
+        assert time.monotonic() - started < 30, "the poll waited for its interval, not for the webhook"
+        await runtime.actions.aclose()
+        with session_scope(db, readonly=True) as session:
+            [event] = session.scalars(select(IncomingEvent)).all()
+            assert event.state == "APPLIED"
+
+
+def sandbox_get(sandbox: RunningSandbox, path: str) -> dict[str, Any]:
+    vendor = VendorApi(sandbox)
+    try:
+        answer = vendor.http.get(path)
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+    finally:
+        vendor.close()
+
+
+def test_handled_events_are_pruned_after_the_retention_pending_ones_stay(db: Engine) -> None:
+    now = datetime.now(UTC)
+    with session_scope(db) as session:
+        for webhook_id, state, age in (
+            ("old-applied", "APPLIED", 40),
+            ("old-pending", "PENDING", 40),
+            ("new-applied", "APPLIED", 1),
+        ):
+            store_event(session, "360learning:x", webhook_id, "user.updated", {}, now - timedelta(days=age))
+            session.execute(
+                update(IncomingEvent).where(IncomingEvent.webhook_id == webhook_id).values(state=state)
+            )
+    with session_scope(db) as session:
+        assert prune_events(session, now - timedelta(days=30)) == 1
+    with session_scope(db, readonly=True) as session:
+        left = set(session.scalars(select(IncomingEvent.webhook_id)))
+    assert left == {"old-pending", "new-applied"}
+
+
+async def test_subscriptions_are_healed_by_the_next_sync_and_go_when_disabled(
+    sandbox: RunningSandbox, db: Engine, box: SecretBox, settings: Settings, port: int
+) -> None:
+    settings = realtime_settings(settings, port)
+    conn = connect(db, box, sandbox)
+    vendor = VendorApi(sandbox)
+    auth = {"Authorization": f"Bearer {conn.api_key}"}
+    try:
+        with running_bridge(settings, db, port) as api_url:
+            await synced(db, api_url, conn, "FULL")
+            stored = stored_subscriptions(db, conn.integration_id)
+            [url] = incoming_urls(vendor.subscriptions())
+            # an admin deletes one subscription and deactivates another in 360Learning
+            assert (
+                vendor.http.delete(f"/api/v2/webhooks/subscriptions/{stored['user.created']}").status_code
+                == 204
+            )
+            patched = vendor.http.patch(
+                f"/api/v2/webhooks/subscriptions/{stored['user.deleted']}", json={"status": "inactive"}
+            )
+            assert patched.status_code == 200, patched.text
+            await synced(db, api_url, conn, "DELTA")
+            healed = {s["eventType"]: s for s in vendor.subscriptions()}
+            assert sorted(healed) == sorted(SUBSCRIBED_EVENTS)
+            assert all(s["status"] == "active" and s["url"] == url for s in healed.values())
+            now_stored = stored_subscriptions(db, conn.integration_id)
+            assert now_stored["user.created"] == healed["user.created"]["_id"] != stored["user.created"]
+            assert now_stored["user.deleted"] == stored["user.deleted"]
+            # a re-created subscription delivers and verifies: its new secret was stored
+            created = sandbox.control.create_user(
+                firstName="Healed", lastName="User", mail="healed@example.com"
+            )
+            await eventually(lambda: _user(db, conn.integration_id, str(created["_id"])), within=10)
+            # disabling removes them at 360Learning; enabling and syncing brings them back
+            async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
+                answer = await client.put(
+                    f"/v1/integrations/{conn.integration_id}/enabled", json={"value": False}, headers=auth
+                )
+                assert answer.status_code == 200, answer.text
+                await eventually(lambda: not vendor.subscriptions(), what="the subscriptions removed")
+                answer = await client.put(
+                    f"/v1/integrations/{conn.integration_id}/enabled", json={"value": True}, headers=auth
+                )
+                assert answer.status_code == 200, answer.text
+            await synced(db, api_url, conn, "DELTA")
+            assert sorted(s["eventType"] for s in vendor.subscriptions()) == sorted(SUBSCRIBED_EVENTS)
+    finally:
+        vendor.close()

@@ -10,7 +10,6 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 
 from lmsbridge import __version__
-from lmsbridge.api.connection_recycling import RecycleConnections
 from lmsbridge.api.cursors import CursorCodec, derive_cursor_key
 from lmsbridge.api.deps import AppContext
 from lmsbridge.api.docs import install_docs
@@ -41,7 +40,7 @@ from lmsbridge.logs import BACKGROUND_SERVICES, database_backend, log_startup
 from lmsbridge.observability import setup_process
 from lmsbridge.runtime import Runtime, claim_background_services
 from lmsbridge.settings import Settings
-from lmsbridge.store.engine import make_engine, sqlite_read_engine
+from lmsbridge.store.engine import make_engine, mapped_read_engine
 from lmsbridge.web import install_web
 
 
@@ -57,12 +56,12 @@ def create_app(
     """
     owned = engine is None
     db = engine if engine is not None else make_engine(settings.resolved_database_url)
-    mapped_reads = sqlite_read_engine(db, settings.sqlite_read_mmap_mb * 2**20)
+    reads = mapped_read_engine(db)
     installation_key = load_or_create_key(settings)
     ctx = AppContext(
         settings=settings,
         engine=db,
-        read_engine=mapped_reads or db,
+        read_engine=reads,
         cursors=CursorCodec(derive_cursor_key(installation_key)),
         verified_keys=VerifiedKeys(settings.api_key_cache_seconds),
         reads=ReadPool(settings.api_read_threads),
@@ -84,8 +83,8 @@ def create_app(
                 await runtime.stop()
         await close_connector_cache(_app)  # features: passthrough's live connectors
         await close_action_services(_app)  # actions: their live connectors
-        if mapped_reads is not None:
-            mapped_reads.dispose()
+        if reads is not db:
+            reads.dispose()
         if owned:
             db.dispose()
 
@@ -99,8 +98,6 @@ def create_app(
     )
     app.state.ctx = ctx
     install_error_handling(app)
-    if settings.api_workers > 1 and settings.api_requests_per_connection:
-        app.add_middleware(RecycleConnections, requests_per_connection=settings.api_requests_per_connection)
     # outermost: its line and latency cover every answer, the catch-all's 500 included
     app.add_middleware(RequestLogMiddleware, metrics_enabled=settings.metrics_enabled)
     install_operations(app, settings, db, background=background)

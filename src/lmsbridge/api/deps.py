@@ -32,7 +32,7 @@ class AppContext:
 
     settings: Settings
     engine: Engine
-    # the list endpoints' reads: on SQLite a memory-mapped engine over the same file (sqlite_read_engine)
+    # the list endpoints' reads (store.engine.mapped_read_engine)
     read_engine: Engine
     cursors: CursorCodec
     verified_keys: VerifiedKeys

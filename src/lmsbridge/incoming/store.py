@@ -227,17 +227,29 @@ def give_up_events(session: Session, ids: Sequence[str], max_attempts: int, now:
         )
 
 
-def reapply_since(session: Session, integration_id: str, since: datetime) -> int:
-    """Events applied since ``since`` are applied again: a sync that started before them may have
-    written what it read earlier over what they fetched (the read-back makes a second apply exact)."""
+def reapply_during(session: Session, integration_id: str, since: datetime, until: datetime) -> int:
+    """Events applied while a sync ran (``since`` to ``until``) are applied again: the sync may have
+    written what it read before them over what they fetched (the read-back makes a second apply exact)."""
     result = session.execute(
         update(IncomingEvent)
         .where(
             IncomingEvent.integration_id == integration_id,
             IncomingEvent.state == APPLIED,
             IncomingEvent.applied_at >= since,
+            IncomingEvent.applied_at <= until,
         )
         .values(state=PENDING)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def prune_events(session: Session, before: datetime) -> int:
+    """Delete received events handled before ``before`` (pending ones stay); the event lists of the
+    subscriptions are read by time, not from these rows, so nothing else needs them."""
+    result = session.execute(
+        delete(IncomingEvent)
+        .where(IncomingEvent.state != PENDING, IncomingEvent.received_at < before)
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 # the LMS signs with the previous secret too for 24 h after a rotation (the shipped connector's does)
 LEGACY_SECRET_OVERLAP = timedelta(hours=24)
 STATE_KEY = "incoming_webhooks"
-ACTIVE, NO_PUBLIC_URL, MISSING_SCOPES, FAILING = "ACTIVE", "NO_PUBLIC_URL", "MISSING_SCOPES", "FAILING"
+ACTIVE, NO_PUBLIC_URL, MISSING_SCOPES = "ACTIVE", "NO_PUBLIC_URL", "MISSING_SCOPES"
 
 
 class RemoteSubscription(Protocol):

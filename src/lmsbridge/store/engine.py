@@ -53,18 +53,13 @@ def is_sqlite(engine_or_url: Engine | str) -> bool:
 def make_engine(
     url: str,
     *,
-    sqlite_mmap_bytes: int = 0,
     sqlite_busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
     **kwargs: Any,
 ) -> Engine:
-    """An engine for ``url`` (sqlite:///… or postgresql+psycopg://…); extra kwargs go to create_engine.
-
-    ``sqlite_mmap_bytes``: SQLite reads the first that many bytes of the file through a memory map
-    (``PRAGMA mmap_size``, capped by SQLite's build, 2 GiB in common ones) instead of copying pages into
-    each connection's cache; see ``sqlite_read_engine``."""
+    """An engine for ``url`` (sqlite:///… or postgresql+psycopg://…); extra kwargs go to create_engine."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, sqlite_mmap_bytes, sqlite_busy_timeout_ms, **kwargs)
+        return _sqlite_engine(url, sqlite_busy_timeout_ms, **kwargs)
     if parsed.drivername == "postgresql":
         # plain postgresql:// would pick psycopg2, which is not installed
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
@@ -83,24 +78,29 @@ def make_engine(
     return create_engine(url, json_serializer=stable_json, **options)
 
 
-def sqlite_read_engine(engine: Engine, mmap_bytes: int) -> Engine | None:
-    """A second engine over ``engine``'s SQLite file for read-only work with memory-mapped I/O, or None
-    (PostgreSQL, an in-memory database, or ``mmap_bytes`` 0).
+# How much of an SQLite store the API's list reads map (SQLite caps it at its build's maximum, 2 GiB in
+# common builds)
+READ_MMAP_BYTES = 2**31
 
-    Pages are read from the OS cache in place, shared by every connection and process, instead of
-    being copied into each connection's page cache: the API's list pages on a large store cost ~20 %
-    less CPU. Only readers get it, because mapped pages count in a process's RSS: a sync would appear
-    to hold the store's size."""
+
+def mapped_read_engine(engine: Engine) -> Engine:
+    """The engine for the API's list reads: over an SQLite file, a second engine that reads it through a
+    memory map — pages are read in place from the OS cache instead of being copied into each connection's
+    cache, about a fifth less server CPU per page (benchmarks/README.md, figure 6); otherwise ``engine``.
+    Writers never map: mapped pages count in a process's RSS, a sync would appear to hold the store."""
     database = engine.url.database
-    in_memory = not database or database == ":memory:" or "mode=memory" in database
-    if mmap_bytes <= 0 or not is_sqlite(engine) or in_memory:
-        return None
-    return make_engine(engine.url.render_as_string(hide_password=False), sqlite_mmap_bytes=mmap_bytes)
+    if not is_sqlite(engine) or not database or database == ":memory:" or "mode=memory" in database:
+        return engine
+    mapped = make_engine(engine.url.render_as_string(hide_password=False))
+
+    @event.listens_for(mapped, "connect")
+    def _map(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute(f"PRAGMA mmap_size={READ_MMAP_BYTES}")
+
+    return mapped
 
 
-def _sqlite_engine(
-    url: str, mmap_bytes: int = 0, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS, **kwargs: Any
-) -> Engine:
+def _sqlite_engine(url: str, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS, **kwargs: Any) -> Engine:
     parsed = make_url(url)
     database = parsed.database
     private_file: Path | None = None
@@ -136,8 +136,6 @@ def _sqlite_engine(
             cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT_PAGES}")
             # 64 MiB page cache per connection (default 2 MiB): indexes of a big tenant stay in memory
             cursor.execute("PRAGMA cache_size=-65536")
-            if mmap_bytes:
-                cursor.execute(f"PRAGMA mmap_size={int(mmap_bytes)}")
         finally:
             cursor.close()
         if private_file is not None:

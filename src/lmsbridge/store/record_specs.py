@@ -37,7 +37,7 @@ class RecordSpec:
 
     @property
     def table(self) -> Table:
-        # imported here: page preparation (sync/prepare_worker.py) uses the specs without SQLAlchemy
+        # imported here: page preparation (store/rows.py) uses the specs without SQLAlchemy
         from lmsbridge.store.schema import RECORD_TABLES
 
         return RECORD_TABLES[self.model].__table__  # type: ignore[attr-defined, no-any-return]

@@ -1,14 +1,11 @@
-"""A page of mapped records as the rows ``store.upsert.write_rows`` writes: pure, no database.
-
-Kept apart from the writing so the work can run in another process (``sync/prepare_worker.py``): ids,
-content hashes and JSON text are most of a page's Python cost. Imports nothing of SQLAlchemy.
+"""A page of mapped records as the rows ``store.upsert.write_rows`` writes: ids, content hashes and JSON
+text, most of a page's Python cost. Pure: imports nothing of SQLAlchemy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from lmsbridge import json_text
@@ -22,13 +19,11 @@ from lmsbridge.unified.records import MappedRecord
 class PreparedRows:
     """Rows of one model by record id: the mapped columns, ``id``, ``remote_id``, the two remote dates and
     ``content_hash``. ``remote_data`` is only in ``data_json``, as the JSON text the hash was computed
-    from (what is stored), so a page crosses a process boundary once."""
+    from (what is stored: it is not serialised twice)."""
 
     model: str
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     data_json: dict[str, str] = field(default_factory=dict)
-    # every datetime in ``rows`` is SQLite's text already (``prepare_rows(..., sqlite_datetimes=True)``)
-    sqlite_datetimes: bool = False
 
     def remote_data(self, row_id: str) -> Any:
         """The decoded ``remote_data`` of a row."""
@@ -42,35 +37,19 @@ class PreparedRows:
             self.model,
             {**self.rows, **other.rows},
             {**self.data_json, **other.data_json},
-            self.sqlite_datetimes and other.sqlite_datetimes,
         )
 
 
-def sqlite_datetime_text(value: datetime) -> str:
-    """An aware datetime as SQLite stores it here: UTC without offset, ``isoformat(" ")`` (what the
-    ``UTCDateTime`` column type and sqlite3's adapter make of it)."""
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to the store; use aware UTC datetimes")
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value.isoformat(" ")[:-6]  # without the "+00:00"
-
-
-def prepare_rows(
-    integration_id: str, records: Sequence[MappedRecord], *, sqlite_datetimes: bool = False
-) -> PreparedRows | None:
+def prepare_rows(integration_id: str, records: Sequence[MappedRecord]) -> PreparedRows | None:
     """The rows of one page of records of one model (None for no records). The last occurrence of a
-    remote id wins: a page may repeat a record that moved while paging.
-
-    ``sqlite_datetimes``: datetimes as the text SQLite stores (after hashing, which sees datetimes), so
-    that this work is done where the rows are prepared, not where they are written."""
+    remote id wins: a page may repeat a record that moved while paging."""
     if not records:
         return None
     models = {r.model for r in records}
     if len(models) != 1:
         raise ValueError(f"one page holds one model, got {sorted(models)}")
     spec = spec_for(models.pop())
-    prepared = PreparedRows(spec.model, sqlite_datetimes=sqlite_datetimes)
+    prepared = PreparedRows(spec.model)
     for record in records:
         values = spec.values(integration_id, record)
         digest, serialized = hash_with_json(
@@ -84,10 +63,6 @@ def prepare_rows(
         row["remote_created_at"] = record.remote_created_at
         row["remote_deleted_at"] = record.remote_deleted_at
         row["content_hash"] = digest
-        if sqlite_datetimes:
-            for name, value in row.items():
-                if isinstance(value, datetime):
-                    row[name] = sqlite_datetime_text(value)
         prepared.rows[row_id] = row
         prepared.data_json[row_id] = serialized
     return prepared

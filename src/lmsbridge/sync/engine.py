@@ -208,9 +208,7 @@ class _Run:
         self.warnings: list[str] = list(run.warnings or [])
         self.connector: Connector | None = None
         self.calls_before = int(run.api_calls or 0)
-        self.preparer = PagePreparer(
-            use_helper=engine.options.prepare_in_helper, sqlite_datetimes=engine.db.dialect.name == "sqlite"
-        )
+        self.preparer = PagePreparer(use_helper=engine.options.prepare_in_helper)
 
     @property
     def full(self) -> bool:

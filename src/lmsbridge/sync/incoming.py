@@ -4,7 +4,7 @@ announced with ``data-changed`` in the same transaction when anything really cha
 
 Events and syncs may interleave: every event reads the LMS's current state, so applying it late, twice or
 out of order writes the truth of that moment. What a sync read before an event and writes after it is put
-right by ``incoming.store.reapply_since`` at the sync's end (the runtime calls it).
+right by ``incoming.store.reapply_during`` at the sync's end (the runtime calls it).
 """
 
 from __future__ import annotations
@@ -122,12 +122,9 @@ def _retry_later(session: Session, ids: list[str], error: str, now: datetime) ->
 def _write(session: Session, integration_id: str, fetched: events.Fetched, now: datetime) -> list[str]:
     """The read-back pages through the sync's page writers; the models that really changed."""
     ctx = PageContext(integration_id, None, now, {})
-    sqlite = session.get_bind().dialect.name == "sqlite"
     counts: dict[str, UpsertCounts] = {}
     for stream, items in ((USERS, fetched.users), (STATS, fetched.stats)):
         if items:
-            prepared = prepare_page(
-                stream.map_page, integration_id, items, ctx.map_context(), sqlite_datetimes=sqlite
-            )
+            prepared = prepare_page(stream.map_page, integration_id, items, ctx.map_context())
             counts.update(write_page(session, ctx, stream, prepared))
     return sorted(model for model, c in counts.items() if c.created or c.changed)

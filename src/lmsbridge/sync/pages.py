@@ -74,9 +74,7 @@ def _reconcile(
             replacements.setdefault(replaced.model, []).append(replaced)
     for model, records in replacements.items():
         before = rows.get(model)
-        # prepared as the page was (datetimes as SQLite's text or not), so the rows stay alike
-        sqlite_datetimes = before.sqlite_datetimes if before is not None else page.sqlite_datetimes
-        remapped = prepare_rows(ctx.integration_id, records, sqlite_datetimes=sqlite_datetimes)
+        remapped = prepare_rows(ctx.integration_id, records)
         if remapped is not None:
             rows[model] = before.updated(remapped) if before is not None else remapped
     return stored

@@ -21,11 +21,6 @@ def prepare_page(
     integration_id: str,
     items: list[Dto],
     ctx: MapContext,
-    *,
-    sqlite_datetimes: bool = False,
 ) -> dict[str, PreparedRows | None]:
     """A page's records by model, as the rows the store writes."""
-    return {
-        model: prepare_rows(integration_id, records, sqlite_datetimes=sqlite_datetimes)
-        for model, records in map_page(items, ctx).items()
-    }
+    return {model: prepare_rows(integration_id, records) for model, records in map_page(items, ctx).items()}

@@ -2,8 +2,8 @@
 ``sync/preparer.py``. It reads requests from stdin and writes answers to stdout until stdin closes (the
 sync ends, or its process dies).
 
-Frames: a 4-byte big-endian length, then a pickle. Request: ``(map_page, integration_id, items, ctx,
-sqlite_datetimes)`` (the stream's mapping function travels by name);
+Frames: a 4-byte big-endian length, then a pickle. Request: ``(map_page, integration_id, items, ctx)``
+(the stream's mapping function travels by name);
 answer: ``(True, prepared)`` or ``(False, exception)``, the exception the same preparation would have
 raised in the sync's own process. Pickle is safe here: both ends are lmsbridge, over private pipes.
 """
@@ -40,9 +40,9 @@ def frame(payload: bytes) -> bytes:
 
 
 def answer(request: bytes) -> bytes:
-    map_page, integration_id, items, ctx, sqlite_datetimes = pickle.loads(request)
+    map_page, integration_id, items, ctx = pickle.loads(request)
     try:
-        prepared = prepare_page(map_page, integration_id, items, ctx, sqlite_datetimes=sqlite_datetimes)
+        prepared = prepare_page(map_page, integration_id, items, ctx)
         result: tuple[bool, object] = (True, prepared)
     except Exception as exc:  # sent back to be raised where the page is written
         result = (False, exc)

@@ -4,6 +4,9 @@ and hashing (most of a page's Python) run on another core while the sync's proce
 One helper per preparer, started at the first large page and stopped by ``close()`` (the end of a run).
 Small pages are prepared in place: a round trip costs more than they do. If the helper dies, pages are
 prepared in place from then on (logged once): a sync never fails for want of a second core.
+
+Kept, not replaced by ``concurrent.futures.ProcessPoolExecutor`` or in-place mapping: side by side, the
+pool cost a quarter more CPU per record and mapping in place doubled figure 3's wall (benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -29,22 +32,18 @@ MIN_ITEMS_FOR_HELPER = 100
 class PagePreparer:
     """``prepare(stream, integration_id, items, ctx)``: a page's rows by model (``sync/pages.py``)."""
 
-    def __init__(self, *, use_helper: bool = True, sqlite_datetimes: bool = False) -> None:
+    def __init__(self, *, use_helper: bool = True) -> None:
         self.use_helper = use_helper
-        # rows for an SQLite store carry datetimes as its text (store/rows.py), made by the helper
-        self.sqlite_datetimes = sqlite_datetimes
         self._helper: asyncio.subprocess.Process | None = None
         self._lock = asyncio.Lock()
 
     async def prepare(
         self, stream: Stream, integration_id: str, items: list[dict[str, Any]], ctx: MapContext
     ) -> Any:
-        in_place = partial(
-            prepare_page, stream.map_page, integration_id, items, ctx, sqlite_datetimes=self.sqlite_datetimes
-        )
+        in_place = partial(prepare_page, stream.map_page, integration_id, items, ctx)
         if not self.use_helper or not stream.maps_alone or len(items) < MIN_ITEMS_FOR_HELPER:
             return in_place()
-        request = (stream.map_page, integration_id, items, ctx, self.sqlite_datetimes)
+        request = (stream.map_page, integration_id, items, ctx)
         payload = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
         async with self._lock:
             try:

@@ -22,6 +22,7 @@ from lmsbridge.connections import open_connector
 from lmsbridge.crypto import SecretBox
 from lmsbridge.features.model_tests import run_model_tests
 from lmsbridge.features.scope_test import scope_test_integration
+from lmsbridge.incoming import subscriptions
 from lmsbridge.store.schema import Integration, SyncRun
 from lmsbridge.unified import wire
 from lmsbridge.unified.wire import WireModel
@@ -131,14 +132,24 @@ class LastSync(WireModel):
     error: str | None
 
 
+class RealtimeStatus(WireModel):
+    """Whether changes in the LMS arrive by webhook within seconds, or with syncs only (and why)."""
+
+    state: Literal["ACTIVE", "NO_PUBLIC_URL", "MISSING_SCOPES"]
+    detail: str
+
+
 class IntegrationDetailsWithTests(wire.IntegrationDetails):
-    """Kombo's integration details plus ``qa_status``, ``scope_test`` and ``last_sync`` (lmsbridge
-    extensions; Kombo's schema allows additional properties, so Kombo clients are unaffected)."""
+    """Kombo's integration details plus ``qa_status``, ``scope_test``, ``last_sync`` and ``realtime``
+    (lmsbridge extensions; Kombo's schema allows additional properties, so Kombo clients are
+    unaffected)."""
 
     read_models: list[ReadModelWithTest]  # type: ignore[assignment]
     qa_status: Literal["PENDING", "FAILED", "PASSED"]
     scope_test: ScopeTestOut | None
     last_sync: LastSync | None
+    # null until the first sync looked at the integration's webhook subscriptions
+    realtime: RealtimeStatus | None = None
 
 
 class GetIntegrationWithTestsResponse(WireModel):
@@ -195,4 +206,6 @@ def integration_details_with_tests(
     fields["scope_test"] = (
         ScopeTestOut.model_validate(integration.scope_test) if integration.scope_test else None
     )
+    realtime = subscriptions.status_of(integration)
+    fields["realtime"] = RealtimeStatus.model_validate(realtime) if realtime else None
     return GetIntegrationWithTestsResponse(data=IntegrationDetailsWithTests(**fields))

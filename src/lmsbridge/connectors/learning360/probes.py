@@ -121,6 +121,27 @@ PROBES: tuple[Probe, ...] = (
         assumption="no integration has the epoch ObjectId and `input` must be an array: 404 "
         "integrationNotFound or 400 invalidInput; no bulk operation is created",
     ),
+    # real-time updates (webhook subscriptions): without these, changes arrive with syncs only
+    Probe(
+        "webhooks:read",
+        "GET",
+        f"/api/v2/webhooks/subscriptions/{NO_SUCH_ID}",
+        assumption="the epoch ObjectId names no subscription: 404 subscriptionNotFound",
+    ),
+    Probe(
+        "webhooks:write",
+        "PATCH",
+        f"/api/v2/webhooks/subscriptions/{NO_SUCH_ID}",
+        json_body={"status": "lmsbridge-scope-probe"},
+        assumption="no subscription has the epoch ObjectId and `status` must be active or inactive: 404 "
+        "subscriptionNotFound or 400; nothing is changed",
+    ),
+    Probe(
+        "webhookSecrets:read",
+        "GET",
+        f"/api/v2/webhooks/subscriptions/{NO_SUCH_ID}/secrets",
+        assumption="the epoch ObjectId names no subscription: 404 subscriptionNotFound",
+    ),
 )
 
 

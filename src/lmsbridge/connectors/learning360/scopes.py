@@ -21,6 +21,13 @@ _ENDPOINT_SCOPES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
         ("POST", r"^/api/v2/bulk/integrations/[^/]+/stats$", "integrations:bulk"),
         ("GET", r"^/api/v2/bulk/operations(/.*)?$", "bulkOperations:read"),
         ("GET", r"^/api/v2/groups(/.*)?$", "groups:read"),
+        # webhook subscriptions (real-time updates)
+        ("GET", r"^/api/v2/webhooks/subscriptions/[^/]+/secrets$", "webhookSecrets:read"),
+        ("POST", r"^/api/v2/webhooks/subscriptions/[^/]+/secrets/rotate$", "webhookSecrets:write"),
+        ("GET", r"^/api/v2/webhooks/subscriptions(/.*)?$", "webhooks:read"),
+        ("POST", r"^/api/v2/webhooks/subscriptions$", "webhooks:write"),
+        ("PATCH", r"^/api/v2/webhooks/subscriptions/[^/]+$", "webhooks:write"),
+        ("DELETE", r"^/api/v2/webhooks/subscriptions/[^/]+$", "webhooks:write"),
     )
 )
 

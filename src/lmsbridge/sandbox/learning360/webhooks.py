@@ -27,13 +27,14 @@ from lmsbridge.sandbox.learning360.http import endpoint, json_body, paginate, pa
 from lmsbridge.sandbox.learning360.pages import take
 from lmsbridge.sandbox.learning360.query import Filters, match_value, spec
 from lmsbridge.sandbox.learning360.tenant import Collection, Tenant
-from lmsbridge.sandbox.learning360.timefmt import iso
+from lmsbridge.sandbox.learning360.timefmt import iso, parse_iso
 from lmsbridge.sandbox.learning360.traffic import Traffic
 from lmsbridge.sandbox.learning360.vocab import EVENT_STATUSES, EVENT_TYPES
 
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # ASCII order: ids sort by time
 LEGACY_SECRET_MS = 24 * 3600 * 1000
 MAX_PER_EVENT_TYPE = 10  # undocumented limit (guess)
+MAX_RETRY_WINDOW_MS = 3 * 24 * 3600 * 1000  # "maximum 3 days per request"
 
 
 def new_secret() -> str:
@@ -268,6 +269,40 @@ async def list_events(request: Request) -> Response:
     return paginate(request, f"events:{sub.dto['_id']}", "events", EVENT_FILTERS, source)
 
 
+def _retry(from_status: str) -> Any:
+    """POST …/events/retry-failure (failed events) or retry-success (delivered ones) in a window of at
+    most 3 days: each is sent again from the first attempt."""
+
+    @endpoint("webhooks:write")
+    async def retry(request: Request) -> Response:
+        hooks = hooks_of(request)
+        sub = hooks.subscriptions.get(path_id(request, "subscriptionId"))
+        if sub is None or sub.dto["status"] != "active":
+            raise not_found(
+                "activeSubscriptionNotFound",
+                "The given `subscriptionId` does not correspond to any active subscription.",
+            )
+        body = await json_body(request)
+        if not isinstance(body, dict) or set(body) != {"startDate", "endDate"}:
+            raise bad_request("startDate and endDate are required, and nothing else.")
+        start, end = (
+            parse_iso(v) if isinstance(v, str) else None for v in (body["startDate"], body["endDate"])
+        )
+        if start is None or end is None or end <= start or end - start > MAX_RETRY_WINDOW_MS:
+            raise ApiError(
+                400,
+                "invalidRetryTimeframe",
+                "The retry timeframe is limited to 3 days and the endDate must be after the startDate.",
+            )
+        now = hooks.tenant.now_ms()
+        for event in sub.events.items:
+            if event.status == from_status and start <= event.created_ms <= end:
+                event.status, event.attempts, event.next_attempt_ms = "pending", 0, now
+        return Response(status_code=204)
+
+    return retry
+
+
 ROUTES = [
     Route("/api/v2/webhooks/subscriptions", create_subscription, methods=["POST"]),
     Route("/api/v2/webhooks/subscriptions", list_subscriptions, methods=["GET"]),
@@ -279,6 +314,16 @@ ROUTES = [
     Route("/api/v2/webhooks/subscriptions/{subscriptionId}/secrets", get_secret, methods=["GET"]),
     Route("/api/v2/webhooks/subscriptions/{subscriptionId}/secrets/rotate", rotate_secret, methods=["POST"]),
     Route("/api/v2/webhooks/subscriptions/{subscriptionId}/events", list_events, methods=["GET"]),
+    Route(
+        "/api/v2/webhooks/subscriptions/{subscriptionId}/events/retry-failure",
+        _retry("failed"),
+        methods=["POST"],
+    ),
+    Route(
+        "/api/v2/webhooks/subscriptions/{subscriptionId}/events/retry-success",
+        _retry("delivered"),
+        methods=["POST"],
+    ),
 ]
 
 
