@@ -29,7 +29,7 @@ VENDOR_NAME = re.compile(r"360\s*-?\s*learning|learning\s*-?\s*360|(?<![\w.])360
 # module → why it still breaks the rule (the webhook reading its events is not yet behind Connector; the
 # CLI's `connect` command has its options)
 PENDING: dict[str, str] = {
-    "runtime.py": "passes the client options of the 360Learning actions, keeps its webhook subscriptions",
+    "runtime.py": "builds the 360Learning client options (sync, actions), keeps its webhook subscriptions",
     "sync/incoming.py": "reads 360Learning webhook events back (not yet behind Connector.events_in)",
     "cli.py": "the connect command's options and help",
 }

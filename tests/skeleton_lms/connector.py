@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncGenerator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Self
 
 import httpx
@@ -133,7 +133,9 @@ def enrollment_id(pair: Pair) -> str:
 
 
 def enrollment_record(row: Dto) -> CourseProgressionRecord:
-    return enrollments_page([row], MapContext(datetime.now(), {}))["course_progressions"][0]  # type: ignore[return-value]
+    [record] = enrollments_page([row], MapContext(datetime.now(UTC), {}))["course_progressions"]
+    assert isinstance(record, CourseProgressionRecord)
+    return record
 
 
 class SkelWrites(WriteActions):
