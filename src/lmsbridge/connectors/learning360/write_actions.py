@@ -105,7 +105,7 @@ class Learning360Writes(WriteActions):
 
     # ---- bulk operations ----
 
-    async def _poll(self, operation_id: str, host: WriteHost) -> dict[str, Any]:
+    async def poll(self, operation_id: str, host: WriteHost) -> dict[str, Any]:
         """Wait for a bulk operation to end (completed or error); raises ``OperationTimedOut``. The
         bulk.operation.ended webhook ends a wait early (``host.wait``); polling stays the fallback."""
         loop = asyncio.get_running_loop()
@@ -127,7 +127,7 @@ class Learning360Writes(WriteActions):
         """Resume polling an operation submitted earlier; None when 360Learning no longer knows it
         (then the items are submitted again: upserts and these imports are safe to repeat)."""
         try:
-            return await self._poll(operation_id, host)
+            return await self.poll(operation_id, host)
         except NotFound as exc:
             if exc.code == "bulkOperationNotFound":
                 return None
@@ -151,7 +151,7 @@ class Learning360Writes(WriteActions):
                 self.client, provider["_id"], payloads
             )
             await save(progress)
-            operation = await self._poll(str(progress["operation_id"]), host)
+            operation = await self.poll(str(progress["operation_id"]), host)
         progress["since"] = operation.get("createdAt")
         if operation.get("status") == "error":
             message = (
@@ -320,7 +320,7 @@ class Learning360Writes(WriteActions):
         if operation is None:  # not submitted yet, or 360Learning no longer knows the operation
             operation_id = await writes.submit_stats_import(self.client, str(provider["_id"]), payloads)
             await save({"operation_id": operation_id, "items": len(payloads)})
-            operation = await self._poll(operation_id, host)
+            operation = await self.poll(operation_id, host)
         if operation.get("status") == "error":
             failed = (
                 "360Learning's statistics import failed: "
