@@ -127,7 +127,12 @@ class Runtime:
         )
         options = action_options or ActionOptions(stale_after_s=settings.worker_stalled_seconds)
         self.actions = ActionRunner(
-            db, self.box, settings, options=options, client_options=client_options, clock=clock
+            db,
+            self.box,
+            settings,
+            options=options,
+            connector_options={"options": client_options} if client_options else None,
+            clock=clock,
         )
         # received webhook events are read back with the actions' clients (one per integration)
         self.incoming = IncomingApplier(db, self.actions.env.remote.client, clock)

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, HTTPException, Query, Request
 
-SCOPES = ("people:read", "trainings:read", "trainings:write", "enrollments:read")
+SCOPES = ("people:read", "trainings:read", "trainings:write", "enrollments:read", "enrollments:write")
 MAX_LIMIT = 50
 
 
@@ -101,6 +101,33 @@ def build_app(tenant: SkelTenant) -> FastAPI:
         check(x_api_key, "enrollments:read")
         with tenant.lock:
             return offset_page([tenant.enrollments[k] for k in sorted(tenant.enrollments)], offset, limit)
+
+    @app.get("/v1/enrollments/{enrollment_id}")
+    def enrollment(enrollment_id: str, x_api_key: Annotated[str | None, Header()] = None) -> dict[str, Any]:
+        check(x_api_key, "enrollments:read")
+        with tenant.lock:
+            if enrollment_id not in tenant.enrollments:
+                raise HTTPException(404, "no such enrollment")
+            return tenant.enrollments[enrollment_id]
+
+    @app.put("/v1/enrollments/{enrollment_id}")
+    def put_enrollment(
+        enrollment_id: str, body: dict[str, Any], x_api_key: Annotated[str | None, Header()] = None
+    ) -> dict[str, Any]:
+        """Enroll (idempotent, one call per enrollment: Skel LMS has no bulk API); ``done`` completes.
+        The id of an enrollment made through the API is ``<person>.<training>``."""
+        check(x_api_key, "enrollments:write")
+        person, _, training = enrollment_id.partition(".")
+        with tenant.lock:
+            known = enrollment_id in tenant.enrollments
+            if not known and (person not in tenant.people or training not in tenant.trainings):
+                raise HTTPException(400, "a new enrollment's id is <person>.<training> of existing ones")
+            row = tenant.enrollments.setdefault(
+                enrollment_id, {"id": enrollment_id, "person": person, "training": training, "done": False}
+            )
+            if body.get("done"):
+                row["done"] = True
+            return row
 
     @app.get("/v1/trainings")
     def trainings(

@@ -1,5 +1,8 @@
 """The Skel LMS connector: everything a connector declares and does, in one small module.
 
+Writes: deactivate a training, enroll and complete, one call per enrollment (Skel LMS has no bulk
+API): its batching policy neither coalesces nor batches, unlike 360Learning's bulk imports.
+
 People and enrollments page by offset, trainings by page number: each chain's checkpoint is the offset
 or page to fetch next. People and enrollments have no change filter, so every run reads them in full
 (and confirms their deletions); trainings have ``updated_since``, so a DELTA reads only what changed.
@@ -7,7 +10,9 @@ or page to fetch next. People and enrollments have no change filter, so every ru
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncGenerator, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Self
 
 import httpx
@@ -29,6 +34,14 @@ from lmsbridge.connectors.base import (
     SyncMode,
 )
 from lmsbridge.connectors.errors import InvalidCredentials, NotFound, PermissionMissing, RemoteError
+from lmsbridge.connectors.writes import (
+    BatchingPolicy,
+    Pair,
+    SaveProgress,
+    WriteActions,
+    WriteHost,
+    WriteOutcome,
+)
 from lmsbridge.settings import Settings
 from lmsbridge.unified.coverage import ToolCoverage
 from lmsbridge.unified.records import (
@@ -115,8 +128,92 @@ ENROLLMENTS = Stream(
 PATHS = {"people": "/v1/people", "trainings": "/v1/trainings", "enrollments": "/v1/enrollments"}
 
 
+def enrollment_id(pair: Pair) -> str:
+    return f"{pair[0]}.{pair[1]}"
+
+
+def enrollment_record(row: Dto) -> CourseProgressionRecord:
+    [record] = enrollments_page([row], MapContext(datetime.now(UTC), {}))["course_progressions"]
+    assert isinstance(record, CourseProgressionRecord)
+    return record
+
+
+class SkelWrites(WriteActions):
+    batching: ClassVar[BatchingPolicy] = BatchingPolicy(
+        courses_per_call=1, progressions_per_call=1, coalesce_progressions=False, calls_in_flight=2
+    )
+    label: ClassVar[str] = "Skel LMS"
+
+    def __init__(self, connector: SkelConnector) -> None:
+        self.connector = connector
+
+    @property
+    def tenant_key(self) -> str:
+        return self.connector.base_url
+
+    def progression_remote_id(self, pair: Pair) -> str:
+        return enrollment_id(pair)
+
+    def pair_of(self, progression_remote_id: str, remote_data: Any) -> Pair:
+        return str(remote_data["person"]), str(remote_data["training"])
+
+    def enroll_payload(self, pair: Pair, enrolled_at: datetime) -> Dto:
+        return {"id": enrollment_id(pair), "done": False}
+
+    def complete_payload(
+        self,
+        pair: Pair,
+        remote_data: Any,
+        *,
+        enrolled_at: datetime | None,
+        completed_at: datetime,
+        score: int | None,
+    ) -> Dto:
+        return {"id": str(remote_data["id"]), "done": True}
+
+    def provisional(
+        self,
+        pair: Pair,
+        remote_data: Any,
+        *,
+        status: str,
+        enrolled_at: datetime | None,
+        completed_at: datetime | None,
+    ) -> CourseProgressionRecord:
+        row = dict(remote_data or {"id": enrollment_id(pair), "person": pair[0], "training": pair[1]})
+        row["done"] = status == "COMPLETED"
+        return enrollment_record(row)
+
+    def payload_key(self, payload: Dto) -> str:
+        return json.dumps(payload, sort_keys=True)
+
+    async def write_progressions(
+        self, payloads: Sequence[Dto], progress: Dto, save: SaveProgress, host: WriteHost
+    ) -> tuple[dict[str, WriteOutcome], Dto]:
+        outcomes = {}
+        for payload in payloads:  # one per call, as the policy says
+            self.connector.calls += 1
+            path = f"/v1/enrollments/{payload['id']}"
+            response = await self.connector.http.put(path, json={"done": payload["done"]})
+            row = self.connector._answer(response, path)
+            outcomes[self.payload_key(payload)] = WriteOutcome(True, remote_id=str(row["id"]))
+        return outcomes, {}
+
+    async def read_progressions(self, pairs: Sequence[Pair]) -> dict[Pair, CourseProgressionRecord | None]:
+        found: dict[Pair, CourseProgressionRecord | None] = {}
+        for pair in pairs:
+            try:
+                found[pair] = enrollment_record(
+                    await self.connector._get(f"/v1/enrollments/{enrollment_id(pair)}")
+                )
+            except NotFound:
+                found[pair] = None
+        return found
+
+
 class SkelConnector(Connector):
     tool: ClassVar[str] = TOOL
+    write_actions_class: ClassVar[type[WriteActions]] = SkelWrites
     streams: ClassVar[tuple[Stream, ...]] = (PEOPLE, TRAININGS, ENROLLMENTS)
     passthrough_apis: ClassVar[tuple[PassthroughApi, ...]] = (
         PassthroughApi(TOOL, "v1", "/v1/", "Skel LMS API v1"),
@@ -135,7 +232,7 @@ class SkelConnector(Connector):
                 {"id", "remote_id", "user_id", "course_revision_id", "status"}
             ),
         },
-        write_actions=frozenset({"lms_deactivate_course"}),
+        write_actions=frozenset({"lms_deactivate_course", "lms_enroll_user", "lms_complete_course"}),
     )
     scopes: ClassVar[ScopeRequirements] = ScopeRequirements(
         models={
@@ -144,13 +241,18 @@ class SkelConnector(Connector):
             "lms_course_revisions": ("trainings:read",),
             "lms_course_progressions": ("enrollments:read",),
         },
-        actions={"lms_deactivate_course": ("trainings:write",)},
+        actions={
+            "lms_deactivate_course": ("trainings:write",),
+            "lms_enroll_user": ("enrollments:write",),
+            "lms_complete_course": ("enrollments:write",),
+        },
     )
 
     def __init__(self, base_url: str, api_key: str) -> None:
         self._base_url = base_url
         self.http = httpx.AsyncClient(base_url=base_url, headers={"X-Api-Key": api_key}, timeout=10)
         self.calls = 0
+        self._writes = SkelWrites(self)
 
     @classmethod
     def connection_from_input(
@@ -231,7 +333,7 @@ class SkelConnector(Connector):
 
     @classmethod
     def probed_scopes(cls) -> tuple[str, ...]:
-        return (*READ_PROBES, "trainings:write")
+        return (*READ_PROBES, "trainings:write", "enrollments:write")
 
     async def probe_scopes(self) -> Sequence[ProbeResult]:
         results = []
@@ -246,7 +348,15 @@ class SkelConnector(Connector):
         response = await self.http.post("/v1/trainings/-/archive")
         status = "missing" if response.status_code == 403 else "granted"
         results.append(ProbeResult("trainings:write", status, f"POST answered {response.status_code}"))
+        # an enrollment id that names nobody: 403 before the 400 means the scope is missing
+        self.calls += 1
+        response = await self.http.put("/v1/enrollments/-", json={})
+        status = "missing" if response.status_code == 403 else "granted"
+        results.append(ProbeResult("enrollments:write", status, f"PUT answered {response.status_code}"))
         return results
+
+    def write_actions(self) -> SkelWrites:
+        return self._writes
 
     async def deactivate_course(self, remote_id: str) -> Dto:
         self.calls += 1

@@ -516,7 +516,9 @@ async def test_bulk_operation_ended_ends_the_wait_of_the_action_polling_it(
         item = enroll_stat_item(user, course, datetime.now(UTC))
         operation_id = await writes.submit_stats_import(client, provider, [item])
         started = time.monotonic()
-        waiting = asyncio.create_task(runtime.actions.env.poll(client, operation_id))
+        writer = await runtime.actions.env.remote.writer(conn.integration_id, prepare=False)
+        host = runtime.actions.env.remote.host(conn.integration_id)
+        waiting = asyncio.create_task(writer.poll(operation_id, host))  # type: ignore[attr-defined]
 
         def ended() -> dict[str, Any] | None:
             operation = sandbox_get(sandbox, f"/api/v2/bulk/operations/{operation_id}")

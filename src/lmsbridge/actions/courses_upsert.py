@@ -1,12 +1,11 @@
-"""Upsert courses: validate Kombo's items, store a task, and run it through 360Learning's bulk course
-upsert of the connector's own integration; completed courses are written to the store at once."""
+"""Upsert courses: validate Kombo's items, store a task, and run it through the connector's course
+upserts (batched as its policy says); completed courses are written to the store at once."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -15,21 +14,17 @@ from lmsbridge.actions import tasks
 from lmsbridge.actions.env import ActionEnv
 from lmsbridge.actions.errors import ActionError, error_body
 from lmsbridge.actions.store_writes import store_courses
-from lmsbridge.connectors.learning360 import mapping, writes
-from lmsbridge.connectors.learning360 import write_mapping as wm
-from lmsbridge.connectors.learning360.query import encode_filters
+from lmsbridge.connectors.writes import CourseInput, Json
 from lmsbridge.store.schema import ActionTask
 
 LANGUAGE_PATTERN = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")
 ORIGIN_ID_MAX = 255
 _URL = re.compile(r"^https?://[^\s/]+", re.IGNORECASE)
-# course reads after the upsert run this many at a time (under the company's read budget)
-PARALLEL_READS = 8
-# above this many upserted courses, read them back with one scan of recently modified courses
-SCAN_ABOVE = 20
+# the remote payload of one valid course (the connector's ``WriteActions.upsert_payload``)
+Payload = Callable[[str, CourseInput], Json]
 
 
-def _check_course(course: Any) -> tuple[wm.CourseInput | None, list[str]]:
+def _check_course(course: Any) -> tuple[CourseInput | None, list[str]]:
     """A Kombo ``EXTERNAL`` course → (CourseInput, []), or (None, [problems naming the field])."""
     if not isinstance(course, dict):
         return None, ["course: must be an object"]
@@ -69,7 +64,7 @@ def _check_course(course: Any) -> tuple[wm.CourseInput | None, list[str]]:
     if problems:
         return None, problems
     return (
-        wm.CourseInput(
+        CourseInput(
             title=str(title).strip(),
             course_url=str(url),
             description=description or None,
@@ -81,8 +76,8 @@ def _check_course(course: Any) -> tuple[wm.CourseInput | None, list[str]]:
     )
 
 
-def prepare_request(body: Mapping[str, Any], provider_name: str) -> dict[str, Any]:
-    """The task's request: per item the 360Learning payload, or the validation error that keeps it
+def prepare_request(body: Mapping[str, Any], payload: Payload) -> dict[str, Any]:
+    """The task's request: per item the connector's payload, or the validation error that keeps it
     from being sent. A body whose shape is wrong as a whole is refused (``ActionError``)."""
     items = body.get("items")
     if not isinstance(items, list) or not items:
@@ -114,9 +109,7 @@ def prepare_request(body: Mapping[str, Any], provider_name: str) -> dict[str, An
             message = "; ".join(f"items[{index}].{p}" for p in problems)
             prepared.append({"origin_id": origin_id, "error": message})
         else:
-            prepared.append(
-                {"origin_id": origin_id, "item": wm.external_course_item(origin_id, course, provider_name)}
-            )
+            prepared.append({"origin_id": origin_id, "item": payload(origin_id, course)})
     return {"items": prepared}
 
 
@@ -130,21 +123,21 @@ def submit(
 
 
 async def run(task: ActionTask, env: ActionEnv) -> None:
-    """Submit (or resume) the bulk upserts of a task, then store the courses and finish the task."""
+    """Submit (or resume) the upsert batches of a task, then store the courses and finish the task."""
     integration_id = task.integration_id
     items = task.request["items"]
     valid = [entry for entry in items if "item" in entry]
+    writer = await env.remote.writer(integration_id, prepare=bool(valid))
+    per_call = writer.batching.courses_per_call
     state: dict[str, Any] = dict(task.remote_state or {})
     batches: list[dict[str, Any]] = state.setdefault(
         "batches",
         [
-            {"origin_ids": [e["origin_id"] for e in valid[start : start + wm.COURSES_PER_IMPORT]]}
-            for start in range(0, len(valid), wm.COURSES_PER_IMPORT)
+            {"origin_ids": [e["origin_id"] for e in valid[start : start + per_call]]}
+            for start in range(0, len(valid), per_call)
         ],
     )
     payloads = {e["origin_id"]: e["item"] for e in valid}
-    client = await env.remote.client(integration_id)
-    provider = await env.remote.provider(integration_id) if valid else None
 
     async def save() -> None:
         await env.in_db(lambda s: tasks.save_remote_state(s, [task.id], state, env.clock()))
@@ -152,33 +145,38 @@ async def run(task: ActionTask, env: ActionEnv) -> None:
     for batch in batches:
         if "outcomes" in batch:
             continue
-        assert provider is not None
-        batch_items = [payloads[o] for o in batch["origin_ids"]]
-        async with env.remote.bulk_slot(integration_id):
-            operation = None
-            if batch.get("operation_id"):
-                operation = await env.poll_known(client, batch["operation_id"])
-            if operation is None:  # not submitted yet, or 360Learning no longer knows the operation
-                batch["operation_id"] = await writes.submit_course_upsert(
-                    client, provider["_id"], batch_items
-                )
-                await save()
-                operation = await env.poll(client, batch["operation_id"])
-        batch["outcomes"] = await _outcomes(env, client, provider, batch, batch_items, operation)
-        batch["created_at"] = operation.get("createdAt")
+        # the batch itself keeps the connector's progress (e.g. its operation id) beside its origin ids
+
+        async def save_progress(saved: Json, batch: dict[str, Any] = batch) -> None:
+            batch.update(saved)
+            await save()
+
+        async with env.remote.write_slot(writer):
+            written = await writer.upsert_courses(
+                [payloads[o] for o in batch["origin_ids"]],
+                batch,
+                save_progress,
+                env.remote.host(integration_id),
+            )
+        batch["outcomes"] = {
+            origin: {"ok": True, "course_id": outcome.remote_id}
+            if outcome.ok
+            else {"ok": False, "code": outcome.code, "error": outcome.error}
+            for origin, outcome in zip(batch["origin_ids"], written, strict=True)
+        }
         await save()
 
     outcomes: dict[str, dict[str, Any]] = {}
     for batch in batches:
         outcomes.update(batch["outcomes"])
     succeeded = {o: r["course_id"] for o, r in outcomes.items() if r.get("ok") and r.get("course_id")}
-    since = min((str(b["created_at"]) for b in batches if b.get("created_at")), default=None)
-    dtos = await _fetch_courses(client, list(succeeded.values()), since)
+    since = min((str(b["since"]) for b in batches if b.get("since")), default=None)
+    dtos = await writer.read_courses(list(succeeded.values()), since) if succeeded else {}
     now = env.clock()
     result_log = await env.log(
         integration_id,
         method="PUT",
-        url=f"/api/v2/bulk/integrations/{provider['_id'] if provider else '-'}/courses",
+        url=writer.log_target("courses", state),
         request={"task_id": task.id, "items": len(items)},
         response={"succeeded": len(succeeded), "failed": len(items) - len(succeeded)},
     )
@@ -186,72 +184,16 @@ async def run(task: ActionTask, env: ActionEnv) -> None:
 
     def finish(session: Session) -> None:
         pairs = [(dtos[cid], origin) for origin, cid in succeeded.items() if cid in dtos]
-        ids = store_courses(session, integration_id, provider, pairs, now) if pairs else []
+        ids = (
+            store_courses(session, integration_id, writer, pairs, now, with_provider=bool(valid))
+            if pairs
+            else []
+        )
         kombo_ids = {origin: kid for (_, origin), kid in zip(pairs, ids, strict=True)}
         result = [_item_result(entry, outcomes, kombo_ids, log_url) for entry in items]
         tasks.finish(session, task.id, tasks.COMPLETED, now, result=result, log_id=result_log)
 
     await env.in_db(finish)
-
-
-async def _outcomes(
-    env: ActionEnv,
-    client: Any,
-    provider: Mapping[str, Any],
-    batch: Mapping[str, Any],
-    batch_items: Sequence[dict[str, Any]],
-    operation: Mapping[str, Any],
-) -> dict[str, dict[str, Any]]:
-    origin_ids: list[str] = batch["origin_ids"]
-    if operation.get("status") == "error":
-        message = f"360Learning's bulk operation failed: {operation.get('errorMessage') or 'no reason given'}"
-        return {o: {"ok": False, "code": "REMOTE.UNKNOWN_HTTP_ERROR", "error": message} for o in origin_ids}
-    matched = wm.match_results(batch_items, await writes.get_results(client, batch["operation_id"]))
-    outcomes: dict[str, dict[str, Any]] = {}
-    for origin, item in zip(origin_ids, batch_items, strict=True):
-        outcome = matched[wm.input_key(item)]
-        if not outcome.ok:
-            outcomes[origin] = {"ok": False, "code": "REMOTE.INPUT_INVALID", "error": outcome.error}
-            continue
-        course_id = outcome.resource_id if wm.is_object_id(outcome.resource_id) else None
-        if course_id is None:  # resourceId is not documented as the course id: ask by externalId
-            course_id = await writes.external_course_id(client, str(provider["_id"]), origin)
-        outcomes[origin] = {"ok": course_id is not None, "course_id": course_id}
-        if course_id is None:
-            outcomes[origin].update(
-                code="REMOTE.UNKNOWN_HTTP_ERROR", error="360Learning did not tell the course id"
-            )
-    return outcomes
-
-
-async def _fetch_courses(
-    client: Any, course_ids: Sequence[str], since: str | None
-) -> dict[str, dict[str, Any]]:
-    """The upserted courses as 360Learning serves them. Many courses: one scan of the courses modified
-    since the first operation (500 per page) instead of one call each; the rest one by one."""
-    wanted = list(dict.fromkeys(course_ids))
-    found: dict[str, dict[str, Any]] = {}
-    started = mapping.parse_datetime(since) if since else None
-    if len(wanted) > SCAN_ABOVE and started is not None:
-        # filter dates have whole seconds at 360Learning: start one second earlier
-        params = encode_filters({"modifiedAt": {"gte": started - timedelta(seconds=1)}})
-        pending = set(wanted)
-        async for page in client.iter_pages("/api/v2/courses", params):
-            for dto in page.items:
-                if dto.get("_id") in pending:
-                    found[str(dto["_id"])] = dict(dto)
-    limit = asyncio.Semaphore(PARALLEL_READS)
-
-    async def one(course_id: str) -> tuple[str, dict[str, Any]]:
-        async with limit:
-            dto = found.get(course_id) or await writes.get_course(client, course_id)
-            if dto.get("status") == "archived":
-                # upserting a deactivated course makes it available again (360Learning's replace
-                # keeps the archived status, so restore it explicitly)
-                dto = await writes.archive_course(client, course_id, archived=False)
-            return course_id, dto
-
-    return dict(await asyncio.gather(*(one(c) for c in wanted)))
 
 
 def _item_result(

@@ -11,8 +11,9 @@ from lmsbridge.connectors.errors import (
     PermissionMissing,
     RemoteError,
     RetriesExhausted,
+    SetupIncomplete,
 )
-from lmsbridge.connectors.learning360.writes import ProviderSetupError
+from lmsbridge.connectors.writes import WriteActions
 from lmsbridge.unified.errors import ERROR_KINDS
 
 
@@ -33,34 +34,32 @@ def error_body(code: str, message: str, log_url: str | None = None) -> dict[str,
     return {"code": code, "title": kind.title if kind else None, "message": message, "log_url": log_url}
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Worth trying again later (throttled, 5xx, timeouts): the task is rescheduled, not failed."""
+def is_transient(exc: BaseException, writer: WriteActions | None = None) -> bool:
+    """Worth trying again later (throttled, 5xx, timeouts, the LMS busy): the task is rescheduled."""
     if isinstance(exc, RetriesExhausted):
         return True
-    return isinstance(exc, RemoteError) and exc.code == "bulkOperationsConcurrencyLimitReached"
+    return writer is not None and writer.is_transient(exc)
 
 
-def from_connector(exc: BaseException) -> ActionError:
+def from_connector(exc: BaseException, writer: WriteActions | None = None) -> ActionError:
     """The Kombo code for a connector failure (messages carry no secrets, see connectors.errors)."""
     if isinstance(exc, ActionError):
         return exc
-    if isinstance(exc, ProviderSetupError):
+    explained = writer.explain(exc) if writer is not None else None
+    if explained is not None:
+        return ActionError(*explained)
+    lms = writer.label if writer is not None else "The LMS"
+    if isinstance(exc, SetupIncomplete):
         return ActionError("INTEGRATION.SETUP_INCOMPLETE", str(exc))
     if isinstance(exc, PermissionMissing):
         return ActionError("INTEGRATION.PERMISSION_MISSING", str(exc))
     if isinstance(exc, InvalidCredentials | AuthenticationFailed):
-        return ActionError(
-            "INTEGRATION.AUTHENTICATION_INVALID", f"360Learning refused the credentials: {exc}"
-        )
+        return ActionError("INTEGRATION.AUTHENTICATION_INVALID", f"{lms} refused the credentials: {exc}")
     if isinstance(exc, RetriesExhausted):
-        return ActionError("REMOTE.SERVICE_UNAVAILABLE", f"360Learning did not answer successfully: {exc}")
+        return ActionError("REMOTE.SERVICE_UNAVAILABLE", f"{lms} did not answer successfully: {exc}")
     if isinstance(exc, RemoteError):
-        if exc.code == "bulkAPIDisabled":
-            return ActionError(
-                "REMOTE.SERVICE_UNAVAILABLE", "360Learning's bulk API is disabled for this tenant"
-            )
         if exc.status == 400:
-            return ActionError("REMOTE.INPUT_INVALID", f"360Learning rejected the request: {exc}")
+            return ActionError("REMOTE.INPUT_INVALID", f"{lms} rejected the request: {exc}")
         return ActionError("REMOTE.UNKNOWN_HTTP_ERROR", str(exc))
     if isinstance(exc, ConnectorError):
         return ActionError("REMOTE.UNKNOWN_HTTP_ERROR", str(exc))

@@ -1,4 +1,4 @@
-"""Resolve the ids an action receives (a Kombo id or ``remote:<360Learning id>``) to stored rows."""
+"""Resolve the ids an action receives (a Kombo id or ``remote:<the LMS's id>``) to stored rows."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from sqlalchemy import Text, select
 from sqlalchemy.orm import Session
 
 from lmsbridge.actions.errors import ActionError
-from lmsbridge.connectors.learning360 import mapping
+from lmsbridge.connectors.writes import WriteActions
 from lmsbridge.store.schema import Course, CourseProgression, CourseRevision, RecordColumns, User
 
 REMOTE_PREFIX = "remote:"
@@ -38,7 +38,7 @@ def _missing(label: str, field: str, ref: str, *, in_path: bool) -> ActionError:
 def _alive(row: RowT, label: str, field: str, ref: str) -> RowT:
     if row.remote_deleted_at is not None:
         raise ActionError(
-            "PLATFORM.INPUT_INVALID", f"The {label} with {field} {ref!r} was deleted in 360Learning."
+            "PLATFORM.INPUT_INVALID", f"The {label} with {field} {ref!r} was deleted in the LMS."
         )
     return row
 
@@ -64,21 +64,25 @@ def course(session: Session, integration_id: str, ref: str) -> Course:
     return _alive(row, "course", "course_id", ref)
 
 
-def progression(session: Session, integration_id: str, ref: str) -> CourseProgression:
+def progression(
+    session: Session, integration_id: str, ref: str, writer: WriteActions | None = None
+) -> CourseProgression:
     row = _find(session, CourseProgression, integration_id, ref)
-    if row is None and ref.startswith(REMOTE_PREFIX):
-        # a remote id of one attempt (what 360Learning calls it) resolves to its (user, course) pair
-        row = _by_attempt(session, integration_id, ref.removeprefix(REMOTE_PREFIX))
+    if row is None and ref.startswith(REMOTE_PREFIX) and writer is not None:
+        # another remote id the connector says names a progression (e.g. one of its attempts)
+        row = _by_part(session, integration_id, ref.removeprefix(REMOTE_PREFIX), writer)
     if row is None:
         raise _missing("course progression", "course_progression_id", ref, in_path=True)
     return _alive(row, "course progression", "course_progression_id", ref)
 
 
-def _by_attempt(session: Session, integration_id: str, attempt_id: str) -> CourseProgression | None:
-    if ":" in attempt_id or not attempt_id or "\x00" in attempt_id or len(attempt_id) > MAX_REF:
+def _by_part(
+    session: Session, integration_id: str, part_id: str, writer: WriteActions
+) -> CourseProgression | None:
+    if ":" in part_id or not part_id or "\x00" in part_id or len(part_id) > MAX_REF:
         return None
-    # attempts live in remote_data; a JSON containment query differs per backend, so scan by text
-    pattern = f'%"{attempt_id}"%'
+    # parts live in remote_data; a JSON containment query differs per backend, so scan by text
+    pattern = f'%"{part_id}"%'
     candidates = session.scalars(
         select(CourseProgression).where(
             CourseProgression.integration_id == integration_id,
@@ -86,7 +90,7 @@ def _by_attempt(session: Session, integration_id: str, attempt_id: str) -> Cours
         )
     )
     for row in candidates:
-        if any(str(a.get("_id")) == attempt_id for a in mapping.attempts_from_remote_data(row.remote_data)):
+        if writer.matches_ref(row.remote_data, part_id):
             return row
     return None
 

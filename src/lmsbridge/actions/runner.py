@@ -1,6 +1,7 @@
 """``ActionRunner``: what the job system calls to run stored action tasks. A course upsert is one job
-per task; the enroll/complete tasks of one integration are coalesced into one statistics import at a
-time (one job per integration, holding the integration's lock).
+per task; the enroll/complete tasks of one integration go out one remote call at a time (one job per
+integration, holding the integration's lock), as many per call and as coalesced as the connector's
+``BatchingPolicy`` says.
 
 A task is claimed with a conditional UPDATE before it runs; a RUNNING task whose job died (stale
 heartbeat) is claimed again by the next job and resumed from its ``remote_state``.
@@ -9,8 +10,9 @@ heartbeat) is claimed again by the next job and resumed from its ``remote_state`
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,13 +25,12 @@ from lmsbridge.actions.errors import ActionError, error_body, from_connector, is
 from lmsbridge.actions.remote import RemoteAccess
 from lmsbridge.actions.store_writes import reconcile_progressions
 from lmsbridge.clock import utcnow
-from lmsbridge.connectors.errors import NotFound
-from lmsbridge.connectors.learning360 import writes
-from lmsbridge.connectors.learning360.config import ClientOptions
-from lmsbridge.connectors.learning360.write_mapping import STATS_PER_IMPORT
+from lmsbridge.connectors.registry import write_batching
+from lmsbridge.connectors.writes import BatchingPolicy, Pair, WriteActions
 from lmsbridge.crypto import SecretBox
 from lmsbridge.settings import Settings
-from lmsbridge.store.schema import ActionTask
+from lmsbridge.store.schema import ActionTask, Integration
+from lmsbridge.unified.records import CourseProgressionRecord
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,8 @@ __all__ = ["ActionOptions", "ActionRunner"]
 
 
 class ActionRunner:
-    """Runs one upsert task or one integration's statistics import per call; ``aclose()`` releases its
-    360Learning clients."""
+    """Runs one upsert task or one integration's enroll/complete call per call; ``aclose()`` releases
+    its connectors."""
 
     def __init__(
         self,
@@ -47,14 +48,15 @@ class ActionRunner:
         settings: Settings | None = None,
         *,
         options: ActionOptions | None = None,
-        client_options: ClientOptions | None = None,
+        connector_options: Mapping[str, Any] | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        remote = RemoteAccess(db, box, settings, client_options=client_options)
+        options = options or ActionOptions()
+        remote = RemoteAccess(db, box, settings, connector_options=connector_options, timing=options.timing)
         self.env = ActionEnv(
             db=db,
             remote=remote,
-            options=options or ActionOptions(),
+            options=options,
             public_base_url=settings.public_base_url if settings else "http://127.0.0.1:8000",
             clock=clock,
         )
@@ -76,28 +78,33 @@ class ActionRunner:
         return [task_id for task_id, *_ in due]
 
     def ready_integrations(self, session: Session, now: datetime) -> list[str]:
-        """Integrations whose due enroll/complete calls form a batch now: the window passed without a
-        new call, the oldest call waited the maximum, the import is full, or a task is being resumed."""
+        """Integrations whose due enroll/complete calls form a call now: the connector does not
+        coalesce, the window passed without a new call, the oldest call waited the maximum, the call
+        is full, or a task is being resumed."""
         stale = self._stale_before(now)
         window = timedelta(seconds=self.options.batch_window_s)
         max_wait = timedelta(seconds=self.options.batch_max_wait_s)
         rows = session.execute(
             select(
                 ActionTask.integration_id,
+                Integration.tool,
                 func.min(ActionTask.created_at),
                 func.max(ActionTask.created_at),
                 func.count(),
                 func.max(ActionTask.attempts),
             )
+            .join(Integration, Integration.id == ActionTask.integration_id)
             .where(ActionTask.kind.in_(list(tasks.STATS_KINDS)), tasks._claimable(now, stale))
-            .group_by(ActionTask.integration_id)
+            .group_by(ActionTask.integration_id, Integration.tool)
         )
         ready = []
-        for integration_id, oldest, newest, count, attempts in rows:
+        for integration_id, tool, oldest, newest, count, attempts in rows:
+            policy = _policy(tool)
             if (
-                now - newest >= window
+                not policy.coalesce_progressions
+                or now - newest >= window
                 or now - oldest >= max_wait
-                or count >= STATS_PER_IMPORT
+                or count >= policy.progressions_per_call
                 or (attempts or 0) > 0  # resumed or retried: its window has long passed
             ):
                 ready.append(integration_id)
@@ -113,7 +120,7 @@ class ActionRunner:
             await self._guard([task], lambda t=task: courses_upsert.run(t, self.env))  # type: ignore[misc]
 
     async def run_stats(self, integration_id: str) -> None:
-        """One statistics import of the integration's due calls."""
+        """One remote call of the integration's due enroll/complete tasks."""
         now = self.env.clock()
         stale = self._stale_before(now)
         claimed = await self.env.in_db(lambda s: self._claim_stats(s, integration_id, now, stale))
@@ -123,6 +130,8 @@ class ActionRunner:
     def _claim_stats(
         self, session: Session, integration_id: str, now: datetime, stale: datetime
     ) -> list[ActionTask]:
+        integration = session.get(Integration, integration_id)
+        per_call = _policy(integration.tool).progressions_per_call if integration is not None else 1
         due = session.scalars(
             select(ActionTask.id)
             .where(
@@ -131,14 +140,14 @@ class ActionRunner:
                 tasks._claimable(now, stale),
             )
             .order_by(ActionTask.created_at, ActionTask.id)
-            .limit(STATS_PER_IMPORT)
+            .limit(per_call)
         )
         claimed = tasks.claim(session, list(due), now, stale)
-        # tasks already inside a submitted import are resumed on their own (the same operation)
-        by_operation: dict[str | None, list[ActionTask]] = {}
+        # tasks already inside a submitted call are resumed on their own (the same remote progress)
+        by_progress: dict[str, list[ActionTask]] = {}
         for task in claimed:
-            by_operation.setdefault((task.remote_state or {}).get("operation_id"), []).append(task)
-        resumed = [group for op, group in by_operation.items() if op]
+            by_progress.setdefault(_progress_key(task), []).append(task)
+        resumed = [group for key, group in by_progress.items() if key]
         if resumed:
             keep = resumed[0]
             others = [t.id for t in claimed if t not in keep]
@@ -162,10 +171,10 @@ class ActionRunner:
         ids = [t.id for t in claimed]
         integration_id = claimed[0].integration_id
         attempts = max(t.attempts for t in claimed)
-        if isinstance(exc, NotFound) and exc.code == "integrationNotFound":
-            # the connector's 360Learning integration was deleted: find or create it again next time
-            self.env.remote.forget_provider(integration_id)
-        transient = is_transient(exc) or (isinstance(exc, NotFound) and exc.code == "integrationNotFound")
+        writer = await self._writer(integration_id)
+        # what ``prepare`` found may be gone (e.g. deleted remotely): prepared again next time
+        forgotten = writer is not None and writer.forget(exc)
+        transient = is_transient(exc, writer) or forgotten
         now = self.env.clock()
         if transient and attempts < self.options.max_attempts:
             log.info("action tasks %s: transient failure, retrying later: %s", ids[:3], exc)
@@ -177,38 +186,54 @@ class ActionRunner:
         else:
             if not isinstance(exc, ActionError):
                 log.warning("action tasks %s failed: %s", ids[:3], exc, exc_info=not transient)
-            failure = from_connector(exc)
+            failure = from_connector(exc, writer)
         log_id = await self.env.log(
             integration_id,
             request={"tasks": ids[:50], "kind": claimed[0].kind},
             error=f"{failure.code}: {failure.message}",
         )
         error = error_body(failure.code, failure.message, self.env.log_url(log_id))
-        attempts_by_pair = await self._current_attempts(claimed)
+        found = await self._current_progressions(writer, claimed)
 
         def fail(session: Session) -> None:
-            if attempts_by_pair is not None:
-                reconcile_progressions(session, integration_id, attempts_by_pair, now)
+            if found is not None and writer is not None:
+                reconcile_progressions(session, integration_id, writer, found, now)
             for task_id in ids:
                 tasks.finish(session, task_id, tasks.FAILED, now, error=error, log_id=log_id)
 
         await self.env.in_db(fail)
 
-    async def _current_attempts(
-        self, claimed: Sequence[ActionTask]
-    ) -> dict[tuple[str, str], list[dict[str, Any]]] | None:
-        """For failed enroll/complete tasks: what 360Learning shows for their pairs, so provisional
+    async def _writer(self, integration_id: str) -> WriteActions | None:
+        try:
+            return await self.env.remote.writer(integration_id, prepare=False)
+        except Exception:  # the integration may be gone, or have no write actions
+            return None
+
+    async def _current_progressions(
+        self, writer: WriteActions | None, claimed: Sequence[ActionTask]
+    ) -> dict[Pair, CourseProgressionRecord | None] | None:
+        """For failed enroll/complete tasks: what the LMS shows for their pairs, so provisional
         progressions are put right (None when it cannot be read either)."""
         pairs = [
             (str(t.request["pair"][0]), str(t.request["pair"][1]))
             for t in claimed
             if t.kind in tasks.STATS_KINDS
         ]
-        if not pairs:
+        if not pairs or writer is None:
             return None
         try:
-            client = await self.env.remote.client(claimed[0].integration_id)
-            return await writes.pair_attempts(client, pairs)
-        except Exception:  # the failure itself may be that 360Learning is unreachable
-            log.info("could not re-read the attempts of %d failed pairs", len(pairs))
+            return await writer.read_progressions(pairs)
+        except Exception:  # the failure itself may be that the LMS is unreachable
+            log.info("could not re-read the progressions of %d failed pairs", len(pairs))
             return None
+
+
+def _policy(tool: str) -> BatchingPolicy:
+    # a tool without write actions never has enroll/complete tasks; one per call is the safe reading
+    return write_batching(tool) or BatchingPolicy(1, 1, coalesce_progressions=False, calls_in_flight=1)
+
+
+def _progress_key(task: ActionTask) -> str:
+    """Tasks with the same saved remote progress were sent in the same call ("": not sent yet)."""
+    state = task.remote_state or {}
+    return json.dumps(state, sort_keys=True) if state else ""

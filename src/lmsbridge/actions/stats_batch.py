@@ -1,5 +1,6 @@
-"""Enroll/complete, the background side: the coalesced tasks of one integration become ONE statistics
-import (≤ 10,000 items); afterwards the pairs' real attempts replace the provisional progressions."""
+"""Enroll/complete, the background side: the due tasks of one integration become ONE remote call of
+the connector's (as many items as its batching policy allows); afterwards what the LMS shows for the
+pairs replaces the provisional progressions."""
 
 from __future__ import annotations
 
@@ -12,58 +13,53 @@ from lmsbridge.actions import tasks
 from lmsbridge.actions.env import ActionEnv
 from lmsbridge.actions.errors import error_body
 from lmsbridge.actions.store_writes import reconcile_progressions
-from lmsbridge.connectors.learning360 import write_mapping as wm
-from lmsbridge.connectors.learning360 import writes
+from lmsbridge.connectors.writes import Json
 from lmsbridge.store.schema import ActionTask
 
 
 async def run(batch: Sequence[ActionTask], env: ActionEnv) -> None:
-    """One import for ``batch`` (all of one integration), or the resumption of the one it was in."""
+    """One call for ``batch`` (all of one integration), or the resumption of the one it was in."""
     integration_id = batch[0].integration_id
     ids = [t.id for t in batch]
-    items = list({wm.input_key(t.request["item"]): t.request["item"] for t in batch}.values())
-    client = await env.remote.client(integration_id)
-    provider = await env.remote.provider(integration_id)
-    known = next((t.remote_state.get("operation_id") for t in batch if t.remote_state), None)
-    operation_id = str(known) if known else ""
-    async with env.remote.bulk_slot(integration_id):
-        operation = await env.poll_known(client, operation_id) if operation_id else None
-        if operation is None:  # not submitted yet, or 360Learning no longer knows the operation
-            operation_id = await writes.submit_stats_import(client, str(provider["_id"]), items)
-            state = {"operation_id": operation_id, "items": len(items)}
-            await env.in_db(lambda s: tasks.save_remote_state(s, ids, state, env.clock()))
-            operation = await env.poll(client, operation_id)
-    if operation.get("status") == "error":
-        failed = (
-            f"360Learning's statistics import failed: {operation.get('errorMessage') or 'no reason given'}"
+    writer = await env.remote.writer(integration_id)
+    items = list({writer.payload_key(t.request["item"]): t.request["item"] for t in batch}.values())
+    progress: Json = dict(next((t.remote_state for t in batch if t.remote_state), {}))
+
+    async def save(state: Json) -> None:
+        await env.in_db(lambda s: tasks.save_remote_state(s, ids, state, env.clock()))
+
+    async with env.remote.write_slot(writer):
+        matched, call = await writer.write_progressions(
+            items, progress, save, env.remote.host(integration_id)
         )
-        matched: dict[str, wm.ItemOutcome] = {
-            wm.input_key(i): wm.ItemOutcome(False, error=failed) for i in items
-        }
-    else:
-        matched = wm.match_results(items, await writes.get_results(client, operation_id))
     pairs = [(str(t.request["pair"][0]), str(t.request["pair"][1])) for t in batch]
-    # what 360Learning now shows for each pair is the truth, whatever the import reported
-    attempts = await writes.pair_attempts(client, pairs)
+    # what the LMS now shows for each pair is the truth, whatever the call reported
+    found = await writer.read_progressions(pairs)
     failures = sum(1 for o in matched.values() if not o.ok)
     log_id = await env.log(
         integration_id,
         method="POST",
-        url=f"/api/v2/bulk/integrations/{provider['_id']}/stats",
-        request={"operation_id": operation_id, "tasks": len(batch), "items": len(items)},
-        response={"status": operation.get("status"), "failed_items": failures},
+        url=writer.log_target("progressions", call),
+        request={
+            **{k: v for k, v in call.items() if k != "status"},
+            "tasks": len(batch),
+            "items": len(items),
+        },
+        response={"status": call.get("status"), "failed_items": failures},
     )
     now = env.clock()
 
     def finish(session: Session) -> None:
-        reconcile_progressions(session, integration_id, attempts, now)
+        reconcile_progressions(session, integration_id, writer, found, now)
         for task in batch:
-            outcome = matched[wm.input_key(task.request["item"])]
+            outcome = matched[writer.payload_key(task.request["item"])]
             if outcome.ok:
-                result: dict[str, Any] = {"operation_id": operation_id, "attempt_id": outcome.resource_id}
+                result: dict[str, Any] = {**call, "remote_id": outcome.remote_id}
+                result.pop("status", None)
                 tasks.finish(session, task.id, tasks.COMPLETED, now, result=result, log_id=log_id)
             else:
-                error = error_body("REMOTE.INPUT_INVALID", str(outcome.error), env.log_url(log_id))
+                code = outcome.code or "REMOTE.INPUT_INVALID"
+                error = error_body(code, str(outcome.error), env.log_url(log_id))
                 tasks.finish(session, task.id, tasks.FAILED, now, error=error, log_id=log_id)
 
     await env.in_db(finish)

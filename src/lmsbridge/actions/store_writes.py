@@ -1,54 +1,59 @@
 """What actions write into the store at once (read-your-writes): courses they upserted or archived,
-provisional and reconciled progressions. Runs in the caller's transaction."""
+provisional and reconciled progressions. Runs in the caller's transaction; the connector's
+``WriteActions`` maps what its LMS answered."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from lmsbridge.actions.changes import announce_changes, record_changes
-from lmsbridge.connectors.learning360 import mapping
+from lmsbridge.connectors.base import Dto
+from lmsbridge.connectors.writes import Pair, WriteActions
 from lmsbridge.ids import record_id
 from lmsbridge.store.upsert import fetch_existing, upsert_records
-from lmsbridge.unified.records import CourseProgressionRecord, ProgressionStatus
+from lmsbridge.unified.records import CourseProgressionRecord, MappedRecord
 
 
 def store_courses(
     session: Session,
     integration_id: str,
-    provider: Mapping[str, Any] | None,
-    courses: Sequence[tuple[Mapping[str, Any], str | None]],
+    writer: WriteActions,
+    courses: Sequence[tuple[Dto, str | None]],
     now: datetime,
+    *,
+    with_provider: bool,
 ) -> list[str]:
-    """Upsert ``(CourseDTO, origin_id)`` pairs with their revision (and the provider integration);
-    returns the Kombo course ids. A known origin_id is kept when none is given."""
-    providers = mapping.ProviderIndex.from_integrations([provider] if provider else [])
-    ids = [record_id(integration_id, "courses", str(dto["_id"])) for dto, _ in courses]
+    """Upsert ``(course item, origin_id)`` pairs with their revision (and, ``with_provider``, the
+    connector's own course provider); returns the Kombo course ids. A known origin_id is kept when
+    none is given."""
+    ids = [
+        record_id(integration_id, "courses", str(item.get("_id") or item.get("id"))) for item, _ in courses
+    ]
     stored = fetch_existing(session, "courses", ids)
-    course_records, revision_records = [], []
-    for (dto, origin_id), course_id in zip(courses, ids, strict=True):
+    records: list[MappedRecord] = []
+    for (item, origin_id), course_id in zip(courses, ids, strict=True):
         old = stored.get(course_id)
         if origin_id is None and old is not None:
             origin_id = old.origin_id
-        if old is not None and old.provider_id and provider is None:
-            # keep a provider the sync found (deactivate of a course of another integration)
-            provider_remote = _stored_provider_remote(session, old.provider_id)
-            providers = mapping.ProviderIndex(by_platform={str(dto.get("externalPlatform")): provider_remote})
+        stored_provider = (
+            _stored_provider_remote(session, old.provider_id) if old is not None and old.provider_id else None
+        )
         observed = old.remote_deleted_at if old is not None and old.remote_deleted_at else now
-        course, revision = mapping.course_records(dto, providers, observed_at=observed, origin_id=origin_id)
-        course_records.append(course)
-        revision_records.append(revision)
+        records += writer.course_records(
+            item, origin_id, observed, stored_provider, own_provider=with_provider
+        )
     models = ["courses", "course_revisions"]
-    if provider:
-        written = upsert_records(session, integration_id, [mapping.provider_record(provider)], None, now)
+    providers = writer.provider_records() if with_provider else []
+    if providers:
+        written = upsert_records(session, integration_id, providers, None, now)
         if written.created or written.changed:
             models.append("course_providers")
-    upsert_records(session, integration_id, course_records, None, now)
-    upsert_records(session, integration_id, revision_records, None, now)
-    # called once 360Learning confirmed the write (the upsert's operation ended, the archive answered)
+    for model in ("courses", "course_revisions"):
+        upsert_records(session, integration_id, [r for r in records if r.model == model], None, now)
+    # called once the LMS confirmed the write (the upsert ended, the archive answered)
     announce_changes(session, integration_id, models, now)
     return ids
 
@@ -59,31 +64,16 @@ def _stored_provider_remote(session: Session, provider_id: str) -> str:
     return str(row.remote_id) if row is not None else ""
 
 
-def progression_id(integration_id: str, user_remote_id: str, course_remote_id: str) -> str:
-    remote_id = mapping.progression_remote_id(user_remote_id, course_remote_id)
-    return record_id(integration_id, "course_progressions", remote_id)
+def provider_remote_id(session: Session, provider_id: str | None) -> str | None:
+    """The remote id of a stored course provider (None: none linked or not stored)."""
+    if not provider_id:
+        return None
+    row = fetch_existing(session, "course_providers", [provider_id]).get(provider_id)
+    return str(row.remote_id) if row is not None else None
 
 
-def provisional_progression(
-    user_remote_id: str,
-    course_remote_id: str,
-    *,
-    attempts: Sequence[Mapping[str, Any]],
-    status: ProgressionStatus,
-    enrolled_at: datetime | None,
-    completed_at: datetime | None,
-) -> CourseProgressionRecord:
-    """What an enroll or complete returns before 360Learning processed the import (same id as later)."""
-    return CourseProgressionRecord(
-        remote_id=mapping.progression_remote_id(user_remote_id, course_remote_id),
-        remote_data={mapping.STATS_KEY: [dict(a) for a in attempts]},
-        user_remote_id=user_remote_id,
-        course_revision_remote_id=course_remote_id,
-        course_remote_id=course_remote_id,
-        status=status,
-        enrolled_at=enrolled_at,
-        completed_at=completed_at,
-    )
+def progression_id(integration_id: str, writer: WriteActions, pair: Pair) -> str:
+    return record_id(integration_id, "course_progressions", writer.progression_remote_id(pair))
 
 
 def store_progression(
@@ -96,17 +86,18 @@ def store_progression(
 def reconcile_progressions(
     session: Session,
     integration_id: str,
-    attempts_by_pair: Mapping[tuple[str, str], Sequence[Mapping[str, Any]]],
+    writer: WriteActions,
+    found: Mapping[Pair, CourseProgressionRecord | None],
     now: datetime,
 ) -> None:
-    """Replace provisional progressions with what 360Learning shows. A pair without any attempt means
-    the enrollment did not happen: its provisional progression is marked deleted."""
+    """Replace provisional progressions with what the LMS shows. A pair the LMS shows no progression
+    of means the enrollment did not happen: its provisional progression is marked deleted."""
     records: list[CourseProgressionRecord] = []
-    ids = {pair: progression_id(integration_id, *pair) for pair in attempts_by_pair}
+    ids = {pair: progression_id(integration_id, writer, pair) for pair in found}
     stored = fetch_existing(session, "course_progressions", ids.values())
-    for pair, attempts in attempts_by_pair.items():
-        if attempts:
-            records.append(mapping.progression_from_attempts(pair[0], pair[1], attempts))
+    for pair, record in found.items():
+        if record is not None:
+            records.append(record)
             continue
         old = stored.get(ids[pair])
         if old is None or old.remote_deleted_at is not None:

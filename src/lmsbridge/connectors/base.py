@@ -21,6 +21,7 @@ from lmsbridge.unified.records import MappedRecord
 if TYPE_CHECKING:
     import httpx
 
+    from lmsbridge.connectors.writes import WriteActions
     from lmsbridge.settings import Settings
     from lmsbridge.unified.coverage import ToolCoverage
 
@@ -224,6 +225,8 @@ class Connector(ABC):
     scopes: ClassVar[ScopeRequirements]
     passthrough_apis: ClassVar[tuple[PassthroughApi, ...]] = ()
     events_in: ClassVar[EventsIn | None] = None
+    # the class of what ``write_actions`` returns (its batching policy is read without a connection)
+    write_actions_class: ClassVar[type[WriteActions] | None] = None
     # what a user enters to connect it ("credentials", "host", "settings" → help), for the API's docs
     connection_help: ClassVar[Mapping[str, str]] = {}
 
@@ -259,6 +262,12 @@ class Connector(ABC):
     ) -> Self:
         """Build a live connector from a stored connection (rates and timeouts from ``app_settings``;
         without them a sync's patience; explicit rates override both)."""
+
+    @classmethod
+    def background_options(cls, app_settings: Settings) -> dict[str, Any]:
+        """Keyword arguments of ``from_connection`` for background work (the app's timeouts with a
+        sync's patience), e.g. for the action worker."""
+        return {}
 
     @abstractmethod
     async def verify_credentials(self) -> None:
@@ -322,6 +331,12 @@ class Connector(ABC):
         return ()
 
     # ---- write actions ----
+
+    def write_actions(self) -> WriteActions | None:
+        """Upsert courses, enroll and complete on this tenant, with their batching policy
+        (``connectors.writes``); None when the connector writes nothing but ``deactivate_course``. The
+        same object for the connector's lifetime (it may keep what ``prepare`` found)."""
+        return None
 
     async def deactivate_course(self, remote_id: str) -> Dto:
         """Deactivate (archive) a course; returns its item as the stream that reads courses serves it

@@ -29,6 +29,11 @@ class PermissionMissing(ConnectorError):
         super().__init__(f"the credential is missing {what}" + (f": {message}" if message else ""))
 
 
+class SetupIncomplete(ConnectorError):
+    """The tenant lacks something the connector needs before it can write (e.g. an author for its own
+    objects); the message says what to set."""
+
+
 class RemoteError(ConnectorError):
     """A non-retryable HTTP error answer (4xx other than the cases above), with its status and body."""
 

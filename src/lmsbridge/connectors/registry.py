@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from lmsbridge.connectors.base import Connector, ScopeRequirements
 from lmsbridge.connectors.learning360.connector import Learning360Connector
+from lmsbridge.connectors.writes import BatchingPolicy
 from lmsbridge.unified.coverage import ToolCoverage, unknown_tool_coverage
 
 CONNECTORS: dict[str, type[Connector]] = {Learning360Connector.tool: Learning360Connector}
@@ -45,3 +46,10 @@ def scope_requirements(tool: str) -> ScopeRequirements:
     """The scopes each model and action of ``tool`` needs (none known for an unknown tool)."""
     known = CONNECTORS.get(tool)
     return known.scopes if known is not None else NO_SCOPES
+
+
+def write_batching(tool: str) -> BatchingPolicy | None:
+    """How ``tool``'s connector batches its write actions (None: unknown tool, or no write actions)."""
+    known = CONNECTORS.get(tool)
+    writes = known.write_actions_class if known is not None else None
+    return writes.batching if writes is not None else None

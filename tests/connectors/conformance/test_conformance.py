@@ -25,10 +25,15 @@ from cases import CASES, Case, SimulatedTenant
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine, func, select
 
+from lmsbridge.actions import courses_upsert, progressions, tasks
+from lmsbridge.actions.env import ActionOptions
+from lmsbridge.actions.runner import ActionRunner
+from lmsbridge.clock import utcnow
 from lmsbridge.connections import stored_connection
 from lmsbridge.connectors import registry
 from lmsbridge.connectors.base import Connector, Stream
 from lmsbridge.connectors.errors import HostNotAllowed
+from lmsbridge.connectors.writes import WriteActions
 from lmsbridge.crypto import SecretBox
 from lmsbridge.features.passthrough import PassthroughInputError, normalize_path
 from lmsbridge.store import sync_runs
@@ -36,7 +41,7 @@ from lmsbridge.store.engine import make_engine, session_scope
 from lmsbridge.store.integrations import create_integration, get_integration
 from lmsbridge.store.migrate import upgrade_database
 from lmsbridge.store.record_specs import spec_for
-from lmsbridge.store.schema import SyncRun
+from lmsbridge.store.schema import ActionTask, SyncRun, User
 from lmsbridge.sync.engine import SyncEngine, SyncOptions
 from waiting import wait_until
 
@@ -221,7 +226,7 @@ async def test_a_delta_sees_every_change_its_connector_claims(setup: Setup) -> N
 
 async def test_each_write_action_round_trips(setup: Setup) -> None:
     actions = setup.case.connector.coverage.write_actions
-    assert "lms_deactivate_course" in actions  # the one write action the interface defines so far
+    assert "lms_deactivate_course" in actions  # the one write action every connector offers
     integration_id = setup.integration()
     await setup.sync(integration_id)
     remote_id = setup.tenant.active_course()
@@ -241,6 +246,174 @@ async def test_each_write_action_round_trips(setup: Setup) -> None:
         )
     assert status == "INACTIVE", stream.name
     assert revisions[remote_id][1] is False  # deactivated, not deleted
+
+
+def _task(setup: Setup, task_id: str) -> ActionTask:
+    with session_scope(setup.db, readonly=True) as session:
+        task = session.get(ActionTask, task_id)
+        assert task is not None
+        session.expunge(task)
+        return task
+
+
+def _progression_status(setup: Setup, integration_id: str, remote_id: str) -> str | None:
+    table = spec_for("course_progressions").table
+    with session_scope(setup.db, readonly=True) as session:
+        status: str | None = session.scalar(
+            select(table.c.status).where(
+                table.c.integration_id == integration_id,
+                table.c.remote_id == remote_id,
+                table.c.remote_deleted_at.is_(None),
+            )
+        )
+        return status
+
+
+async def _writable_course(
+    setup: Setup, runner: ActionRunner, writer: WriteActions, integration_id: str
+) -> str:
+    """A course the connector can enroll users in: one it upserts (checked to round-trip), when it
+    upserts courses, else an active course of the tenant."""
+    if "lms_upsert_courses" not in setup.case.connector.coverage.write_actions:
+        return setup.tenant.active_course()
+    body = {
+        "items": [
+            {
+                "origin_id": "conformance-1",
+                "course": {
+                    "type": "EXTERNAL",
+                    "title": "Upserted by the conformance suite",
+                    "course_url": "https://courses.example/conformance-1",
+                },
+            }
+        ]
+    }
+    settings: dict[str, Any] = {}
+    request = courses_upsert.prepare_request(body, lambda o, c: writer.upsert_payload(o, c, settings))
+    with session_scope(setup.db) as session:
+        task_id = courses_upsert.submit(session, integration_id, request, utcnow(), None).id
+    await runner.run_upsert(task_id)
+    task = _task(setup, task_id)
+    assert task.state == tasks.COMPLETED, task.error
+    [item] = task.result or []
+    assert item["status"] == "SUCCEEDED", item
+    table = spec_for("courses").table
+    with session_scope(setup.db, readonly=True) as session:
+        stored = session.execute(
+            select(table.c.remote_id, table.c.origin_id).where(table.c.id == item["data"]["id"])
+        ).one()
+    assert stored.origin_id == "conformance-1"
+    assert stored.remote_id in setup.tenant.truth()["courses"]  # the tenant has it
+    return str(stored.remote_id)
+
+
+def _active_users(setup: Setup, integration_id: str, count: int) -> list[str]:
+    with session_scope(setup.db, readonly=True) as session:
+        users = list(
+            session.scalars(
+                select(User.remote_id)
+                .where(User.integration_id == integration_id, User.status == "ACTIVE")
+                .order_by(User.remote_id)
+                .limit(count)
+            )
+        )
+    assert len(users) == count
+    return users
+
+
+def _enroll(
+    setup: Setup, integration_id: str, writer: WriteActions, user_remote: str, course_remote: str
+) -> progressions.Outcome:
+    with session_scope(setup.db) as session:
+        outcome = progressions.enroll(
+            session,
+            integration_id,
+            user_ref=f"remote:{user_remote}",
+            revision_ref=f"remote:{course_remote}",
+            writer=writer,
+            now=utcnow(),
+        )
+    assert outcome.queued and outcome.task_id
+    return outcome
+
+
+async def test_upsert_enroll_and_complete_round_trip(setup: Setup) -> None:
+    """Each of these write actions the connector declares goes through the action machinery (tasks,
+    the connector's batching policy, the store writes): the tenant shows the write, the store has it
+    once the write is confirmed, and a sync afterwards reads the same back."""
+    actions = setup.case.connector.coverage.write_actions
+    declared = {"lms_upsert_courses", "lms_enroll_user", "lms_complete_course"} & actions
+    assert setup.case.connector.write_actions_class is not None or not declared
+    if not declared:
+        pytest.skip(f"{setup.case.name} declares none of these write actions")
+    integration_id = setup.integration()
+    await setup.sync(integration_id)
+    options = ActionOptions(batch_window_s=0, poll_initial_s=0.02, poll_max_s=0.2, operation_timeout_s=60)
+    runner = ActionRunner(
+        setup.db, setup.box, options=options, connector_options=setup.case.connector_options
+    )
+    try:
+        writer = await runner.env.remote.writer(integration_id)
+        course_remote = await _writable_course(setup, runner, writer, integration_id)
+        if "lms_enroll_user" in actions:
+            [user_remote] = _active_users(setup, integration_id, 1)
+            outcome = _enroll(setup, integration_id, writer, user_remote, course_remote)
+            progression_remote = writer.progression_remote_id((user_remote, course_remote))
+            assert progression_remote not in setup.tenant.truth()["course_progressions"]  # not sent yet
+            await runner.run_stats(integration_id)
+            assert _task(setup, outcome.task_id).state == tasks.COMPLETED
+            assert progression_remote in setup.tenant.truth()["course_progressions"]
+            assert _progression_status(setup, integration_id, progression_remote) == "ENROLLED"
+            if "lms_complete_course" in actions:
+                with session_scope(setup.db) as session:
+                    done = progressions.complete(
+                        session,
+                        integration_id,
+                        progression_ref=outcome.progression_id,
+                        completed_at=None,
+                        score=None,
+                        writer=writer,
+                        now=utcnow(),
+                    )
+                assert done.queued and done.task_id
+                await runner.run_stats(integration_id)
+                assert _task(setup, done.task_id).state == tasks.COMPLETED
+                assert _progression_status(setup, integration_id, progression_remote) == "COMPLETED"
+            # the tenant holds what the store says: a FULL sync reads the same status back
+            expected = _progression_status(setup, integration_id, progression_remote)
+            await setup.sync(integration_id)
+            assert _progression_status(setup, integration_id, progression_remote) == expected
+    finally:
+        await runner.aclose()
+
+
+async def test_enrollments_go_out_as_the_batching_policy_says(setup: Setup) -> None:
+    """With a long coalescing window, a connector that coalesces holds two enrollments back and then
+    sends them in one call; one that does not sends them at once, as many per call as it allows."""
+    if "lms_enroll_user" not in setup.case.connector.coverage.write_actions:
+        pytest.skip(f"{setup.case.name} does not enroll users")
+    integration_id = setup.integration()
+    await setup.sync(integration_id)
+    options = ActionOptions(batch_window_s=3600, batch_max_wait_s=3600, poll_initial_s=0.02, poll_max_s=0.2)
+    runner = ActionRunner(
+        setup.db, setup.box, options=options, connector_options=setup.case.connector_options
+    )
+    try:
+        writer = await runner.env.remote.writer(integration_id)
+        policy = writer.batching
+        course_remote = await _writable_course(setup, runner, writer, integration_id)
+        queued = [
+            _enroll(setup, integration_id, writer, user, course_remote).task_id
+            for user in _active_users(setup, integration_id, 2)
+        ]
+        with session_scope(setup.db, readonly=True) as session:
+            ready = runner.ready_integrations(session, utcnow())
+        assert (integration_id in ready) is (not policy.coalesce_progressions)
+        await runner.run_stats(integration_id)
+        done = [t for t in queued if t and _task(setup, t).state == tasks.COMPLETED]
+        assert len(done) == min(2, policy.progressions_per_call)
+    finally:
+        await runner.aclose()
 
 
 async def test_scope_probes_match_the_credentials_scopes(setup: Setup) -> None:

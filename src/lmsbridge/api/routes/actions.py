@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from lmsbridge.actions import courses_upsert, progressions, resolve, tasks
 from lmsbridge.actions.errors import ActionError, from_connector
 from lmsbridge.actions.limits import ConcurrencyExceeded, InFlightLimiter
-from lmsbridge.actions.remote import DEFAULT_PROVIDER_NAME, RemoteAccess
+from lmsbridge.actions.remote import RemoteAccess
 from lmsbridge.actions.store_writes import store_courses
 from lmsbridge.api import serialize
 from lmsbridge.api.deps import (
@@ -35,7 +35,8 @@ from lmsbridge.api.errors import ApiError
 from lmsbridge.api.responses import json_response
 from lmsbridge.clock import utcnow
 from lmsbridge.connectors.errors import ConnectorError, NotFound
-from lmsbridge.connectors.learning360 import writes
+from lmsbridge.connectors.registry import EXAMPLE_INTEGRATION_ID
+from lmsbridge.connectors.writes import WriteActions
 from lmsbridge.crypto import SecretBox, load_or_create_key
 from lmsbridge.features.availability import require_action
 from lmsbridge.store import queries
@@ -70,12 +71,12 @@ def action_integration(
         Header(
             alias="X-Integration-Id",
             description="ID of the integration you want to interact with.",
-            examples=["360learning:HWUTwvyx2wLoSUHphiWVrp28"],
+            examples=[EXAMPLE_INTEGRATION_ID],
         ),
     ],
 ) -> Integration:
     """The integration, loaded in its own short session: an action must not hold a pooled connection
-    for its whole duration (it opens write transactions and waits on 360Learning meanwhile)."""
+    for its whole duration (it opens write transactions and waits on the LMS meanwhile)."""
     integration_id = x_integration_id.strip()
     with session_scope(ctx.engine, readonly=True) as session:
         integration = load_integration(session, integration_id)
@@ -91,7 +92,7 @@ HeaderIntegration = Annotated[Integration, Depends(action_integration)]
 
 
 class ActionServices:
-    """The API process's limiter and 360Learning access (created on first use, kept on app.state)."""
+    """The API process's limiter and LMS access (created on first use, kept on app.state)."""
 
     def __init__(self, ctx: AppContext) -> None:
         self.limiter = InFlightLimiter()
@@ -107,7 +108,7 @@ def services(request: Request) -> ActionServices:
 
 
 async def close_action_services(app: Any) -> None:
-    """Release the API process's 360Learning clients (call from the app lifespan's shutdown)."""
+    """Release the API process's connectors (call from the app lifespan's shutdown)."""
     found = getattr(app.state, "actions", None)
     if isinstance(found, ActionServices):
         app.state.actions = None
@@ -125,7 +126,7 @@ async def _action(
     work: Callable[[ActionServices], Awaitable[Response]],
 ) -> Response:
     """Run one action under the integration's in-flight limit; failures become Kombo envelopes. An action
-    whose 360Learning scope the last scope test found missing is refused first, naming the scope, before
+    whose LMS scope the last scope test found missing is refused first, naming the scope, before
     anything is stored or sent."""
     require_action(integration, action)
     svc = services(request)
@@ -136,7 +137,8 @@ async def _action(
             except ActionError as exc:
                 response = await error_response(request, _api_error(exc))
             except ConnectorError as exc:
-                response = await error_response(request, _api_error(from_connector(exc)))
+                writer = await _writer_or_none(svc, integration.id)
+                response = await error_response(request, _api_error(from_connector(exc, writer)))
             response.headers[CONCURRENCY_HEADER] = str(remaining)
             return response
     except ConcurrencyExceeded:
@@ -148,6 +150,14 @@ async def _action(
         response = await error_response(request, error)
         response.headers[CONCURRENCY_HEADER] = "0"
         return response
+
+
+async def _writer_or_none(svc: ActionServices, integration_id: str) -> WriteActions | None:
+    """The integration's write actions for translating a failure (None when they cannot be had)."""
+    try:
+        return await svc.remote.writer(integration_id, prepare=False)
+    except Exception:
+        return None
 
 
 def _log(session: Session, request: Request, integration_id: str, body: Any, response: dict[str, Any]) -> str:
@@ -179,8 +189,8 @@ async def _in_db(ctx: AppContext, work: Callable[[Session], Any]) -> Any:
     "/courses/bulk",
     operation_id="PostLmsCoursesBulk",
     summary="Upsert courses",
-    description="Create or update courses (by `origin_id`) in 360Learning, as external courses of "
-    "lmsbridge's own 360Learning integration. Asynchronous: returns a `task_id` at once; poll "
+    description="Create or update courses (by `origin_id`) in the LMS, as external courses of "
+    "lmsbridge's own course provider there. Asynchronous: returns a `task_id` at once; poll "
     "`GET /lms/courses/bulk/{task_id}`. Items that fail validation are not sent and are reported as "
     "`FAILED` in the task result.",
     response_model=PostLmsCoursesBulkPositiveResponse,
@@ -191,9 +201,12 @@ async def post_courses_bulk(
     integration: HeaderIntegration,
     body: Annotated[dict[str, Any], Body(examples=[{"items": []}])],
 ) -> Response:
-    async def work(_svc: ActionServices) -> Response:
-        provider_name = str((integration.settings or {}).get("provider_name") or DEFAULT_PROVIDER_NAME)
-        prepared = courses_upsert.prepare_request(body, provider_name)
+    async def work(svc: ActionServices) -> Response:
+        writer = await svc.remote.writer(integration.id, prepare=False)
+        settings = dict(integration.settings or {})
+        prepared = courses_upsert.prepare_request(
+            body, lambda origin_id, course: writer.upsert_payload(origin_id, course, settings)
+        )
         invalid = [e for e in prepared["items"] if "error" in e]
 
         def submit(session: Session) -> str:
@@ -204,7 +217,7 @@ async def post_courses_bulk(
         task_id = await _in_db(ctx, submit)
         wake_background(request)
         warnings = [
-            Warning_(message="360Learning imports courses asynchronously; poll the task for the result.")
+            Warning_(message=f"{writer.label} imports courses asynchronously; poll the task for the result.")
         ]
         if invalid:
             warnings.append(
@@ -224,7 +237,7 @@ async def post_courses_bulk(
     "/courses/bulk/{task_id}",
     operation_id="GetLmsCoursesBulkTaskId",
     summary='Get status of "Upsert courses" task',
-    description="`PENDING` while 360Learning processes the upsert; `COMPLETED` with one result per item; "
+    description="`PENDING` while the LMS processes the upsert; `COMPLETED` with one result per item; "
     "`FAILED` when the task as a whole failed.",
     response_model=GetLmsCoursesBulkTaskIdPositiveResponse,
 )
@@ -259,8 +272,8 @@ def _course_wire(session: Session, integration_id: str, course_id: str) -> wire.
     "/courses/{course_id}/deactivate",
     operation_id="PostLmsCoursesCourseIdDeactivate",
     summary="Deactivate course",
-    description="Archives the course in 360Learning (existing progress is kept); its revision becomes "
-    "`INACTIVE`. Upserting it again or restoring it in 360Learning brings it back with the next sync.",
+    description="Deactivates (archives) the course in the LMS (existing progress is kept); its revision "
+    "becomes `INACTIVE`. Upserting it again or restoring it in the LMS brings it back with the next sync.",
     response_model=PostLmsCoursesCourseIdDeactivatePositiveResponse,
 )
 async def post_course_deactivate(
@@ -275,19 +288,22 @@ async def post_course_deactivate(
             return resolve.course(session, integration.id, course_id).remote_id
 
         remote_id = await _in_db(ctx, find)
-        client = await svc.remote.client(integration.id)
+        connector = await svc.remote.connector(integration.id)
         try:
-            dto = await writes.archive_course(client, remote_id)
+            dto = await connector.deactivate_course(remote_id)
         except NotFound as exc:
             raise ActionError(
                 "PLATFORM.INPUT_INVALID",
-                f"Course {course_id!r} (remote id {remote_id}) no longer exists in 360Learning.",
+                f"Course {course_id!r} (remote id {remote_id}) no longer exists in the LMS.",
                 status=404,
             ) from exc
+        writer = await svc.remote.writer(integration.id, prepare=False)
 
         def save(session: Session) -> wire.Course:
             now = utcnow()
-            [kombo_id] = store_courses(session, integration.id, None, [(dto, None)], now)
+            [kombo_id] = store_courses(
+                session, integration.id, writer, [(dto, None)], now, with_provider=False
+            )
             _log(
                 session,
                 request,
@@ -335,13 +351,14 @@ def _progression_reply(
     progression: wire.CourseProgression,
     queued: bool,
     *,
+    lms: str,
     queued_what: str,
     unchanged: str,
 ) -> Response:
     """The action's answer: the progression at once, with a warning that says what happens next."""
     if queued:
         wake_background(request)
-        warning = progressions.ASYNC_WARNING.format(what=queued_what)
+        warning = progressions.ASYNC_WARNING.format(lms=lms, what=queued_what)
     else:
         warning = unchanged
     return json_response(response_type(data=progression, warnings=[Warning_(message=warning)]))
@@ -351,8 +368,8 @@ def _progression_reply(
     "/course-progressions",
     operation_id="PostLmsCourseProgressions",
     summary="Enroll user in course",
-    description="Enrolls a user in an external course of lmsbridge's own 360Learning integration through "
-    "a statistics import (360Learning has no enrollment endpoint). Returns the progression (`ENROLLED`) "
+    description="Enrolls a user in a course the LMS lets lmsbridge enroll in (for some LMSs only external "
+    "courses of lmsbridge's own course provider). Returns the progression (`ENROLLED`) "
     "at once; an already enrolled user gets the existing progression and nothing is sent.",
     response_model=PostLmsCourseProgressionsPositiveResponse,
 )
@@ -360,7 +377,7 @@ async def post_course_progressions(
     request: Request, ctx: ContextDep, integration: HeaderIntegration, body: EnrollBody
 ) -> Response:
     async def work(svc: ActionServices) -> Response:
-        provider = await svc.remote.provider(integration.id)
+        writer = await svc.remote.writer(integration.id)
         now = utcnow()
 
         def enroll(session: Session) -> tuple[wire.CourseProgression, bool]:
@@ -369,7 +386,7 @@ async def post_course_progressions(
                 integration.id,
                 user_ref=body.user_id,
                 revision_ref=body.course_revision_id,
-                provider=provider,
+                writer=writer,
                 now=now,
             )
             return _logged_progression(session, request, integration.id, body.model_dump(), outcome)
@@ -380,6 +397,7 @@ async def post_course_progressions(
             PostLmsCourseProgressionsPositiveResponse,
             progression,
             queued,
+            lms=writer.label,
             queued_what="the enrollment",
             unchanged="The user is already enrolled in this course: the existing progression is returned.",
         )
@@ -408,7 +426,7 @@ def parse_completed_at(value: str | None, now: datetime) -> datetime | None:
     "/course-progressions/{course_progression_id}/complete",
     operation_id="PostLmsCourseProgressionsCourseProgressionIdComplete",
     summary="Complete course",
-    description="Completes the progression's open attempt in 360Learning through a statistics import. "
+    description="Completes the progression (its open attempt, where the LMS keeps attempts) in the LMS. "
     "Returns the progression `COMPLETED` at once; completing a completed progression changes nothing.",
     response_model=PostLmsCourseProgressionsCourseProgressionIdCompletePositiveResponse,
 )
@@ -424,7 +442,7 @@ async def post_course_progression_complete(
     async def work(svc: ActionServices) -> Response:
         now = utcnow()
         completed_at = parse_completed_at(payload.completed_at, now)
-        provider = await svc.remote.provider(integration.id)
+        writer = await svc.remote.writer(integration.id)
 
         def complete(session: Session) -> tuple[wire.CourseProgression, bool]:
             outcome = progressions.complete(
@@ -433,7 +451,7 @@ async def post_course_progression_complete(
                 progression_ref=course_progression_id,
                 completed_at=completed_at,
                 score=payload.score,
-                provider=provider,
+                writer=writer,
                 now=now,
             )
             return _logged_progression(session, request, integration.id, payload.model_dump(), outcome)
@@ -444,6 +462,7 @@ async def post_course_progression_complete(
             PostLmsCourseProgressionsCourseProgressionIdCompletePositiveResponse,
             progression,
             queued,
+            lms=writer.label,
             queued_what="the completion",
             unchanged="The progression was already completed: nothing was changed.",
         )

@@ -32,6 +32,7 @@ from lmsbridge.connectors.learning360.config import (
 )
 from lmsbridge.connectors.learning360.coverage import COVERAGE, SCOPES
 from lmsbridge.connectors.learning360.probes import PROBES, run_probes
+from lmsbridge.connectors.learning360.write_actions import Learning360Writes
 from lmsbridge.settings import Settings
 
 # A transport failure is retried only as the client would (idempotent methods, or a connection that was
@@ -51,6 +52,7 @@ class Learning360Connector(Connector):
         "host": "`eu` (app.360learning.com), `us` (app.us.360learning.com) or an explicit base URL",
         "settings": "`provider_name` (course provider for upserts), `author_id` (24-hex user id)",
     }
+    write_actions_class: ClassVar[type[Learning360Writes]] = Learning360Writes
     passthrough_apis: ClassVar[tuple[PassthroughApi, ...]] = (
         PassthroughApi(
             "360learning", "v2", "/api/v2/", "360Learning API v2", frozenset({API_VERSION_HEADER})
@@ -77,6 +79,7 @@ class Learning360Connector(Connector):
             rates["writes_per_second"] = writes_per_second
         budget = budgets.get(config.company_key, **rates)
         self.client = Learning360Client(config, options=options, budget=budget)
+        self._writes: Learning360Writes | None = None
 
     @classmethod
     def connection_from_input(
@@ -140,6 +143,14 @@ class Learning360Connector(Connector):
             ids_per_partition=ids_per_partition,
         )
 
+    @classmethod
+    def background_options(cls, app_settings: Settings) -> dict[str, Any]:
+        return {
+            "options": ClientOptions.with_timeout(
+                app_settings.remote_timeout_seconds, allow_private_hosts=app_settings.allow_private_hosts
+            )
+        }
+
     async def verify_credentials(self) -> None:
         await self.client.fetch_token()
 
@@ -170,6 +181,11 @@ class Learning360Connector(Connector):
     async def fetch_record(self, stream: Stream, remote_id: str) -> Dto:
         item: Dto = await self.client.get_json(f"{declared.ENDPOINTS[stream.name].path}/{remote_id}")
         return item
+
+    def write_actions(self) -> Learning360Writes:
+        if self._writes is None:
+            self._writes = Learning360Writes(self.client, self.config)
+        return self._writes
 
     async def deactivate_course(self, remote_id: str) -> Dto:
         """Archiving keeps the course's progress; upserting or restoring it brings it back."""

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lmsbridge.connectors.learning360.mapping import parse_datetime
+from lmsbridge.connectors.writes import CourseInput as CourseInput  # re-exported for payload tests
 
 # 360Learning's content-language enum (shared by courses, translations and the stats import).
 LANGUAGES_360 = frozenset(
@@ -158,18 +159,6 @@ def languages_to_360(tags: Sequence[str] | None) -> tuple[str, list[str], list[s
 
 
 # ---- courses -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CourseInput:
-    """One validated Kombo ``EXTERNAL`` course of an upsert request."""
-
-    title: str
-    course_url: str
-    description: str | None = None
-    thumbnail_url: str | None = None
-    duration: int | None = None
-    languages: tuple[str, ...] | None = None
 
 
 def external_course_item(origin_id: str, course: CourseInput, provider_name: str) -> dict[str, Any]:

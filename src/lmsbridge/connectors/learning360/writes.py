@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from lmsbridge.connectors.errors import ConnectorError, NotFound, RemoteError, UnexpectedResponse
+from lmsbridge.connectors.errors import NotFound, RemoteError, SetupIncomplete, UnexpectedResponse
 from lmsbridge.connectors.learning360 import write_mapping as wm
 from lmsbridge.connectors.learning360.client import Learning360Client
 from lmsbridge.connectors.learning360.query import encode_filters
@@ -19,7 +19,7 @@ API = "/api/v2"
 USERS_PER_STATS_QUERY = 50
 
 
-class ProviderSetupError(ConnectorError):
+class ProviderSetupError(SetupIncomplete):
     """The connector's own 360Learning integration cannot be found or created (e.g. no author)."""
 
 
