@@ -8,9 +8,9 @@ import asyncio
 import contextlib
 import fcntl
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import IO
+from typing import IO, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -20,10 +20,9 @@ from lmsbridge.actions.env import ActionOptions
 from lmsbridge.actions.runner import ActionRunner
 from lmsbridge.clock import utcnow
 from lmsbridge.connections import open_connector
+from lmsbridge.connectors.base import Connector, StoredConnection
 from lmsbridge.connectors.budget import BUDGETS
-from lmsbridge.connectors.learning360.config import ClientOptions
-from lmsbridge.connectors.learning360.events import SUBSCRIBED_EVENTS
-from lmsbridge.connectors.learning360.subscriptions import Learning360Subscriptions
+from lmsbridge.connectors.registry import connector_class
 from lmsbridge.crypto import SecretBox
 from lmsbridge.features.sync_hooks import feature_hooks
 from lmsbridge.incoming import store as incoming_store
@@ -36,7 +35,7 @@ from lmsbridge.netguard import GuardedTransport
 from lmsbridge.settings import Settings
 from lmsbridge.shared_budgets import PostgresRateSchedule
 from lmsbridge.store.retention import HistoryRetention, anonymize_expired, prune_history
-from lmsbridge.store.schema import SyncRun
+from lmsbridge.store.schema import Integration, SyncRun
 from lmsbridge.store.transact import transact_async
 from lmsbridge.sync.engine import SyncEngine, SyncOptions
 from lmsbridge.sync.incoming import IncomingApplier
@@ -92,7 +91,7 @@ class Runtime:
         schedule: bool = True,
         concurrency: int | None = None,
         action_options: ActionOptions | None = None,
-        client_options: ClientOptions | None = None,
+        connector_options: Mapping[str, Any] | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.settings = settings
@@ -104,11 +103,6 @@ class Runtime:
             db,
             self.box,
             options=SyncOptions(
-                connector_options={
-                    "options": ClientOptions.with_timeout(
-                        settings.remote_timeout_seconds, allow_private_hosts=settings.allow_private_hosts
-                    )
-                },
                 reads_per_second=settings.remote_reads_per_second,
                 writes_per_second=settings.remote_writes_per_second,
                 public_base_url=settings.public_base_url,
@@ -118,6 +112,7 @@ class Runtime:
                 **feature_hooks(settings),
             ),
             clock=clock,
+            connector_factory=self._sync_connector,
         )
         self.policy = sync_schedule.SchedulePolicy(
             full_interval=timedelta(hours=settings.full_sync_interval_hours),
@@ -131,11 +126,11 @@ class Runtime:
             self.box,
             settings,
             options=options,
-            connector_options={"options": client_options} if client_options else None,
+            connector_options=connector_options,
             clock=clock,
         )
         # received webhook events are read back with the actions' clients (one per integration)
-        self.incoming = IncomingApplier(db, self.actions.env.remote.client, clock)
+        self.incoming = IncomingApplier(db, self.actions.env.remote.connector, clock)
         self.subscriptions = SubscriptionKeeper(db, self.box, settings.public_url, clock)
         # a receiver's address is checked at every connection, not only when its URL was entered
         guarded = GuardedTransport(allow_private=settings.allow_private_hosts)
@@ -151,6 +146,18 @@ class Runtime:
         self.schedules = schedule
         self._shared_budgets: PostgresRateSchedule | None = None
         self._started = False
+
+    def _sync_connector(
+        self, integration: Integration, connection: StoredConnection, options: SyncOptions
+    ) -> Connector:
+        """A sync's connector with the process's timeouts and private-host rule (its own kind)."""
+        cls = connector_class(integration.tool)
+        return cls.from_connection(
+            connection,
+            reads_per_second=options.reads_per_second,
+            writes_per_second=options.writes_per_second,
+            **cls.background_options(self.settings),
+        )
 
     async def start(self) -> None:
         if self._started:
@@ -238,8 +245,11 @@ class Runtime:
             return
         integration_id, sync_type = found
         try:
-            api = Learning360Subscriptions(await self.actions.env.remote.client(integration_id))
-            status = await self.subscriptions.ensure(integration_id, api, SUBSCRIBED_EVENTS)
+            events_in = (await self.actions.env.remote.connector(integration_id)).events_in()
+            if events_in is None:
+                return
+            api = events_in.subscriptions()
+            status = await self.subscriptions.ensure(integration_id, api, events_in.subscribed_events)
             if status.state == ACTIVE and sync_type == "DELTA":
                 missed = await self.subscriptions.read_missed(integration_id, api)
                 if missed:
@@ -259,8 +269,9 @@ class Runtime:
             return
         try:
             async with open_connector(self.box, stand_in, self.settings) as connector:
-                client = connector.client  # type: ignore[attr-defined]
-                await self.subscriptions.remove(integration_id, Learning360Subscriptions(client))
+                events_in = connector.events_in()
+                if events_in is not None:
+                    await self.subscriptions.remove(integration_id, events_in.subscriptions())
         except Exception as exc:
             log.info("webhook subscriptions of %s not removed yet: %s", integration_id, exc)
             later = self.clock() + RETIRE_RETRY

@@ -73,7 +73,9 @@ class ActionSetup:
 
     def new_worker(self, options: ActionOptions = FAST) -> Runtime:
         """A working process's job system (the sync schedule's periodic tasks are never due here)."""
-        worker = Runtime(self.settings, self.db, action_options=options, client_options=CLIENT)
+        worker = Runtime(
+            self.settings, self.db, action_options=options, connector_options={"options": CLIENT}
+        )
         self.workers.append(worker)
         return worker
 

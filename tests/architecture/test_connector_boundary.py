@@ -26,11 +26,8 @@ ALLOWED = (
 )
 VENDOR_NAME = re.compile(r"360\s*-?\s*learning|learning\s*-?\s*360|(?<![\w.])360(?![\w.])", re.IGNORECASE)
 
-# module → why it still breaks the rule (the webhook reading its events is not yet behind Connector; the
-# CLI's `connect` command has its options)
+# module → why it still breaks the rule (the CLI's `connect` command has the shipped connector's options)
 PENDING: dict[str, str] = {
-    "runtime.py": "builds the 360Learning client options (sync, actions), keeps its webhook subscriptions",
-    "sync/incoming.py": "reads 360Learning webhook events back (not yet behind Connector.events_in)",
     "cli.py": "the connect command's options and help",
 }
 

@@ -202,11 +202,81 @@ class PassthroughApi:
     reserved_headers: frozenset[str] = frozenset()
 
 
-class EventsIn(Protocol):
-    """Events an LMS pushes (webhooks in): turns a verified delivery into items of a stream, written
-    like a page. Connectors without push events have none."""
+class BadEvent(ValueError):
+    """A pushed event without the ids its type promises (signed by the LMS, but unusable)."""
 
-    def stream_items(self, payload: Mapping[str, Any]) -> Mapping[str, list[Dto]]: ...
+
+class RemoteSubscription(Protocol):
+    """One webhook subscription at the LMS."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def active(self) -> bool: ...
+
+
+class RemoteEvent(Protocol):
+    """One entry of a subscription's event list: ``id`` is the deliveries' ``webhook-id``."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def created_at(self) -> datetime | None: ...
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def payload(self) -> dict[str, Any]: ...
+
+
+class SubscriptionApi(Protocol):
+    """The LMS's webhook subscriptions, one per event type, with their signing secrets and event lists."""
+
+    async def list(self) -> Sequence[RemoteSubscription]: ...
+    async def create(self, event_type: str, url: str) -> RemoteSubscription: ...
+    async def reactivate(self, subscription_id: str, url: str) -> RemoteSubscription: ...
+    async def delete(self, subscription_id: str) -> None: ...
+    async def secret(self, subscription_id: str) -> str: ...
+    async def events_since(self, subscription_id: str, since: datetime | None) -> Sequence[RemoteEvent]: ...
+
+
+class EventBatch(Protocol):
+    """A batch of received events: each one a hint of what to read back, never data to trust."""
+
+    def add(self, event_type: str, payload: Any) -> bool:
+        """Take one event; False when the connector has no use for its type, ``BadEvent`` when its
+        payload lacks the ids its type requires."""
+        ...
+
+    @property
+    def calls_needed(self) -> bool: ...
+
+    @property
+    def ended_operations(self) -> Mapping[str, str]:
+        """Remote write operations the batch said ended: id → status (a waiting action ends early)."""
+        ...
+
+    async def read_back(self) -> Mapping[str, list[Dto]]:
+        """The records the events point at, read from the LMS now: stream name → items, in the streams'
+        order, written like a sync's pages."""
+        ...
+
+
+class EventsIn(ABC):
+    """Events an LMS pushes (webhooks in). Connectors without push events return none from
+    ``Connector.events_in``."""
+
+    # the event types to subscribe to
+    subscribed_events: ClassVar[tuple[str, ...]]
+
+    @abstractmethod
+    def subscriptions(self) -> SubscriptionApi: ...
+
+    @abstractmethod
+    def batch(self) -> EventBatch: ...
 
 
 # ---- the connector -----------------------------------------------------------------------------------
@@ -224,7 +294,6 @@ class Connector(ABC):
     coverage: ClassVar[ToolCoverage]
     scopes: ClassVar[ScopeRequirements]
     passthrough_apis: ClassVar[tuple[PassthroughApi, ...]] = ()
-    events_in: ClassVar[EventsIn | None] = None
     # the class of what ``write_actions`` returns (its batching policy is read without a connection)
     write_actions_class: ClassVar[type[WriteActions] | None] = None
     # what a user enters to connect it ("credentials", "host", "settings" → help), for the API's docs
@@ -329,6 +398,13 @@ class Connector(ABC):
         """Side-effect-free probes of every scope in ``probed_scopes``; raises ``InvalidCredentials``
         when the credentials are refused."""
         return ()
+
+    # ---- events in ----
+
+    def events_in(self) -> EventsIn | None:
+        """The LMS's pushed events (subscriptions and read-back); None when it pushes none (then
+        syncs alone keep the store current)."""
+        return None
 
     # ---- write actions ----
 

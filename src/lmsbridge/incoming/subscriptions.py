@@ -3,8 +3,8 @@ configured, healed at every sync (a deleted one is created again, an inactive on
 secret followed with the old one kept valid for the overlap), read back for missed events by DELTA
 syncs, and removed when the integration is disabled or deleted.
 
-Vendor-neutral: the LMS's Webhook API comes in as a ``SubscriptionApi`` (the connector's
-``subscriptions`` module implements it).
+Vendor-neutral: the LMS's Webhook API comes in as a ``SubscriptionApi``
+(``Connector.events_in().subscriptions()``).
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session
 
+from lmsbridge.connectors.base import RemoteEvent, SubscriptionApi
 from lmsbridge.connectors.errors import PermissionMissing
 from lmsbridge.crypto import SecretBox
 from lmsbridge.incoming import store
@@ -31,37 +32,6 @@ log = logging.getLogger(__name__)
 LEGACY_SECRET_OVERLAP = timedelta(hours=24)
 STATE_KEY = "incoming_webhooks"
 ACTIVE, NO_PUBLIC_URL, MISSING_SCOPES = "ACTIVE", "NO_PUBLIC_URL", "MISSING_SCOPES"
-
-
-class RemoteSubscription(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def event_type(self) -> str: ...
-    @property
-    def url(self) -> str: ...
-    @property
-    def active(self) -> bool: ...
-
-
-class RemoteEvent(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def created_at(self) -> datetime | None: ...
-    @property
-    def event_type(self) -> str: ...
-    @property
-    def payload(self) -> dict[str, Any]: ...
-
-
-class SubscriptionApi(Protocol):
-    async def list(self) -> Sequence[RemoteSubscription]: ...
-    async def create(self, event_type: str, url: str) -> RemoteSubscription: ...
-    async def reactivate(self, subscription_id: str, url: str) -> RemoteSubscription: ...
-    async def delete(self, subscription_id: str) -> None: ...
-    async def secret(self, subscription_id: str) -> str: ...
-    async def events_since(self, subscription_id: str, since: datetime | None) -> Sequence[RemoteEvent]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ right by ``incoming.store.reapply_during`` at the sync's end (the runtime calls 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,10 +18,8 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from lmsbridge.connectors.base import BadEvent, Connector, Dto
 from lmsbridge.connectors.errors import ConnectorError
-from lmsbridge.connectors.learning360 import events
-from lmsbridge.connectors.learning360.client import Learning360Client
-from lmsbridge.connectors.learning360.streams import STATS, USERS
 from lmsbridge.incoming import store
 from lmsbridge.store.schema import Integration
 from lmsbridge.store.transact import transact_async
@@ -55,43 +53,49 @@ class IncomingApplier:
     def __init__(
         self,
         db: Engine,
-        client_for: Callable[[str], Awaitable[Learning360Client]],
+        connector_for: Callable[[str], Awaitable[Connector]],
         clock: Callable[[], datetime],
     ) -> None:
         self.db = db
-        self.client_for = client_for
+        self.connector_for = connector_for
         self.clock = clock
 
     async def apply(self, integration_id: str) -> Applied:
         pending = await transact_async(self.db, lambda s: _load(s, integration_id, self.clock()))
         if pending is None:
             return Applied()
-        plan = events.FetchPlan()
+        connector = await self.connector_for(integration_id)
+        events_in = connector.events_in()
+        if events_in is None:  # the connector stopped taking events: a sync reads the changes
+            ids = [event_id for event_id, _, _ in pending]
+            now = self.clock()
+            await transact_async(self.db, lambda s: store.finish_events(s, ids, store.IGNORED, now))
+            return Applied(len(pending))
+        batch = events_in.batch()
         useful: list[str] = []
         ignored: list[str] = []
         bad: list[tuple[str, str]] = []
         for event_id, event_type, payload in pending:
             try:
-                (useful if plan.add(event_type, payload) else ignored).append(event_id)
-            except events.BadEvent as exc:
+                (useful if batch.add(event_type, payload) else ignored).append(event_id)
+            except BadEvent as exc:
                 bad.append((event_id, str(exc)))
-        fetched = events.Fetched()
+        pages: Mapping[str, list[Dto]] = {}
         calls = 0
-        if plan.calls_needed:
-            client = await self.client_for(integration_id)
-            before = client.calls
+        if batch.calls_needed:
+            before = connector.api_calls
             try:
-                fetched = await events.fetch(client, plan)
+                pages = await batch.read_back()
             except ConnectorError as exc:
                 log.info("incoming events of %s: read-back failed, retried later: %s", integration_id, exc)
                 error, now = str(exc), self.clock()
                 await transact_async(self.db, lambda s: _retry_later(s, useful, error, now))
                 raise
-            calls = client.calls - before
+            calls = connector.api_calls - before
         now = self.clock()
 
         def write(session: Session) -> list[str]:
-            changed = _write(session, integration_id, fetched, now)
+            changed = _write(session, integration_id, connector, pages, now)
             outbox.record_data_changed(session, integration_id, changed, now)
             store.finish_events(session, useful, store.APPLIED, now)
             store.finish_events(session, ignored, store.IGNORED, now)
@@ -100,7 +104,7 @@ class IncomingApplier:
             return changed
 
         changed = await transact_async(self.db, write)
-        return Applied(len(pending), changed, dict(plan.operations), calls)
+        return Applied(len(pending), changed, dict(batch.ended_operations), calls)
 
 
 def _load(session: Session, integration_id: str, now: datetime) -> list[tuple[str, str, Any]] | None:
@@ -119,12 +123,15 @@ def _retry_later(session: Session, ids: list[str], error: str, now: datetime) ->
     store.give_up_events(session, ids, MAX_ATTEMPTS, now)
 
 
-def _write(session: Session, integration_id: str, fetched: events.Fetched, now: datetime) -> list[str]:
+def _write(
+    session: Session, integration_id: str, connector: Connector, pages: Mapping[str, list[Dto]], now: datetime
+) -> list[str]:
     """The read-back pages through the sync's page writers; the models that really changed."""
     ctx = PageContext(integration_id, None, now, {})
     counts: dict[str, UpsertCounts] = {}
-    for stream, items in ((USERS, fetched.users), (STATS, fetched.stats)):
+    for stream_name, items in pages.items():
         if items:
+            stream = connector.stream(stream_name)
             prepared = prepare_page(stream.map_page, integration_id, items, ctx.map_context())
             counts.update(write_page(session, ctx, stream, prepared))
     return sorted(model for model, c in counts.items() if c.created or c.changed)

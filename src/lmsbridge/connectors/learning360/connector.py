@@ -31,6 +31,7 @@ from lmsbridge.connectors.learning360.config import (
     resolve_base_url,
 )
 from lmsbridge.connectors.learning360.coverage import COVERAGE, SCOPES
+from lmsbridge.connectors.learning360.events import Learning360Events
 from lmsbridge.connectors.learning360.probes import PROBES, run_probes
 from lmsbridge.connectors.learning360.write_actions import Learning360Writes
 from lmsbridge.settings import Settings
@@ -181,6 +182,9 @@ class Learning360Connector(Connector):
     async def fetch_record(self, stream: Stream, remote_id: str) -> Dto:
         item: Dto = await self.client.get_json(f"{declared.ENDPOINTS[stream.name].path}/{remote_id}")
         return item
+
+    def events_in(self) -> Learning360Events:
+        return Learning360Events(self.client)
 
     def write_actions(self) -> Learning360Writes:
         if self._writes is None:

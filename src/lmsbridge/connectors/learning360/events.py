@@ -14,9 +14,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lmsbridge.connectors.base import BadEvent, EventBatch, EventsIn, SubscriptionApi
 from lmsbridge.connectors.errors import NotFound
 from lmsbridge.connectors.learning360.client import Learning360Client
 from lmsbridge.connectors.learning360.query import encode_filters
+from lmsbridge.connectors.learning360.streams import STATS, USERS
+from lmsbridge.connectors.learning360.subscriptions import Learning360Subscriptions
 
 API = "/api/v2"
 USER_EVENTS = ("user.created", "user.updated", "user.deleted", "user.reactivated", "user.activated")
@@ -28,10 +31,6 @@ SUBSCRIBED_EVENTS: tuple[str, ...] = (*USER_EVENTS, ATTEMPT_CLOSED, BULK_ENDED)
 IDS_PER_STATS_QUERY = 100
 
 Dto = dict[str, Any]
-
-
-class BadEvent(ValueError):
-    """A payload without the ids its type promises (signed by 360Learning, but unusable)."""
 
 
 @dataclass
@@ -119,3 +118,39 @@ async def pair_attempts(client: Learning360Client, pairs: Iterable[tuple[str, st
                     a for a in page.items if (str(a.get("userId")), str(a.get("courseId"))) in wanted
                 )
     return found
+
+
+class Learning360Events(EventsIn):
+    """360Learning's webhooks in, over the connector's client (its budget, token and retries)."""
+
+    subscribed_events = SUBSCRIBED_EVENTS
+
+    def __init__(self, client: Learning360Client) -> None:
+        self.client = client
+
+    def subscriptions(self) -> SubscriptionApi:
+        return Learning360Subscriptions(self.client)
+
+    def batch(self) -> EventBatch:
+        return _Batch(self.client)
+
+
+class _Batch:
+    def __init__(self, client: Learning360Client) -> None:
+        self.client = client
+        self.plan = FetchPlan()
+
+    def add(self, event_type: str, payload: Any) -> bool:
+        return self.plan.add(event_type, payload)
+
+    @property
+    def calls_needed(self) -> bool:
+        return self.plan.calls_needed
+
+    @property
+    def ended_operations(self) -> dict[str, str]:
+        return self.plan.operations
+
+    async def read_back(self) -> dict[str, list[Dto]]:
+        fetched = await fetch(self.client, self.plan)
+        return {USERS.name: fetched.users, STATS.name: fetched.stats}
