@@ -17,6 +17,7 @@ from sync_support import SyncSetup
 
 from lmsbridge.connectors.base import MapContext, Stream
 from lmsbridge.connectors.learning360 import mapping
+from lmsbridge.connectors.learning360.page_maps import INTEGRATIONS_MEMORY
 from lmsbridge.connectors.learning360.streams import COURSES, STATS, USERS
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.rows import PreparedRows
@@ -67,7 +68,13 @@ def _users(count: int) -> list[dict[str, Any]]:
     ]
 
 
-async def test_the_helper_prepares_exactly_what_the_sync_process_would() -> None:
+def _not_in_place(*args: object) -> None:
+    raise AssertionError("prepared in the sync's own process")
+
+
+async def test_the_helper_prepares_exactly_what_the_sync_process_would(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     preparer = PagePreparer()
     try:
         stats = _stats_items(MIN_ITEMS_FOR_HELPER * 2)
@@ -75,14 +82,26 @@ async def test_the_helper_prepares_exactly_what_the_sync_process_would() -> None
         users = _users(MIN_ITEMS_FOR_HELPER)
         assert await preparer.prepare(USERS, INTEGRATION, users, CTX) == _in_place(USERS, INTEGRATION, users)
         assert preparer._helper is not None  # the answers came from the helper process
-        helper = preparer._helper
-        # a stream whose mapping needs the run's memory is prepared in place
-        courses = [{"_id": f"c{i}", "name": "C", "status": "published"} for i in range(MIN_ITEMS_FOR_HELPER)]
-        preparer._helper = None
-        prepared = await preparer.prepare(COURSES, INTEGRATION, courses, CTX)
-        assert preparer._helper is None
-        preparer._helper = helper
-        assert prepared == _in_place(COURSES, INTEGRATION, courses)
+        # a stream whose mapping reads the run's memory gets it in the helper too: courses find their
+        # provider by platform in the remembered integrations
+        memory = {INTEGRATIONS_MEMORY: [{"_id": "i1", "externalPlatform": "Udemy", "name": "Udemy"}]}
+        with_memory = MapContext(NOW, memory)
+        courses = [
+            {
+                "_id": f"c{i}",
+                "name": "C",
+                "status": "published",
+                "type": "external",
+                "externalPlatform": "Udemy",
+            }
+            for i in range(MIN_ITEMS_FOR_HELPER)
+        ]
+        in_place = prepare_page(COURSES.map_page, INTEGRATION, courses, with_memory)
+        with monkeypatch.context() as patched:  # nothing is prepared in this process
+            patched.setattr("lmsbridge.sync.preparer.prepare_page", _not_in_place)
+            prepared = await preparer.prepare(COURSES, INTEGRATION, courses, with_memory)
+        assert prepared == in_place
+        assert prepared != _in_place(COURSES, INTEGRATION, courses)  # the memory made a difference
     finally:
         await preparer.close()
 

@@ -27,6 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from lmsbridge.store.datetimes import stored_datetime
+
 ID = String(64)  # record ids are 24 chars; integration ids carry a tool prefix
 
 
@@ -48,15 +50,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
 
-        # SQLite's DATETIME text ("YYYY-MM-DD HH:MM:SS.ffffff", UTC) made by one C call instead of the
-        # decorator's conversion plus SQLAlchemy's %-formatting: bulk upserts bind several per row
+        # SQLite's DATETIME text made by one C call instead of the decorator's conversion plus
+        # SQLAlchemy's %-formatting
         def process(value: datetime | None) -> str | None:
-            if value is None:
-                return None
-            if value.tzinfo is None:
-                raise ValueError("naive datetime given to the store; use aware UTC datetimes")
-            utc = value if value.tzinfo is UTC else value.astimezone(UTC)
-            return utc.isoformat(" ", "microseconds")[:-6]  # without the "+00:00"
+            return None if value is None else stored_datetime(value)
 
         return process
 

@@ -8,17 +8,32 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import JSON, Dialect, Insert, Row, Table, Update, bindparam, select, update
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Dialect,
+    Insert,
+    Row,
+    Table,
+    Update,
+    bindparam,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeDecorator
 
+from lmsbridge.store.datetimes import stored_datetime
 from lmsbridge.store.record_specs import RecordSpec, spec_for
 from lmsbridge.store.rows import PreparedRows, prepare_rows
+from lmsbridge.store.schema import UTCDateTime
 from lmsbridge.unified.records import MappedRecord
 
 # Bound parameters per IN (...) list: well under SQLite's and PostgreSQL's limits.
@@ -129,7 +144,7 @@ def write_rows(
     if changed:
         _update_changed(session, spec, changed, existing, data_json, sync_run_id, now)
     if unchanged and sync_run_id is not None:
-        for part in chunks(unchanged):
+        for part in chunks(sorted(unchanged)):
             session.execute(update(table).where(table.c.id.in_(part)).values(last_seen_sync_id=sync_run_id))
     if spec.model == "course_revisions":
         touched = {row["course_id"] for row in (*created, *changed)}
@@ -156,15 +171,16 @@ def _insert(
     sync_run_id: str | None,
     now: datetime,
 ) -> None:
+    stamp = stored_datetime(now)
     constants: dict[str, Any] = {
         "integration_id": integration_id,
-        "changed_at": now,
-        "first_seen_at": now,
+        "changed_at": stamp,
+        "first_seen_at": stamp,
         "last_seen_sync_id": sync_run_id,
         "anonymized_at": None,
     }
     if spec.model == "courses":
-        constants["tree_changed_at"] = now
+        constants["tree_changed_at"] = stamp
     # id order: neighbouring keys share B-tree pages, fewer pages are dirtied per transaction
     ordered = sorted(rows, key=itemgetter("id"))
     params = [{**row, **constants, _DATA_JSON: data_json[row["id"]]} for row in ordered]
@@ -181,6 +197,30 @@ _INSERTS: dict[str, Callable[[Table], sqlite.Insert | postgresql.Insert]] = {
 }
 
 
+class StoredDateTime(TypeDecorator[str]):
+    """A datetime column's value given as its stored text already (``store.datetimes.stored_datetime``, made
+    where the page was prepared): SQLite stores it as it is, PostgreSQL's driver gets the datetime."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[str | None], Any] | None:
+        if dialect.name == "sqlite":
+            return None
+
+        def process(value: str | None) -> datetime | None:
+            return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+        return process
+
+
+def _bound(table: Table, name: str, key: str | None = None) -> Any:
+    """The bind parameter of column ``name`` (named ``key``) as the prepared rows give its value."""
+    column = table.c[name]
+    type_ = StoredDateTime() if isinstance(column.type, UTCDateTime) else column.type
+    return bindparam(key or name, type_=type_)
+
+
 class JSONText(TypeDecorator[str]):
     """A JSON column's value given as its JSON text already (the content hash's stable JSON, which is
     what the column's own serialiser writes): the text is stored as it is, not serialised again."""
@@ -192,10 +232,14 @@ class JSONText(TypeDecorator[str]):
         return None
 
 
+@lru_cache(maxsize=64)
 def _insert_statement(table: Table, dialect_name: str) -> sqlite.Insert | postgresql.Insert:
     """INSERT … ON CONFLICT (id) DO UPDATE: a concurrent writer (an action, a second sync) may have
     created the row since our SELECT; ours is newer."""
-    insert = _INSERTS[dialect_name](table).values(remote_data=bindparam(_DATA_JSON, type_=JSONText()))
+    values = {c.name: _bound(table, c.name) for c in table.c if c.name != "remote_data"}
+    insert = _INSERTS[dialect_name](table).values(
+        **values, remote_data=bindparam(_DATA_JSON, type_=JSONText())
+    )
     refreshed = {c.name: insert.excluded[c.name] for c in table.c if c.name not in _KEPT_ON_CONFLICT}
     return insert.on_conflict_do_update(index_elements=[table.c.id], set_=refreshed)
 
@@ -210,23 +254,30 @@ def _update_changed(
     now: datetime,
 ) -> None:
     table = spec.table
+    stamp = stored_datetime(now)
     params: list[dict[str, Any]] = []
-    for row in rows:
+    # id order, as the INSERT: two writers of overlapping pages lock rows in one order (no deadlock)
+    for row in sorted(rows, key=itemgetter("id")):
         values = {f"b_{name}": value for name, value in row.items() if name != "remote_id"}
-        values["b_changed_at"] = now
+        values["b_changed_at"] = stamp
         values["b_anonymized_at"] = None
         values[_DATA_JSON] = data_json[row["id"]]
         if sync_run_id is not None:
             values["b_last_seen_sync_id"] = sync_run_id
         if spec.model == "courses":
-            values["b_tree_changed_at"] = max(now, existing[row["id"]].tree_changed_at)
+            values["b_tree_changed_at"] = stored_datetime(max(now, existing[row["id"]].tree_changed_at))
         params.append(values)
-    names = [key[2:] for key in params[0] if key.startswith("b_") and key != "b_id"]
-    assignments: dict[str, Any] = {name: bindparam(f"b_{name}", type_=table.c[name].type) for name in names}
-    assignments["remote_data"] = bindparam(_DATA_JSON, type_=JSONText())
-    statement = update(table).where(table.c.id == bindparam("b_id")).values(assignments)
+    names = tuple(key[2:] for key in params[0] if key.startswith("b_") and key != "b_id")
     # a plain Core UPDATE (the ORM's bulk-by-primary-key path needs mapped objects)
-    execute_many(session, statement, params)
+    execute_many(session, _update_statement(table, names), params)
+
+
+@lru_cache(maxsize=64)
+def _update_statement(table: Table, names: tuple[str, ...]) -> Update:
+    """UPDATE of ``names`` and remote_data by id, bound as ``b_<name>``."""
+    assignments: dict[str, Any] = {name: _bound(table, name, f"b_{name}") for name in names}
+    assignments["remote_data"] = bindparam(_DATA_JSON, type_=JSONText())
+    return update(table).where(table.c.id == bindparam("b_id")).values(assignments)
 
 
 def execute_many(session: Session, statement: Insert | Update, params: list[dict[str, Any]]) -> None:
@@ -238,17 +289,30 @@ def execute_many(session: Session, statement: Insert | Update, params: list[dict
     if dialect.name != "sqlite":
         connection.execute(statement, params)
         return
-    compiled = statement.compile(dialect=dialect, column_keys=list(params[0]))
+    compiled = _compiled(statement, tuple(params[0]), dialect)
     names = compiled.positiontup or []
     processors = [compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
     plan = [(i, process) for i, process in enumerate(processors) if process is not None]
-    rows = []
-    for param in params:
-        values = [param[name] for name in names]
-        for i, process in plan:
-            values[i] = process(values[i])
-        rows.append(tuple(values))
+    values_of = itemgetter(*names)
+    if len(names) == 1:
+        rows = [(values_of(param),) for param in params]
+    else:
+        rows = [values_of(param) for param in params]
+    if plan:
+        for n, row in enumerate(rows):
+            values = list(row)
+            for i, process in plan:
+                values[i] = process(values[i])
+            rows[n] = tuple(values)
     connection.exec_driver_sql(compiled.string, rows)
+
+
+@lru_cache(maxsize=128)
+def _compiled(statement: Insert | Update, keys: tuple[str, ...], dialect: Dialect) -> SQLCompiler:
+    """The statement compiled for these parameter names: once per table and kind of page."""
+    compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+    assert isinstance(compiled, SQLCompiler)
+    return compiled
 
 
 def bump_course_trees(session: Session, course_ids: Iterable[str], now: datetime) -> None:

@@ -2,8 +2,9 @@
 and hashing (most of a page's Python) run on another core while the sync's process fetches and writes.
 
 One helper per preparer, started at the first large page and stopped by ``close()`` (the end of a run).
-Small pages are prepared in place: a round trip costs more than they do. If the helper dies, pages are
-prepared in place from then on (logged once): a sync never fails for want of a second core.
+Every stream's large pages go to it, with the run's memory in their context where the stream's mapping
+reads it. Small pages are prepared in place: a round trip costs more than they do. If the helper dies,
+pages are prepared in place from then on (logged once): a sync never fails for want of a second core.
 
 Kept, not replaced by ``concurrent.futures.ProcessPoolExecutor`` or in-place mapping: side by side, the
 pool cost a quarter more CPU per record and mapping in place doubled figure 3's wall (benchmarks/README.md).
@@ -41,10 +42,13 @@ class PagePreparer:
         self, stream: Stream, integration_id: str, items: list[dict[str, Any]], ctx: MapContext
     ) -> Any:
         in_place = partial(prepare_page, stream.map_page, integration_id, items, ctx)
-        if not self.use_helper or not stream.maps_alone or len(items) < MIN_ITEMS_FOR_HELPER:
+        if not self.use_helper or len(items) < MIN_ITEMS_FOR_HELPER:
             return in_place()
         request = (stream.map_page, integration_id, items, ctx)
-        payload = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            payload = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, AttributeError, TypeError):
+            return in_place()  # a mapping function or memory the helper cannot receive
         async with self._lock:
             try:
                 answer = await self._round_trip(payload)
