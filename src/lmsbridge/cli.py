@@ -38,7 +38,7 @@ _DEFAULTS = {name: field.default for name, field in Settings.model_fields.items(
 
 app = typer.Typer(
     name="lmsbridge",
-    help="Self-hostable unified LMS API (Kombo-compatible), first connector: 360Learning.",
+    help="Self-hostable unified LMS API (Kombo-compatible).",
     no_args_is_help=True,
     # errors are reported as one line each (see fail), never as tracebacks
     pretty_exceptions_enable=False,
@@ -458,7 +458,7 @@ def integrations_test(
         table.add_row(name, check.status, check.why)
     print_table(table, list(scopes.scopes), "no scopes probed")
     if not scopes.credentials_valid:
-        fail("360Learning refused the integration's credentials")
+        fail("the LMS refused the integration's credentials")
     if tested is not None:
         table = Table(fixed_column("model"), fixed_column("result"), Column("details"))
         for model, result in tested.models.items():
@@ -472,7 +472,7 @@ def integrations_test(
 @integrations_app.command("add")
 def integrations_add(
     ctx: typer.Context,
-    tool: Annotated[str, typer.Argument(help="The LMS: 360learning.")],
+    tool: Annotated[str, typer.Argument(help="The LMS's connector (an unknown one is refused).")],
     client_id: Annotated[str, typer.Option(help="API v2 client id.", envvar="LMSBRIDGE_360_CLIENT_ID")],
     client_secret: Annotated[
         str,
@@ -488,7 +488,7 @@ def integrations_add(
     creator_email: Annotated[str | None, typer.Option(help="Who connected it.")] = None,
     origin_id: Annotated[str | None, typer.Option(help="Your id for this customer.")] = None,
     provider_name: Annotated[str | None, typer.Option(help="Course provider name for upserts.")] = None,
-    author_id: Annotated[str | None, typer.Option(help="360Learning user id that authors upserts.")] = None,
+    author_id: Annotated[str | None, typer.Option(help="The LMS user id that authors upserts.")] = None,
     sync_now: Annotated[
         bool, typer.Option("--sync/--no-sync", help="Run the first FULL sync now, with progress bars.")
     ] = False,
@@ -735,13 +735,14 @@ def demo(
         bool, typer.Option("--serve/--no-serve", help="Serve the API after the first sync.")
     ] = True,
 ) -> None:
-    """A full local demo: a simulated 360Learning tenant (the sandbox), a fresh store with an API key and
-    an integration, the first FULL sync with progress bars, then the API with ready-to-paste curl commands."""
+    """A full local demo: the shipped connector's simulated tenant (the sandbox), a fresh store with an API
+    key and an integration, the first FULL sync with progress bars, then the API with ready-to-paste curl
+    commands."""
     import shutil
 
     from lmsbridge.connect import ConnectError, connect_integration
     from lmsbridge.crypto import SecretBox
-    from lmsbridge.sandbox.learning360.testing import running_sandbox
+    from lmsbridge.sandbox import shipped
     from lmsbridge.store.api_keys import create_api_key
     from lmsbridge.store.engine import session_scope
 
@@ -761,12 +762,12 @@ def demo(
         _require_free_port(host, port)  # before minutes of generating and syncing, not after
     err.print(f"generating a sandbox tenant: {users:,} users, {courses:,} courses, {attempts:,} attempts …")
     with (
-        running_sandbox(
+        shipped.running_tenant(
             seed=42, users=users, courses=courses, attempts=attempts, rate_limit_enabled=True
         ) as sb,
         open_database(settings) as engine,
     ):
-        err.print(f"sandbox (simulated 360Learning, 50 reads/s like the real one) at {sb.base_url}")
+        err.print(f"sandbox (simulated {shipped.LABEL}, its read limit like the real one) at {sb.base_url}")
         with session_scope(engine) as session:
             _, api_key = create_api_key(session, "demo")
         try:
@@ -775,7 +776,7 @@ def demo(
                     engine,
                     SecretBox.from_settings(settings),
                     settings,
-                    tool="360learning",
+                    tool=shipped.TOOL,
                     host=sb.base_url,
                     credentials={"client_id": sb.client_id, "client_secret": sb.client_secret},
                     end_user={"organization_name": "Demo Corp", "creator_email": "demo@example.com"},
@@ -807,16 +808,16 @@ def demo(
             _run_api(settings, host, port)
 
 
-if importlib.util.find_spec("lmsbridge.sandbox.learning360.cli") is not None:
+if importlib.util.find_spec("lmsbridge.sandbox.shipped") is not None:
 
     @app.command(
         context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
         add_help_option=False,
     )
     def sandbox(ctx: typer.Context) -> None:
-        """Run a simulated 360Learning tenant (options: see `lmsbridge sandbox --help`)."""
+        """Run the shipped connector's simulated tenant (options: see `lmsbridge sandbox --help`)."""
         try:
-            from lmsbridge.sandbox.learning360.cli import main as sandbox_main
+            from lmsbridge.sandbox.shipped import cli_main as sandbox_main
         except Exception as exc:  # a broken optional module must not take the whole CLI down
             fail(f"the sandbox is not available: {exc}")
         sandbox_main(list(ctx.args))

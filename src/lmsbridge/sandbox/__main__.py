@@ -3,6 +3,6 @@ tenant of the shipped connector."""
 
 from __future__ import annotations
 
-from lmsbridge.sandbox.learning360.cli import main
+from lmsbridge.sandbox.shipped import cli_main
 
-main()
+cli_main()
