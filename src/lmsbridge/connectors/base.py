@@ -141,7 +141,7 @@ class Stream:
     stored_model: str | None = None
     reconcile: Reconcile | None = None
     revisit: Revisit | None = None
-    # the mapping needs only the page (no memory): it may run in another process
+    # the mapping needs only the page: the run's memory need not travel with it to the helper process
     maps_alone: bool = True
 
 

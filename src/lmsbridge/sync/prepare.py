@@ -1,8 +1,9 @@
 """The pure half of writing a page: mapping (the connector's), ids, content hashes and JSON text,
 without the database.
 
-Streams whose mapping needs only the page (``Stream.maps_alone``) may be prepared in another process
-(``sync/preparer.py``), so that this CPU work overlaps the writer's. Imports nothing of SQLAlchemy: a
+Large pages of every stream are prepared in another process (``sync/preparer.py``), so that this CPU
+work overlaps the writer's; a stream whose mapping reads the run's memory (not ``Stream.maps_alone``)
+sends that memory along. Imports nothing of SQLAlchemy: a
 preparation process stays small.
 """
 
