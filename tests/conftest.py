@@ -11,12 +11,20 @@ from typing import Any
 
 import pytest
 
+from lmsbridge.connectors.budget import BUDGETS
 from lmsbridge.ids import random_id
 
 # The sandbox, webhook receivers and API servers of the tests all run on loopback, which outbound calls
 # may reach only when the operator allows it (lmsbridge.netguard); tests that check the refusal set
 # allow_private_hosts=False themselves.
 os.environ["LMSBRIDGE_ALLOW_PRIVATE_HOSTS"] = "true"
+# The sandbox answers the tests without a rate limit, so 360Learning's budget (45 reads and 9 writes a
+# second) would only make them wait: settings, the processes tests start and syncs built without
+# settings take a far higher one. Tests of the budget itself name the product's rates.
+TEST_RATES = (1000.0, 1000.0)
+os.environ["LMSBRIDGE_REMOTE_READS_PER_SECOND"] = str(TEST_RATES[0])
+os.environ["LMSBRIDGE_REMOTE_WRITES_PER_SECOND"] = str(TEST_RATES[1])
+BUDGETS.default_rates = TEST_RATES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = REPO_ROOT.parent / "shared" / "reference"

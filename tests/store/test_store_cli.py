@@ -97,7 +97,10 @@ def test_invalid_configuration_is_a_one_line_error(tmp_path: Path) -> None:
     assert len(stderr.strip().splitlines()) == 1
 
 
-def test_demo_prepares_a_key_and_prints_curl(tmp_path: Path) -> None:
+def test_demo_prepares_a_key_and_prints_curl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the demo's tenant limits reads as 360Learning does: the product's budget, not the tests' one
+    monkeypatch.delenv("LMSBRIDGE_REMOTE_READS_PER_SECOND")
+    monkeypatch.delenv("LMSBRIDGE_REMOTE_WRITES_PER_SECOND")
     database_url = f"sqlite:///{tmp_path / 'data' / 'lmsbridge.db'}"
     code, stdout, _ = _cli(database_url, tmp_path, "demo", "--no-serve", "--port", "8123")
     assert code == 0

@@ -140,13 +140,16 @@ class ApiBudget:
 
 
 class BudgetRegistry:
-    """Process-wide map company key → ``ApiBudget``; the first caller's rates win for a key. All budgets
-    keep their state in one ``RateSchedule``: the process's own until ``share_through`` gives another."""
+    """Process-wide map company key → ``ApiBudget``; the first caller's rates win for a key (a caller that
+    names none gets ``default_rates``). All budgets keep their state in one ``RateSchedule``: the
+    process's own until ``share_through`` gives another."""
 
     def __init__(self) -> None:
         self._budgets: dict[str, ApiBudget] = {}
         self._lock = threading.Lock()
         self.schedule: RateSchedule = LocalRateSchedule()
+        # (reads, writes) per second of a budget whose first caller names no rates
+        self.default_rates: tuple[float, float] = (DEFAULT_READS_PER_SECOND, DEFAULT_WRITES_PER_SECOND)
 
     def share_through(self, schedule: RateSchedule) -> None:
         """From now on, every budget reserves through ``schedule`` (a deployment-wide one)."""
@@ -161,16 +164,15 @@ class BudgetRegistry:
             self.share_through(LocalRateSchedule())
 
     def get(
-        self,
-        key: str,
-        *,
-        reads_per_second: float = DEFAULT_READS_PER_SECOND,
-        writes_per_second: float = DEFAULT_WRITES_PER_SECOND,
+        self, key: str, *, reads_per_second: float | None = None, writes_per_second: float | None = None
     ) -> ApiBudget:
         with self._lock:
             budget = self._budgets.get(key)
             if budget is None:
-                budget = ApiBudget(key, reads_per_second, writes_per_second, schedule=self.schedule)
+                reads, writes = self.default_rates
+                budget = ApiBudget(
+                    key, reads_per_second or reads, writes_per_second or writes, schedule=self.schedule
+                )
                 self._budgets[key] = budget
             return budget
 

@@ -20,6 +20,8 @@ FAST_RETRY = RetryPolicy(
 FAST_OPTIONS = ClientOptions(
     connect_timeout=2.0, read_timeout=1.0, write_timeout=2.0, pool_timeout=2.0, retry=FAST_RETRY
 )
+# For tests that count calls exactly: on a loaded machine a 1 s read timeout could retry a slow answer.
+PATIENT_READS = ClientOptions.with_timeout(10.0, FAST_RETRY)
 
 
 def config_for(sb: RunningSandbox, **overrides: Any) -> Learning360Config:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sandbox_clients import PAGE_SIZES
+from sandbox_clients import PAGE_SIZES, PATIENT_READS
 
 from lmsbridge.connectors.learning360.client import Learning360Client
 from lmsbridge.connectors.learning360.mapping import (
@@ -128,7 +128,7 @@ def test_bracket_encoding() -> None:
 async def test_partition_union_equals_unpartitioned_scan(
     sandbox: RunningSandbox, make_client: MakeClient
 ) -> None:
-    client = make_client()
+    client = make_client(PATIENT_READS)
     course_ids = await _course_ids(client)
     (whole,) = full_chains(STATS)
     sandbox.control.reset_counters()
@@ -204,7 +204,7 @@ async def test_full_scan_costs_the_minimal_call_count_and_maps(
     sandbox: RunningSandbox, make_client: MakeClient
 ) -> None:
     """A full read of every stream (stats unpartitioned) costs 1 token + ⌈n/page⌉ per stream, and maps."""
-    client = make_client()
+    client = make_client(PATIENT_READS)
     observed_at = _sandbox_now(sandbox)
     fetched = {}
     for stream in STREAMS:

@@ -73,12 +73,9 @@ class Learning360Connector(Connector):
         self.config = config
         # stats scans are split into `courseId[in]` partitions of at most this many course ids
         self.ids_per_partition = ids_per_partition
-        rates: dict[str, float] = {}
-        if reads_per_second is not None:
-            rates["reads_per_second"] = reads_per_second
-        if writes_per_second is not None:
-            rates["writes_per_second"] = writes_per_second
-        budget = budgets.get(config.company_key, **rates)
+        budget = budgets.get(
+            config.company_key, reads_per_second=reads_per_second, writes_per_second=writes_per_second
+        )
         self.client = Learning360Client(config, options=options, budget=budget)
         self._writes: Learning360Writes | None = None
 
