@@ -170,9 +170,11 @@ class BudgetRegistry:
             budget = self._budgets.get(key)
             if budget is None:
                 reads, writes = self.default_rates
-                budget = ApiBudget(
-                    key, reads_per_second or reads, writes_per_second or writes, schedule=self.schedule
-                )
+                if reads_per_second is not None:
+                    reads = reads_per_second
+                if writes_per_second is not None:
+                    writes = writes_per_second
+                budget = ApiBudget(key, reads, writes, schedule=self.schedule)
                 self._budgets[key] = budget
             return budget
 

@@ -46,6 +46,16 @@ def test_registry_shares_one_budget_per_company() -> None:
     assert registry.get("https://app.360learning.com|abc") is not first
     with pytest.raises(ValueError):
         ApiBudget("k", reads_per_second=0)
+    with pytest.raises(ValueError):
+        registry.get("https://app.360learning.com|zero", writes_per_second=0)
+
+
+def test_a_budget_whose_first_caller_names_no_rates_gets_the_registry_defaults() -> None:
+    registry = BudgetRegistry()
+    assert registry.get("a").reads_per_second == 45.0 and registry.get("a").writes_per_second == 9.0
+    registry.default_rates = (100.0, 20.0)
+    assert (registry.get("b").reads_per_second, registry.get("b").writes_per_second) == (100.0, 20.0)
+    assert registry.get("c", writes_per_second=3.0).writes_per_second == 3.0
 
 
 async def test_budget_spaces_calls_at_the_rate() -> None:
