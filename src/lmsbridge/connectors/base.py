@@ -346,14 +346,10 @@ class Connector(ABC):
             if not cls.host_choices:
                 return "the base URL of the tenant"
             named = ", ".join(f"`{value}` ({label})" for value, label in cls.host_choices)
-            return f"{named} or an explicit base URL"
+            return named
         if part == "settings" and cls.setting_fields:
             return ", ".join(f"`{f.name}` ({f.help or f.label})" for f in cls.setting_fields)
         return None
-
-    @classmethod
-    def credential_field(cls, name: str) -> CredentialField | None:
-        return next((f for f in cls.credential_fields if f.name == name), None)
 
     @classmethod
     def stream(cls, name: str) -> Stream:
