@@ -163,7 +163,8 @@ class PlanInput:
 class CredentialField:
     """One credential a user enters to connect the LMS (every declared one is required).
 
-    ``name`` is its key in ``connection_from_input``'s credentials and the Connect page's form field;
+    ``name`` is its key in ``connection_from_input``'s credentials and the Connect page's form field
+    (so not ``region``, ``host`` or ``csrf_token``, which that form uses);
     ``label`` is how pages and messages name it. A ``secret`` is typed hidden and never shown back;
     ``env`` is an environment variable the CLI reads it from when the command line does not give it.
     """

@@ -151,8 +151,9 @@ def _failure_message(cls: type[Connector], entered: Entered, exc: ConnectError) 
         named = ", ".join(f.label for f in cls.credential_fields)
         return f"{label} refused these credentials ({named}). Check them and {host_part}, then try again."
     if exc.code == "REMOTE.SERVICE_UNAVAILABLE":
+        how = "you picked" if cls.host_choices else "you entered"
         return (
-            f"{label} could not be reached {_where(cls, entered)}. Check {host_part} you entered, "
+            f"{label} could not be reached {_where(cls, entered)}. Check {host_part} {how}, "
             "or try again in a moment."
         )
     return exc.message
