@@ -16,8 +16,6 @@ from typer.core import TyperCommand
 from lmsbridge.cli_common import CliError
 
 if TYPE_CHECKING:
-    import click
-
     from lmsbridge.connectors.base import Connector, CredentialField
 
 
@@ -144,6 +142,7 @@ class FieldsHelpCommand(TyperCommand):
     """A command whose help ends with ``fields_help``, built when help is shown: the registry (and the
     connectors it imports) stays out of every other CLI start."""
 
-    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> Any:
+    # Any: Typer passes its own vendored click's Context and HelpFormatter
+    def format_help(self, ctx: Any, formatter: Any) -> None:
         self.epilog = fields_help()
-        return super().format_help(ctx, formatter)
+        super().format_help(ctx, formatter)
