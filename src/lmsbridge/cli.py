@@ -29,6 +29,7 @@ from lmsbridge.cli_common import (
     safe_url,
     when,
 )
+from lmsbridge.cli_connection import FieldsHelpCommand, connection_input, connector_for
 from lmsbridge.cli_webhooks import webhooks_app
 from lmsbridge.settings import Settings
 
@@ -469,26 +470,29 @@ def integrations_test(
             raise typer.Exit(1)
 
 
-@integrations_app.command("add")
+@integrations_app.command("add", cls=FieldsHelpCommand)
 def integrations_add(
     ctx: typer.Context,
     tool: Annotated[str, typer.Argument(help="The LMS's connector (an unknown one is refused).")],
-    client_id: Annotated[str, typer.Option(help="API v2 client id.", envvar="LMSBRIDGE_360_CLIENT_ID")],
-    client_secret: Annotated[
-        str,
-        typer.Option(
-            help="API v2 client secret (asked for when not given; or LMSBRIDGE_360_CLIENT_SECRET).",
-            envvar="LMSBRIDGE_360_CLIENT_SECRET",
-            prompt=True,
-            hide_input=True,
-        ),
-    ],
     organization_name: Annotated[str, typer.Option(help="The customer's organization name.")],
-    host: Annotated[str, typer.Option(help="eu, us, or an explicit base URL (e.g. a sandbox).")] = "eu",
+    credential: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="NAME=VALUE",
+            help="A credential the tool declares (repeatable). A secret left out is read from its "
+            "environment variable or asked for (a command line is visible to other users of the machine).",
+        ),
+    ] = None,
+    setting: Annotated[
+        list[str] | None,
+        typer.Option(metavar="NAME=VALUE", help="An optional setting the tool declares (repeatable)."),
+    ] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(help="One of the tool's hosts (default: its first) or a base URL (e.g. a sandbox)."),
+    ] = None,
     creator_email: Annotated[str | None, typer.Option(help="Who connected it.")] = None,
     origin_id: Annotated[str | None, typer.Option(help="Your id for this customer.")] = None,
-    provider_name: Annotated[str | None, typer.Option(help="Course provider name for upserts.")] = None,
-    author_id: Annotated[str | None, typer.Option(help="The LMS user id that authors upserts.")] = None,
     sync_now: Annotated[
         bool, typer.Option("--sync/--no-sync", help="Run the first FULL sync now, with progress bars.")
     ] = False,
@@ -499,7 +503,12 @@ def integrations_add(
     from lmsbridge.crypto import SecretBox
 
     settings = command_settings(ctx)
-    extra = {"provider_name": provider_name, "author_id": author_id}
+    try:  # before the database is opened: a typo costs nothing
+        given = connection_input(
+            connector_for(tool), host=host, credentials=credential or [], settings=setting or []
+        )
+    except CliError as exc:
+        fail(str(exc))
     with open_database(settings) as engine:
         try:
             connected = asyncio.run(
@@ -508,14 +517,14 @@ def integrations_add(
                     SecretBox.from_settings(settings),
                     settings,
                     tool=tool,
-                    host=host,
-                    credentials={"client_id": client_id, "client_secret": client_secret},
+                    host=given.host,
+                    credentials=given.credentials,
                     end_user={
                         "organization_name": organization_name,
                         "creator_email": creator_email,
                         "origin_id": origin_id,
                     },
-                    integration_settings={k: v for k, v in extra.items() if v is not None},
+                    integration_settings=given.settings,
                 )
             )
         except ConnectError as exc:
@@ -778,7 +787,7 @@ def demo(
                     settings,
                     tool=shipped.TOOL,
                     host=sb.base_url,
-                    credentials={"client_id": sb.client_id, "client_secret": sb.client_secret},
+                    credentials=shipped.credentials(sb),
                     end_user={"organization_name": "Demo Corp", "creator_email": "demo@example.com"},
                 )
             )

@@ -106,9 +106,12 @@ async def probe_connection(
             await connector.verify_credentials()
             scopes = await run_scope_test(connector)
     except InvalidCredentials:
+        named = ", ".join(f.label for f in cls.credential_fields)
         raise ConnectError(
             "INTEGRATION.AUTHENTICATION_INVALID",
-            f"{tool} refused the client id and secret (token request failed); nothing was stored",
+            f"{cls.coverage.label} refused the credentials"
+            + (f" ({named})" if named else "")
+            + "; nothing was stored",
         ) from None
     except ConnectorError as exc:
         raise ConnectError(

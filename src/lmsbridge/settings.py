@@ -95,8 +95,8 @@ class Settings(BaseSettings):
 
     # Web pages (lmsbridge.web): a dashboard sign-in lasts this long
     dashboard_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
-    # The Connect page offers the regions "eu" and "us"; a region listed here connects to this base URL
-    # instead of the vendor's regional host (a staging tenant, or the sandbox in tests and demos)
+    # The Connect page offers the hosts a connector names (`host_choices`, e.g. "eu" and "us"); one listed
+    # here connects to this base URL instead of the vendor's (a staging tenant, or the sandbox in tests)
     connect_region_urls: dict[str, str] = Field(default_factory=dict)
 
     # Observability (docs/operations.md): process logs and Prometheus metrics

@@ -20,7 +20,7 @@ _CORE = frozenset({"unified", "store", "connectors", "connections", "incoming", 
 _WORK = _CORE | {"sync", "actions"}
 _SERVICES = _WORK | {"features", "connect", "jobs", "shared_budgets"}
 _BELOW_INTERFACES = _SERVICES | {"runtime", "observability"}
-_CLI_PARTS = frozenset({"cli_common", "cli_help", "cli_progress", "cli_webhooks"})
+_CLI_PARTS = frozenset({"cli_common", "cli_connection", "cli_help", "cli_progress", "cli_webhooks"})
 
 # unit → the units it may import besides itself and the foundation, from the bottom layer up
 MAY_IMPORT: dict[str, frozenset[str]] = {

@@ -20,6 +20,7 @@ import httpx
 from lmsbridge.connectors.base import (
     Chain,
     Connector,
+    CredentialField,
     Deletions,
     Dto,
     Json,
@@ -217,6 +218,10 @@ class SkelConnector(Connector):
     streams: ClassVar[tuple[Stream, ...]] = (PEOPLE, TRAININGS, ENROLLMENTS)
     passthrough_apis: ClassVar[tuple[PassthroughApi, ...]] = (
         PassthroughApi(TOOL, "v1", "/v1/", "Skel LMS API v1"),
+    )
+    # one API key; no named hosts: the user types the tenant's base URL
+    credential_fields: ClassVar[tuple[CredentialField, ...]] = (
+        CredentialField("api_key", "API key", secret=True),
     )
     coverage: ClassVar[ToolCoverage] = ToolCoverage(
         id=TOOL,

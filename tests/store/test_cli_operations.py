@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import stat
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,10 +14,18 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from factories import BASE_TIME, make_integration, new_box
+from lmsbridge import cli_connection
 from lmsbridge.cli import app
+from lmsbridge.connectors import registry
+from lmsbridge.crypto import SecretBox
 from lmsbridge.ids import random_id
+from lmsbridge.settings import Settings
 from lmsbridge.store.engine import make_engine, session_scope
+from lmsbridge.store.integrations import decrypt_credentials
 from lmsbridge.store.schema import Integration, SyncRun, WebhookEvent
+from loopback import serve
+from skeleton_lms import api as skel_api
+from skeleton_lms.connector import SkelConnector
 
 runner = CliRunner()
 
@@ -98,28 +107,106 @@ def test_demo_checks_its_port_before_generating(tmp_path: Path) -> None:
     assert elapsed < 5, elapsed  # no tenant was generated first
 
 
-def test_client_secret_comes_from_the_environment_or_a_hidden_prompt(tmp_path: Path) -> None:
+def test_client_secret_comes_from_the_environment_or_a_hidden_prompt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from lmsbridge.sandbox.learning360.testing import running_sandbox
 
     with running_sandbox(seed=3, users=5, courses=2, attempts=10, integrations=1) as sb:
         base = ["--data-dir", str(tmp_path / "data"), "integrations", "add", "360learning"]
-        args = [*base, "--client-id", sb.client_id, "--organization-name", "Acme", "--host", sb.base_url]
-        from_env = runner.invoke(
-            app, [*args, "--no-sync"], env={"LMSBRIDGE_360_CLIENT_SECRET": sb.client_secret}
-        )
+        args = [*base, "--credential", f"client_id={sb.client_id}", "--organization-name", "Acme"]
+        args += ["--host", sb.base_url, "--no-sync"]
+        from_env = runner.invoke(app, args, env={"LMSBRIDGE_360_CLIENT_SECRET": sb.client_secret})
         assert from_env.exit_code == 0, from_env.stderr
         assert "connected integration" in from_env.stdout and sb.client_secret not in from_env.output
-        prompted = runner.invoke(app, [*args, "--no-sync"], input=f"{sb.client_secret}\n")
+        # not on a terminal (a script, CI): nothing to ask, the missing secret is named
+        unasked = runner.invoke(app, args, input=f"{sb.client_secret}\n")
+        assert unasked.exit_code == 1 and "connected" not in unasked.stdout
+        assert "360learning needs client_secret" in unasked.stderr
+        assert "LMSBRIDGE_360_CLIENT_SECRET" in unasked.stderr
+        monkeypatch.setattr(cli_connection, "stdin_is_terminal", lambda: True)
+        prompted = runner.invoke(app, args, input=f"{sb.client_secret}\n")
         assert prompted.exit_code == 0, prompted.stderr
         assert "connected integration" in prompted.stdout and sb.client_secret not in prompted.output
         # the sandbox on loopback is refused unless the operator allows private hosts
         refused = runner.invoke(
             app,
-            [*args, "--no-sync"],
+            args,
             env={"LMSBRIDGE_360_CLIENT_SECRET": sb.client_secret, "LMSBRIDGE_ALLOW_PRIVATE_HOSTS": "false"},
         )
         assert refused.exit_code == 1
         assert "loopback" in refused.stderr and "LMSBRIDGE_ALLOW_PRIVATE_HOSTS" in refused.stderr
+
+
+@pytest.fixture
+def skel_lms(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[skel_api.SkelTenant, str]]:
+    """Skel LMS (tests/skeleton_lms) served on loopback and known to the registry, as a second LMS is."""
+    monkeypatch.setitem(registry.CONNECTORS, SkelConnector.tool, SkelConnector)
+    monkeypatch.setitem(registry.COVERAGE, SkelConnector.tool, SkelConnector.coverage)
+    tenant = skel_api.generate(people=5, trainings=3, enrollments=4)
+    with serve(skel_api.build_app(tenant)) as url:
+        yield tenant, url
+
+
+def test_the_cli_connects_any_tool_with_the_fields_its_connector_declares(
+    tmp_path: Path, skel_lms: tuple[skel_api.SkelTenant, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant, url = skel_lms
+    data = tmp_path / "data"
+    add = ["--data-dir", str(data), "integrations", "add"]
+    skel = [*add, "skel", "--organization-name", "Initech", "--no-sync"]
+
+    def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
+        result = runner.invoke(app, list(args), input=stdin, terminal_width=200)
+        return result.exit_code, result.stdout, result.stderr
+
+    code, stdout, stderr = run(*skel, "--host", url, "--credential", f"api_key={tenant.api_key}")
+    assert code == 0, stderr
+    assert "connected integration skel:" in stdout and tenant.api_key not in stdout + stderr
+    engine = make_engine(f"sqlite:///{data / 'lmsbridge.db'}")
+    try:
+        with session_scope(engine, readonly=True) as session:
+            [integration] = session.scalars(select(Integration)).all()
+            assert (integration.tool, integration.base_url) == ("skel", url)
+            box = SecretBox.from_settings(Settings(data_dir=data))
+            assert decrypt_credentials(box, integration) == {"api_key": tenant.api_key}
+    finally:
+        engine.dispose()
+
+    # what the user typed wrong is named, with what the tool accepts; a value is never repeated
+    code, _, stderr = run(*skel, "--host", url, "--credential", "client_id=abc")
+    assert code == 1 and "skel has no --credential 'client_id'; it accepts: api_key" in stderr
+    code, _, stderr = run(*skel, "--host", url, "--credential", "api_key")
+    assert code == 1 and "--credential takes NAME=VALUE" in stderr and "accepts: api_key" in stderr
+    code, _, stderr = run(*skel, "--host", url, "--credential", "hunter2-no-equals")
+    assert code == 1 and "hunter2" not in stderr
+    code, _, stderr = run(*skel, "--host", url, "--credential", "api_key=a", "--credential", "api_key=b")
+    assert code == 1 and "--credential api_key is given twice" in stderr
+    code, _, stderr = run(*skel, "--host", url, "--credential", "api_key=k", "--setting", "author_id=1")
+    assert code == 1 and "skel has no --setting 'author_id'; it accepts: none" in stderr
+    code, _, stderr = run(*skel, "--host", url)
+    assert code == 1 and "skel needs api_key (--credential api_key=…)" in stderr
+    code, _, stderr = run(*skel, "--credential", f"api_key={tenant.api_key}")
+    assert code == 1 and "skel needs --host" in stderr
+    code, _, stderr = run(*add, "moodle", "--organization-name", "X", "--credential", "token=t")
+    assert code == 1 and "unknown tool 'moodle'; known: 360learning, skel" in stderr
+    code, _, stderr = run(*skel, "--host", url, "--credential", "api_key=not-the-key")
+    assert code == 1 and "Skel LMS refused the credentials (API key)" in stderr
+    assert "not-the-key" not in stderr
+    # on a terminal, the secret left out is asked for, hidden
+    monkeypatch.setattr(cli_connection, "stdin_is_terminal", lambda: True)
+    code, stdout, stderr = run(*skel, "--host", url, stdin=f"{tenant.api_key}\n")
+    assert code == 0, stderr
+    assert "API key" in stderr and tenant.api_key not in stdout + stderr
+
+
+def test_add_help_lists_what_each_known_tool_takes(skel_lms: tuple[skel_api.SkelTenant, str]) -> None:
+    result = runner.invoke(app, ["integrations", "add", "--help"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())  # as wrapped for the terminal's width
+    assert "--credential NAME=VALUE" in text and "--setting NAME=VALUE" in text
+    assert "skel: credentials api_key (secret); host the tenant's base URL (required)." in text
+    assert "client_secret (secret; or LMSBRIDGE_360_CLIENT_SECRET)" in text
 
 
 def test_serve_points_at_the_demo_store_when_its_own_is_empty(

@@ -183,7 +183,9 @@ def test_the_whole_connect_flow(customer: BrowserContext, site: Site) -> None:
     page.fill("input[name=client_id]", site.sandbox.client_id)
     page.fill("input[name=client_secret]", "wrong-secret")
     page.click("button:has-text('Check the credentials')")
-    expect(page.locator("#connect-error")).to_contain_text("refused this client id and secret")
+    expect(page.locator("#connect-error")).to_contain_text(
+        "refused these credentials (Client id, Client secret)"
+    )
     expect(page.locator("input[name=client_id]")).to_have_value(site.sandbox.client_id)
     expect(page.locator("input[name=client_secret]")).to_have_value("")
     shot(page, site, "connect-error")

@@ -13,11 +13,15 @@ import pytest
 from sqlalchemy import select, text, update
 from web_support import Site, csrf_of, token_of
 
+from lmsbridge.connectors import registry
 from lmsbridge.crypto import SecretBox
 from lmsbridge.store import connect_links
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.integrations import decrypt_credentials, get_integration
 from lmsbridge.store.schema import Base, ConnectLink, User, WebhookEvent
+from loopback import serve
+from skeleton_lms import api as skel_api
+from skeleton_lms.connector import SkelConnector
 
 
 @pytest.fixture
@@ -63,7 +67,8 @@ def test_connect_flow_creates_the_integration_with_retries_and_a_single_use_link
         client_id=site.sandbox.client_id,
         client_secret="not-the-secret",
     )
-    assert wrong.status_code == 400 and "refused this client id and secret" in wrong.text
+    assert wrong.status_code == 400
+    assert "360Learning refused these credentials (Client id, Client secret)" in wrong.text
     assert site.sandbox.client_id in wrong.text and "not-the-secret" not in wrong.text  # kept for the retry
     unreachable = _check(
         browser_like,
@@ -75,7 +80,10 @@ def test_connect_flow_creates_the_integration_with_retries_and_a_single_use_link
     )
     assert unreachable.status_code == 502 and "could not be reached in the US region" in unreachable.text
     missing = _check(browser_like, token, csrf, region="mars", client_id="x", client_secret="y")
-    assert missing.status_code == 400 and "Pick the region" in missing.text
+    assert missing.status_code == 400 and "Pick where your account is hosted (EU or US)." in missing.text
+    no_secret = _check(browser_like, token, csrf, region="us", client_id="kept-id", client_secret="")
+    assert no_secret.status_code == 400 and "Enter the Client secret." in no_secret.text
+    assert 'value="kept-id"' in no_secret.text and 'value="us" checked' in no_secret.text
 
     review = _check(
         browser_like,
@@ -86,6 +94,7 @@ def test_connect_flow_creates_the_integration_with_retries_and_a_single_use_link
         client_secret=site.sandbox.client_secret,
     )
     assert review.status_code == 200 and "The credentials work" in review.text
+    assert f"Client id <code>{site.sandbox.client_id}</code> in the EU region" in review.text
     assert "No scope is missing" in review.text and "Course Progressions" in review.text
     assert site.sandbox.client_secret not in review.text
     # checked, not yet stored: no integration, and the API says the flow is not complete
@@ -227,3 +236,55 @@ def test_relink_replaces_the_credentials_and_keeps_every_id(site: Site, browser_
     assert users_after == users_before
     details = site.api.get(f"/v1/integrations/{integration_id}").json()["data"]
     assert details["id"] == integration_id and details["status"] == "ACTIVE"
+
+
+@pytest.fixture
+def skel_lms(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[skel_api.SkelTenant, str]]:
+    """Skel LMS (tests/skeleton_lms) on loopback, known to the server's registry as a second LMS is."""
+    monkeypatch.setitem(registry.CONNECTORS, SkelConnector.tool, SkelConnector)
+    monkeypatch.setitem(registry.COVERAGE, SkelConnector.tool, SkelConnector.coverage)
+    tenant = skel_api.generate(people=5, trainings=3, enrollments=4)
+    with serve(skel_api.build_app(tenant)) as url:
+        yield tenant, url
+
+
+def test_the_form_asks_for_what_the_connector_declares(
+    site: Site, browser_like: httpx.Client, skel_lms: tuple[skel_api.SkelTenant, str]
+) -> None:
+    tenant, url = skel_lms
+    link = site.create_link(integration_tool="skel")
+    token = token_of(link)
+    page = browser_like.get(_path(link))
+    assert page.status_code == 200 and "Connect your Skel LMS account" in page.text
+    # one secret API key, and a base URL to type instead of named regions
+    assert '<input type="password" name="api_key" required>' in page.text
+    assert '<input type="url" name="host" value=""' in page.text
+    assert 'name="region"' not in page.text and "client_id" not in page.text
+    csrf = csrf_of(page.text)
+
+    no_host = _check(browser_like, token, csrf, api_key=tenant.api_key)
+    assert no_host.status_code == 400 and "Enter the address of your Skel LMS account." in no_host.text
+    no_key = _check(browser_like, token, csrf, host=url, api_key="")
+    assert no_key.status_code == 400 and "Enter the API key." in no_key.text
+    wrong = _check(browser_like, token, csrf, host=url, api_key="not-the-key-4711")
+    assert wrong.status_code == 400 and "Skel LMS refused these credentials (API key)." in wrong.text
+    assert f'value="{url}"' in wrong.text and "not-the-key-4711" not in wrong.text  # the URL is kept
+
+    review = _check(browser_like, token, csrf, host=url, api_key=tenant.api_key)
+    assert review.status_code == 200 and "The credentials work" in review.text
+    assert f"Your Skel LMS account at {url}." in review.text and tenant.api_key not in review.text
+    confirmed = browser_like.post(
+        "/connect/confirm", params={"token": token}, data={"csrf_token": csrf_of(review.text)}
+    )
+    assert confirmed.status_code == 303, confirmed.text
+    integration_id = site.api.get(f"/v1/connect/integration-by-token/{token}").json()["data"]["id"]
+    assert integration_id.startswith("skel:")
+    with session_scope(site.engine, readonly=True) as session:
+        integration = get_integration(session, integration_id)
+        assert integration is not None and integration.base_url == url
+        box = SecretBox.from_settings(site.settings)
+        assert decrypt_credentials(box, integration) == {"api_key": tenant.api_key}
+    assert tenant.api_key not in _store_text(site)
+    # its first FULL sync ends while Skel LMS is still served and registered
+    assert site.wait_sync_done(integration_id)["state"] == "SUCCEEDED"
+    site.api.delete(f"/v1/integrations/{integration_id}")

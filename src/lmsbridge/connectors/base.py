@@ -156,6 +156,35 @@ class PlanInput:
     partition_ids: Sequence[str] | None = None
 
 
+# ---- connecting: what a user enters, and what lmsbridge keeps -------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialField:
+    """One credential a user enters to connect the LMS (every declared one is required).
+
+    ``name`` is its key in ``connection_from_input``'s credentials and the Connect page's form field
+    (so not ``region``, ``host`` or ``csrf_token``, which that form uses);
+    ``label`` is how pages and messages name it. A ``secret`` is typed hidden and never shown back;
+    ``env`` is an environment variable the CLI reads it from when the command line does not give it.
+    """
+
+    name: str
+    label: str
+    secret: bool = False
+    env: str | None = None
+    help: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SettingField:
+    """One optional per-integration setting (a key of ``connection_from_input``'s settings)."""
+
+    name: str
+    label: str
+    help: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class StoredConnection:
     """What lmsbridge keeps for one connected tenant (credentials decrypted by the caller)."""
@@ -285,8 +314,9 @@ class EventsIn(ABC):
 class Connector(ABC):
     """One connected LMS tenant. Owns its HTTP client; close it with ``aclose`` (or ``async with``).
 
-    Class-level declarations (``tool``, ``streams``, ``coverage``, ``scopes``, ``passthrough_apis``)
-    are what the API and features read without a connection; instance methods talk to the tenant.
+    Class-level declarations (``tool``, ``streams``, ``coverage``, ``scopes``, ``passthrough_apis``,
+    the connection fields) are what the API, the CLI and the pages read without a connection; instance
+    methods talk to the tenant.
     """
 
     tool: ClassVar[str]
@@ -296,8 +326,31 @@ class Connector(ABC):
     passthrough_apis: ClassVar[tuple[PassthroughApi, ...]] = ()
     # the class of what ``write_actions`` returns (its batching policy is read without a connection)
     write_actions_class: ClassVar[type[WriteActions] | None] = None
-    # what a user enters to connect it ("credentials", "host", "settings" → help), for the API's docs
+    # what a user enters to connect it: the credentials (all required), where the tenant is hosted
+    # ((value, label) pairs of named hosts; none: the user types the LMS's base URL), optional settings.
+    # The CLI, the Connect page and the API's docs are built from them.
+    credential_fields: ClassVar[tuple[CredentialField, ...]] = ()
+    host_choices: ClassVar[tuple[tuple[str, str], ...]] = ()
+    setting_fields: ClassVar[tuple[SettingField, ...]] = ()
+    # texts that replace the derived ones of ``connection_text`` ("credentials", "host", "settings")
     connection_help: ClassVar[Mapping[str, str]] = {}
+
+    @classmethod
+    def connection_text(cls, part: str) -> str | None:
+        """What to enter as ``part`` ("credentials", "host", "settings") to connect it, for the API's
+        docs: ``connection_help`` where it says, else derived from the declarations (None: nothing)."""
+        if part in cls.connection_help:
+            return cls.connection_help[part]
+        if part == "credentials" and cls.credential_fields:
+            return ", ".join(f"`{f.name}` ({f.label})" for f in cls.credential_fields)
+        if part == "host":
+            if not cls.host_choices:
+                return "the base URL of the tenant"
+            named = ", ".join(f"`{value}` ({label})" for value, label in cls.host_choices)
+            return named
+        if part == "settings" and cls.setting_fields:
+            return ", ".join(f"`{f.name}` ({f.help or f.label})" for f in cls.setting_fields)
+        return None
 
     @classmethod
     def stream(cls, name: str) -> Stream:

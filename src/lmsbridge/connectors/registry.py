@@ -22,9 +22,7 @@ EXAMPLE_INTEGRATION_ID = f"{next(iter(CONNECTORS))}:HWUTwvyx2wLoSUHphiWVrp28"
 def connection_help(part: str) -> str:
     """Per tool, what to enter as ``part`` ("credentials", "host", "settings") to connect it."""
     text = "; ".join(
-        f"for {tool}: {cls.connection_help[part]}"
-        for tool, cls in CONNECTORS.items()
-        if part in cls.connection_help
+        f"for {tool}: {said}" for tool, cls in CONNECTORS.items() if (said := cls.connection_text(part))
     )
     return text[:1].upper() + text[1:]
 

@@ -4,10 +4,17 @@
 from __future__ import annotations
 
 from lmsbridge.sandbox.learning360.cli import main as cli_main
+from lmsbridge.sandbox.learning360.testing import RunningSandbox
 from lmsbridge.sandbox.learning360.testing import running_sandbox as running_tenant
 
 # the integration tool of the connector this tenant simulates, and how messages name the LMS
 TOOL = "360learning"
 LABEL = "360Learning"
 
-__all__ = ["LABEL", "TOOL", "cli_main", "running_tenant"]
+
+def credentials(tenant: RunningSandbox) -> dict[str, str]:
+    """The running tenant's credential, keyed as the connector's ``credential_fields`` name them."""
+    return {"client_id": tenant.client_id, "client_secret": tenant.client_secret}
+
+
+__all__ = ["LABEL", "TOOL", "cli_main", "credentials", "running_tenant"]

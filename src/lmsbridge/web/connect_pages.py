@@ -1,14 +1,17 @@
-"""The hosted Connect page a create-link or relink link opens: the end customer picks the region, enters
-the client id and secret, sees what the credential allows (the scope test) and confirms; the integration
-is then created exactly as ``POST /v1/integrations`` creates it (``lmsbridge.connect``), or relinked.
+"""The hosted Connect page a create-link or relink link opens: the end customer says where the account is
+hosted (one of the connector's ``host_choices``, or its base URL), enters the credentials the connector
+declares (``credential_fields``), sees what the credential allows (the scope test) and confirms; the
+integration is then created exactly as ``POST /v1/integrations`` creates it (``lmsbridge.connect``), or
+relinked.
 
-The secret goes from the form to an encrypted column of the link (between the check and the confirm)
-and on to the integration's encrypted credentials; no page, log or plain column ever holds it.
+Secrets go from the form to an encrypted column of the link (between the check and the confirm) and on
+to the integration's encrypted credentials; no page, log or plain column ever holds them.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -21,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from lmsbridge.api.deps import ContextDep, wake_background
 from lmsbridge.connect import ConnectError, connect_integration, probe_connection, relink_integration
+from lmsbridge.connectors.base import Connector
 from lmsbridge.connectors.registry import CONNECTORS, tool_coverage
 from lmsbridge.crypto import SecretBox
 from lmsbridge.store import connect_links
@@ -32,7 +36,6 @@ from lmsbridge.web.security import CSRF_FIELD, CsrfRejected
 
 router = APIRouter(prefix="/connect", include_in_schema=False)
 
-REGIONS = (("eu", "EU"), ("us", "US"))
 _UNUSABLE = {
     "unknown": ("This link is not valid", "Check that you opened the whole link you were sent.", 404),
     "expired": ("This link has expired", "Ask the application that sent it for a new link.", 410),
@@ -44,8 +47,27 @@ _UNUSABLE = {
 }
 
 
+@dataclass(frozen=True)
+class Entered:
+    """What the form shows again on a retry: never a secret."""
+
+    region: str = ""  # one of the connector's host choices
+    host_url: str = ""  # the typed base URL, for a connector without host choices
+    plain: dict[str, str] = field(default_factory=dict)  # non-secret credentials by name
+
+
 def _tool(link: ConnectLink) -> str:
     return link.tool or sorted(CONNECTORS)[0]
+
+
+def _connector(link: ConnectLink) -> type[Connector] | None:
+    # None: the link names a tool this server no longer has (its links can do nothing)
+    return CONNECTORS.get(_tool(link))
+
+
+def _either(words: list[str], last: str) -> str:
+    """Words as a sentence lists them: ``EU``, ``EU or US``, ``EU, US or APAC`` (``last``: "or")."""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} {last} {words[-1]}"
 
 
 def _load(engine: Engine, token: str) -> connect_links.FoundLink:
@@ -65,6 +87,7 @@ def _page(
     request: Request, link: ConnectLink, token: str, template: str, status: int = 200, **context: Any
 ) -> Response:
     tool = _tool(link)
+    cls = CONNECTORS.get(tool)
     return render(
         request,
         template,
@@ -74,7 +97,8 @@ def _page(
             "tool_label": tool_coverage(tool).label,
             "organization": (link.end_user or {}).get("organization_name") or "",
             "relink": link.relink,
-            "regions": REGIONS,
+            "fields": cls.credential_fields if cls is not None else (),
+            "host_choices": cls.host_choices if cls is not None else (),
             **context,
         },
         status=status,
@@ -82,21 +106,54 @@ def _page(
     )
 
 
+def _form(
+    request: Request,
+    link: ConnectLink,
+    token: str,
+    entered: Entered,
+    status: int = 200,
+    error: str | None = None,
+) -> Response:
+    return _page(
+        request,
+        link,
+        token,
+        "connect_form.html",
+        status,
+        region=entered.region,
+        host_url=entered.host_url,
+        values=entered.plain,
+        error=error,
+    )
+
+
+def _first_entry(cls: type[Connector]) -> Entered:
+    # the first named host is picked in advance, as the CLI and the API default to it
+    return Entered(region=cls.host_choices[0][0] if cls.host_choices else "")
+
+
 def _check_csrf(request: Request, link: ConnectLink, fields: dict[str, str]) -> None:
     lifetime = int((link.expires_at - link.created_at).total_seconds())
     security(request).check_link_csrf(link.id, fields.get(CSRF_FIELD), max_age=lifetime)
 
 
-def _failure_message(tool: str, region: str, exc: ConnectError) -> str:
-    label = tool_coverage(tool).label
+def _where(cls: type[Connector], entered: Entered) -> str:
+    """Where the account was looked for, as a sentence goes on: "in the EU region", "at https://…"."""
+    if cls.host_choices:
+        return f"in the {dict(cls.host_choices).get(entered.region, entered.region)} region"
+    return f"at {entered.host_url}"
+
+
+def _failure_message(cls: type[Connector], entered: Entered, exc: ConnectError) -> str:
+    label = cls.coverage.label
+    host_part = "the region" if cls.host_choices else "the address"
     if exc.code == "INTEGRATION.AUTHENTICATION_INVALID":
-        return (
-            f"{label} refused this client id and secret. Check both (they are shown when the API "
-            f"credential is created in {label}) and the region, then try again."
-        )
+        named = ", ".join(f.label for f in cls.credential_fields)
+        return f"{label} refused these credentials ({named}). Check them and {host_part}, then try again."
     if exc.code == "REMOTE.SERVICE_UNAVAILABLE":
+        how = "you picked" if cls.host_choices else "you entered"
         return (
-            f"{label} could not be reached in the {region.upper()} region. Check the region you picked, "
+            f"{label} could not be reached {_where(cls, entered)}. Check {host_part} {how}, "
             "or try again in a moment."
         )
     return exc.message
@@ -107,7 +164,10 @@ def connect_page(request: Request, ctx: ContextDep, token: str = "") -> Response
     found = _load(ctx.engine, token)
     if found.state != "usable" or found.link is None:
         return _unusable(request, found.state)
-    return _page(request, found.link, token, "connect_form.html", region="eu", client_id="")
+    cls = _connector(found.link)
+    if cls is None:
+        return _unusable(request, "unknown")
+    return _form(request, found.link, token, _first_entry(cls))
 
 
 def _save_pending(
@@ -127,39 +187,44 @@ async def check_credentials(request: Request, ctx: ContextDep, token: str = "") 
     if found.state != "usable" or found.link is None:
         return _unusable(request, found.state)
     link = found.link
+    cls = _connector(link)
+    if cls is None:
+        return _unusable(request, "unknown")
     fields = await form_of(request)
     _check_csrf(request, link, fields)
-    region = fields.get("region", "")
-    client_id = fields.get("client_id", "").strip()
-    secret = fields.get("client_secret", "")
+    # plain values are trimmed (pasted with a space); a secret is taken exactly as typed
+    credentials = {
+        f.name: fields.get(f.name, "") if f.secret else fields.get(f.name, "").strip()
+        for f in cls.credential_fields
+    }
+    entered = Entered(
+        region=fields.get("region", "") if cls.host_choices else "",
+        host_url="" if cls.host_choices else fields.get("host", "").strip(),
+        plain={f.name: credentials[f.name] for f in cls.credential_fields if not f.secret},
+    )
 
     def again(message: str, status: int) -> Response:
-        # the client id is kept for the retry; the secret is never sent back
-        return _page(
-            request,
-            link,
-            token,
-            "connect_form.html",
-            status,
-            region=region,
-            client_id=client_id,
-            error=message,
-        )
+        return _form(request, link, token, entered, status, message)
 
-    if region not in dict(REGIONS):
-        return again("Pick the region your account lives in (EU or US).", 400)
-    if not client_id or not secret:
-        return again("Enter both the client id and the client secret.", 400)
-    host = ctx.settings.connect_region_urls.get(region, region)
+    if cls.host_choices and entered.region not in dict(cls.host_choices):
+        named = _either([label for _, label in cls.host_choices], "or")
+        return again(f"Pick where your account is hosted ({named}).", 400)
+    if not cls.host_choices and not entered.host_url:
+        return again(f"Enter the address of your {cls.coverage.label} account.", 400)
+    if missing := [f.label for f in cls.credential_fields if not credentials[f.name]]:
+        return again(f"Enter the {_either(missing, 'and')}.", 400)
+    if cls.host_choices:
+        host = ctx.settings.connect_region_urls.get(entered.region, entered.region)
+    else:
+        host = entered.host_url
     tool = _tool(link)
-    credentials = {"client_id": client_id, "client_secret": secret}
     try:
         probed = await probe_connection(ctx.settings, tool=tool, host=host, credentials=credentials)
     except ConnectError as exc:
         status = 502 if exc.code == "REMOTE.SERVICE_UNAVAILABLE" else 400
-        return again(_failure_message(tool, region, exc), status)
+        return again(_failure_message(cls, entered, exc), status)
     box = SecretBox.from_settings(ctx.settings)
-    pending = box.encrypt(json.dumps({"region": region, "host": host, "credentials": credentials}))
+    pending = box.encrypt(json.dumps({"region": entered.region, "host": host, "credentials": credentials}))
     scope_json = probed.scope_test.to_json()
     await run_in_threadpool(_save_pending, ctx.engine, link.id, pending, scope_json)
     return _page(
@@ -167,8 +232,8 @@ async def check_credentials(request: Request, ctx: ContextDep, token: str = "") 
         link,
         token,
         "connect_review.html",
-        region=region,
-        client_id=client_id,
+        shown=[(f.label, credentials[f.name]) for f in cls.credential_fields if not f.secret],
+        where=_where(cls, entered),
         view=scope_view(tool, scope_json),
     )
 
@@ -179,19 +244,13 @@ async def confirm(request: Request, ctx: ContextDep, token: str = "") -> Respons
     if found.state != "usable" or found.link is None:
         return _unusable(request, found.state)
     link = found.link
+    cls = _connector(link)
+    if cls is None:
+        return _unusable(request, "unknown")
     fields = await form_of(request)
     _check_csrf(request, link, fields)
     if link.pending_encrypted is None:
-        return _page(
-            request,
-            link,
-            token,
-            "connect_form.html",
-            400,
-            region="eu",
-            client_id="",
-            error="Enter your credentials first.",
-        )
+        return _form(request, link, token, _first_entry(cls), 400, "Enter your credentials first.")
     box = SecretBox.from_settings(ctx.settings)
     pending = json.loads(box.decrypt(link.pending_encrypted))
     now = datetime.now(UTC)
@@ -226,16 +285,17 @@ async def confirm(request: Request, ctx: ContextDep, token: str = "") -> Respons
     except ConnectError as exc:
         await run_in_threadpool(_save_pending, ctx.engine, link.id, None, None)
         status = 502 if exc.code == "REMOTE.SERVICE_UNAVAILABLE" else 400
-        return _page(
-            request,
-            link,
-            token,
-            "connect_form.html",
-            status,
-            region=pending.get("region", "eu"),
-            client_id=pending["credentials"].get("client_id", ""),
-            error=_failure_message(tool, pending.get("region", ""), exc),
+        region = str(pending.get("region") or "")
+        entered = Entered(
+            region=region,
+            host_url="" if region else str(pending.get("host") or ""),
+            plain={
+                f.name: str(pending["credentials"].get(f.name, ""))
+                for f in cls.credential_fields
+                if not f.secret
+            },
         )
+        return _form(request, link, token, entered, status, _failure_message(cls, entered, exc))
     wake_background(request)
     return RedirectResponse(f"/connect/done?{urlencode({'token': token})}", status_code=303)
 

@@ -10,6 +10,7 @@ import httpx
 from lmsbridge.connectors.base import (
     Chain,
     Connector,
+    CredentialField,
     Dto,
     Json,
     Page,
@@ -17,6 +18,7 @@ from lmsbridge.connectors.base import (
     PlanInput,
     ProbeResult,
     ScopeRequirements,
+    SettingField,
     StoredConnection,
     Stream,
 )
@@ -48,10 +50,27 @@ class Learning360Connector(Connector):
     streams: ClassVar[tuple[Stream, ...]] = declared.STREAMS
     coverage = COVERAGE
     scopes: ClassVar[ScopeRequirements] = SCOPES
+    credential_fields: ClassVar[tuple[CredentialField, ...]] = (
+        CredentialField(
+            "client_id", "Client id", help="An administrator creates API v2 credentials under Settings → API."
+        ),
+        CredentialField(
+            "client_secret",
+            "Client secret",
+            secret=True,
+            env="LMSBRIDGE_360_CLIENT_SECRET",
+            help="Shown once, when the API credential is created.",
+        ),
+    )
+    # a tenant lives in exactly one region (config.HOSTS); the CLI and the API also take a base URL
+    host_choices: ClassVar[tuple[tuple[str, str], ...]] = (("eu", "EU"), ("us", "US"))
+    setting_fields: ClassVar[tuple[SettingField, ...]] = (
+        SettingField("provider_name", "Course provider", help="course provider for upserts"),
+        SettingField("author_id", "Author id", help="24-hex user id"),
+    )
     connection_help: ClassVar[Mapping[str, str]] = {
         "credentials": "`client_id` and `client_secret` of an API v2 credential",
         "host": "`eu` (app.360learning.com), `us` (app.us.360learning.com) or an explicit base URL",
-        "settings": "`provider_name` (course provider for upserts), `author_id` (24-hex user id)",
     }
     write_actions_class: ClassVar[type[Learning360Writes]] = Learning360Writes
     passthrough_apis: ClassVar[tuple[PassthroughApi, ...]] = (
