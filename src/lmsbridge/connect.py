@@ -76,7 +76,7 @@ async def probe_connection(
     settings: Settings,
     *,
     tool: str,
-    host: str,
+    host: str | None,
     credentials: Mapping[str, Any],
     integration_settings: Mapping[str, Any] | None = None,
 ) -> Probed:
@@ -88,6 +88,10 @@ async def probe_connection(
         raise ConnectError(
             "PLATFORM.INPUT_INVALID", f"unknown tool {tool!r}; known: {sorted(CONNECTORS)}"
         ) from None
+    if host is None:  # the tool's first named host, when it names any
+        if not cls.host_choices:
+            raise ConnectError("PLATFORM.INPUT_INVALID", f"host: {tool} needs the base URL of its tenant")
+        host = cls.host_choices[0][0]
     try:
         connection = cls.connection_from_input(
             host=host, credentials=credentials, settings=integration_settings
@@ -126,7 +130,7 @@ async def connect_integration(
     settings: Settings,
     *,
     tool: str,
-    host: str,
+    host: str | None,
     credentials: Mapping[str, Any],
     end_user: Mapping[str, Any],
     integration_settings: Mapping[str, Any] | None = None,

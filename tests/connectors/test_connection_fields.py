@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
+from lmsbridge.connect import ConnectError, probe_connection
 from lmsbridge.connectors import registry
 from lmsbridge.connectors.learning360.connector import Learning360Connector
+from lmsbridge.settings import Settings
 from skeleton_lms.connector import SkelConnector
 
 
@@ -28,3 +34,24 @@ def test_the_api_docs_are_derived_from_the_fields_unless_the_connector_says_more
     assert registry.connection_help("settings") == (
         "For 360learning: `provider_name` (course provider for upserts), `author_id` (24-hex user id)"
     )
+
+
+async def test_a_left_out_host_is_the_first_named_one_or_a_specific_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setitem(registry.CONNECTORS, SkelConnector.tool, SkelConnector)
+    settings = Settings(data_dir=tmp_path)
+    with pytest.raises(ConnectError) as refused:
+        await probe_connection(settings, tool="skel", host=None, credentials={"api_key": "k"})
+    assert refused.value.code == "PLATFORM.INPUT_INVALID"
+    assert refused.value.message == "host: skel needs the base URL of its tenant"
+    # 360Learning's first named host is the EU one (this machine cannot reach it: the error names it)
+    quick = {"remote_timeout_seconds": 1.0, "remote_interactive_retry_seconds": 1.0}
+    with pytest.raises(ConnectError) as eu:
+        await probe_connection(
+            settings.model_copy(update=quick),
+            tool="360learning",
+            host=None,
+            credentials={"client_id": "a" * 32, "client_secret": "b" * 32},
+        )
+    assert "app.360learning.com" in eu.value.message, eu.value.message

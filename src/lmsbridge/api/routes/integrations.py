@@ -100,7 +100,9 @@ class ConnectBody(BaseModel):
 
     tool: str = Field(examples=list(CONNECTORS))
     credentials: dict[str, str] = Field(description=connection_help("credentials") + ".")
-    host: str = Field(default="eu", description=connection_help("host") + ".")
+    host: str | None = Field(
+        default=None, description=connection_help("host") + ". Left out: the tool's first named host."
+    )
     settings: dict[str, Any] = Field(
         default_factory=dict, description="Optional. " + connection_help("settings") + "."
     )
