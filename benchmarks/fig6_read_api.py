@@ -24,8 +24,9 @@ P99_MS, PAGES_PER_S = 60.0, 200.0
 
 
 def store_sample(url: str) -> tuple[list[str], datetime]:
-    """What the variants' filters are drawn from: up to 20,000 users with progressions, and a moment
-    after which about half of the progressions changed."""
+    """What the variants' filters are drawn from: up to 20,000 users with progressions, and the moment
+    after which half of the progressions changed (by count, not the middle of the sync's time span: how
+    a sync spreads its writes over time must not change what the filter selects)."""
     from sqlalchemy import func, select
 
     from lmsbridge.store.engine import make_engine, session_scope
@@ -35,12 +36,13 @@ def store_sample(url: str) -> tuple[list[str], datetime]:
     try:
         with session_scope(engine, readonly=True) as session:
             users = list(session.scalars(select(CourseProgression.user_id).distinct().limit(20_000)))
-            low, high = session.execute(
-                select(func.min(CourseProgression.changed_at), func.max(CourseProgression.changed_at))
-            ).one()
+            total = session.scalar(select(func.count()).select_from(CourseProgression)) or 0
+            changed = select(CourseProgression.changed_at).order_by(CourseProgression.changed_at)
+            middle = session.scalar(changed.offset(total // 2).limit(1))
     finally:
         engine.dispose()
-    return users, low + (high - low) / 2
+    assert middle is not None, "the store holds no progressions"
+    return users, middle
 
 
 def filter_sets(store: Store) -> dict[str, list[dict[str, str]]]:

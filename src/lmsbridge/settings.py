@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     api_key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
     # threads per API process that run list requests (api/read_pool.py): CPU-bound work under one GIL
     api_read_threads: int = Field(default=2, ge=1, le=64)
+    # with several API processes, a keep-alive connection serves about this many requests before it is
+    # closed, so clients spread over the processes again (api/connection_recycling.py); 0: never
+    api_requests_per_connection: int = Field(default=30, ge=0, le=1_000_000)
     # request bodies larger than this are refused with 413 before they are parsed (api/guard.py);
     # POST /v1/lms/courses/bulk takes up to max_bulk_request_body_bytes (thousands of courses)
     max_request_body_bytes: int = Field(default=2**20, ge=1024, le=2**30)

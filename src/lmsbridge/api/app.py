@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import Engine
 
 from lmsbridge import __version__
+from lmsbridge.api.connection_recycling import RecycleConnections
 from lmsbridge.api.cursors import CursorCodec, derive_cursor_key
 from lmsbridge.api.deps import AppContext
 from lmsbridge.api.docs import install_docs
@@ -98,6 +99,8 @@ def create_app(
     )
     app.state.ctx = ctx
     install_error_handling(app)
+    if settings.api_workers > 1 and settings.api_requests_per_connection:
+        app.add_middleware(RecycleConnections, requests_per_connection=settings.api_requests_per_connection)
     # outermost: its line and latency cover every answer, the catch-all's 500 included
     app.add_middleware(RequestLogMiddleware, metrics_enabled=settings.metrics_enabled)
     install_operations(app, settings, db, background=background)
