@@ -103,3 +103,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'lmsbridge.db'}"
     return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def skel_lms(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, str]]:
+    """The skeleton LMS (tests/skeleton_lms) served on loopback and known to this process's connector
+    registry, as a second LMS would be: (its tenant, its base URL)."""
+    from lmsbridge.connectors import registry
+    from loopback import serve
+    from skeleton_lms import api as skel_api
+    from skeleton_lms.connector import SkelConnector
+
+    monkeypatch.setitem(registry.CONNECTORS, SkelConnector.tool, SkelConnector)
+    monkeypatch.setitem(registry.COVERAGE, SkelConnector.tool, SkelConnector.coverage)
+    tenant = skel_api.generate(people=5, trainings=3, enrollments=4)
+    with serve(skel_api.build_app(tenant)) as url:
+        yield tenant, url

@@ -6,7 +6,6 @@ from __future__ import annotations
 import socket
 import stat
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,16 +15,13 @@ from typer.testing import CliRunner
 from factories import BASE_TIME, make_integration, new_box
 from lmsbridge import cli_connection
 from lmsbridge.cli import app
-from lmsbridge.connectors import registry
 from lmsbridge.crypto import SecretBox
 from lmsbridge.ids import random_id
 from lmsbridge.settings import Settings
 from lmsbridge.store.engine import make_engine, session_scope
 from lmsbridge.store.integrations import decrypt_credentials
 from lmsbridge.store.schema import Integration, SyncRun, WebhookEvent
-from loopback import serve
 from skeleton_lms import api as skel_api
-from skeleton_lms.connector import SkelConnector
 
 runner = CliRunner()
 
@@ -136,16 +132,6 @@ def test_client_secret_comes_from_the_environment_or_a_hidden_prompt(
         )
         assert refused.exit_code == 1
         assert "loopback" in refused.stderr and "LMSBRIDGE_ALLOW_PRIVATE_HOSTS" in refused.stderr
-
-
-@pytest.fixture
-def skel_lms(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[skel_api.SkelTenant, str]]:
-    """Skel LMS (tests/skeleton_lms) served on loopback and known to the registry, as a second LMS is."""
-    monkeypatch.setitem(registry.CONNECTORS, SkelConnector.tool, SkelConnector)
-    monkeypatch.setitem(registry.COVERAGE, SkelConnector.tool, SkelConnector.coverage)
-    tenant = skel_api.generate(people=5, trainings=3, enrollments=4)
-    with serve(skel_api.build_app(tenant)) as url:
-        yield tenant, url
 
 
 def test_the_cli_connects_any_tool_with_the_fields_its_connector_declares(

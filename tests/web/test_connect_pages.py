@@ -13,15 +13,12 @@ import pytest
 from sqlalchemy import select, text, update
 from web_support import Site, csrf_of, token_of
 
-from lmsbridge.connectors import registry
 from lmsbridge.crypto import SecretBox
 from lmsbridge.store import connect_links
 from lmsbridge.store.engine import session_scope
 from lmsbridge.store.integrations import decrypt_credentials, get_integration
 from lmsbridge.store.schema import Base, ConnectLink, User, WebhookEvent
-from loopback import serve
 from skeleton_lms import api as skel_api
-from skeleton_lms.connector import SkelConnector
 
 
 @pytest.fixture
@@ -236,16 +233,6 @@ def test_relink_replaces_the_credentials_and_keeps_every_id(site: Site, browser_
     assert users_after == users_before
     details = site.api.get(f"/v1/integrations/{integration_id}").json()["data"]
     assert details["id"] == integration_id and details["status"] == "ACTIVE"
-
-
-@pytest.fixture
-def skel_lms(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[skel_api.SkelTenant, str]]:
-    """Skel LMS (tests/skeleton_lms) on loopback, known to the server's registry as a second LMS is."""
-    monkeypatch.setitem(registry.CONNECTORS, SkelConnector.tool, SkelConnector)
-    monkeypatch.setitem(registry.COVERAGE, SkelConnector.tool, SkelConnector.coverage)
-    tenant = skel_api.generate(people=5, trainings=3, enrollments=4)
-    with serve(skel_api.build_app(tenant)) as url:
-        yield tenant, url
 
 
 def test_the_form_asks_for_what_the_connector_declares(
