@@ -109,10 +109,9 @@ def connection_input(
         raise CliError(f"{tool} needs {', '.join(_where_from(f) for f in missing)}{hint}")
     for field in missing:
         given[field.name] = ask(field)
+    host = host if host is not None else cls.default_host()
     if host is None:
-        if not cls.host_choices:
-            raise CliError(f"{tool} needs --host: the base URL of the tenant")
-        host = cls.host_choices[0][0]
+        raise CliError(f"{tool} needs --host: the base URL of the tenant")
     return ConnectionInput(host=host, credentials=given, settings=chosen)
 
 
@@ -131,7 +130,7 @@ def fields_help() -> str:
             parts.append(f"settings {', '.join(f.name for f in cls.setting_fields)}")
         if cls.host_choices:
             named = ", ".join(value for value, _ in cls.host_choices)
-            parts.append(f"host {named} (default {cls.host_choices[0][0]})")
+            parts.append(f"host {named} (default {cls.default_host()})")
         else:
             parts.append("host the tenant's base URL (required)")
         paragraphs.append(f"{tool}: {'; '.join(parts)}.")

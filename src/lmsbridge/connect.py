@@ -88,10 +88,9 @@ async def probe_connection(
         raise ConnectError(
             "PLATFORM.INPUT_INVALID", f"unknown tool {tool!r}; known: {sorted(CONNECTORS)}"
         ) from None
-    if host is None:  # the tool's first named host, when it names any
-        if not cls.host_choices:
-            raise ConnectError("PLATFORM.INPUT_INVALID", f"host: {tool} needs the base URL of its tenant")
-        host = cls.host_choices[0][0]
+    host = host if host is not None else cls.default_host()
+    if host is None:
+        raise ConnectError("PLATFORM.INPUT_INVALID", f"host: {tool} needs the base URL of its tenant")
     try:
         connection = cls.connection_from_input(
             host=host, credentials=credentials, settings=integration_settings

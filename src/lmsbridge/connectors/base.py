@@ -336,6 +336,12 @@ class Connector(ABC):
     connection_help: ClassVar[Mapping[str, str]] = {}
 
     @classmethod
+    def default_host(cls) -> str | None:
+        """The host a connection takes when none is given: the first named one (None: the user must give
+        the tenant's base URL)."""
+        return cls.host_choices[0][0] if cls.host_choices else None
+
+    @classmethod
     def connection_text(cls, part: str) -> str | None:
         """What to enter as ``part`` ("credentials", "host", "settings") to connect it, for the API's
         docs: ``connection_help`` where it says, else derived from the declarations (None: nothing)."""

@@ -129,7 +129,7 @@ def _form(
 
 def _first_entry(cls: type[Connector]) -> Entered:
     # the first named host is picked in advance, as the CLI and the API default to it
-    return Entered(region=cls.host_choices[0][0] if cls.host_choices else "")
+    return Entered(region=cls.default_host() or "")
 
 
 def _check_csrf(request: Request, link: ConnectLink, fields: dict[str, str]) -> None:
