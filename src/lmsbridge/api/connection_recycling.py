@@ -3,7 +3,7 @@
 A client's keep-alive connection stays with the process that accepted it, so a handful of busy clients
 can pile onto one process while another idles: with 16 clients on 2 processes, one process served
 three times as many as the other and their requests waited three times as long (benchmarks/README.md,
-figure 6 on L: without it pages/s ranged 177–330, with it 230–277). Like nginx's
+figure 6 on L). Like nginx's
 ``keepalive_requests``, a connection is closed after it served some requests (here: each response
 closes it with probability 1/N, which needs no per-connection state); the client reconnects, and the
 process with the most time to spare is the first to accept.

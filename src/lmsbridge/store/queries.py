@@ -224,7 +224,7 @@ def list_course_progressions(
 def _join_by_index_lookups(session: Session) -> None:
     """On PostgreSQL, this transaction joins a page's few rows to the tables it nests by primary-key
     lookups: on a large store the planner otherwise hashes the whole revisions table for every page
-    (pages/s 0.65x without this on tenant L, benchmarks/README.md, figure 6)."""
+    (benchmarks/README.md, figure 6 on tenant L)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SET LOCAL enable_hashjoin = off"))
 
