@@ -153,16 +153,14 @@ def serve(
     for name, value in (ctx.obj or {}).items():
         os.environ[f"LMSBRIDGE_{name.upper()}"] = str(value)
     os.environ["LMSBRIDGE_API_WORKERS"] = str(workers)  # each worker knows it is one of several
-    # each worker process sets up logs and metrics itself (create_worker_app); uvicorn's access log is
-    # replaced by ours (api/request_log.py)
+    # each worker process sets up logs and metrics itself (create_worker_app)
     uvicorn.run(
         "lmsbridge.api.app:create_worker_app",
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        log_config=None,
-        access_log=False,
+        **_SERVER_OPTIONS,
     )
 
 
@@ -217,6 +215,17 @@ async def _run_background(settings: Settings) -> None:
         engine.dispose()
 
 
+_SERVER_OPTIONS: dict[str, Any] = {
+    # logging is ours (lmsbridge.logs); uvicorn's access log is replaced by api/request_log.py
+    "log_config": None,
+    "access_log": False,
+    # longer than clients and load balancers keep an idle connection for reuse (httpx 5 s, AWS ALB 60 s):
+    # a server that closes an idle connection first can close it just as a client sends a request on it,
+    # and that request fails with a connection reset
+    "timeout_keep_alive": 75,
+}
+
+
 def _run_api(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
@@ -236,9 +245,8 @@ def _run_api(settings: Settings, host: str, port: int) -> None:
     from lmsbridge.logs import BACKGROUND_SERVICES
 
     _log_startup(settings, "api", BACKGROUND_SERVICES if work else [])
-    # logging is ours (lmsbridge.logs), uvicorn's access log is replaced by api/request_log.py
     app = create_app(settings, background=True, work=work)
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    uvicorn.run(app, host=host, port=port, **_SERVER_OPTIONS)
 
 
 def _observe(settings: Settings) -> None:

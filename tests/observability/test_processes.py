@@ -135,3 +135,25 @@ def test_workers_and_a_cli_sync_share_the_metrics(env: dict[str, str], tmp_path:
     assert {line["database_backend"] for line in starts} == {"sqlite"}
     # uvicorn's access log is off: request lines are ours
     assert not any('"GET /healthz' in line for line in log_path.read_text().splitlines())
+
+
+def test_serve_keeps_an_idle_connection_open_longer_than_clients_reuse_one(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    # a server that closes an idle keep-alive connection first can close it just as a client (httpx
+    # reuses one for 5 s) sends on it, and that request fails with a connection reset
+    env = {**env, "LMSBRIDGE_API_REQUESTS_PER_CONNECTION": "0"}  # no closing on purpose either
+    client_reuse_seconds = httpx.Limits().keepalive_expiry
+    assert client_reuse_seconds is not None
+    request = b"GET /healthz HTTP/1.1\r\nHost: lmsbridge\r\n\r\n"
+    with serving(env, tmp_path / "serve.log") as base:
+        host, port = base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as connection:
+            connection.sendall(request)
+            assert connection.recv(4096).startswith(b"HTTP/1.1 200")
+            connection.settimeout(client_reuse_seconds + 2)
+            # the server must not close the connection (recv returning b"") while a client would reuse it
+            with pytest.raises(TimeoutError):
+                connection.recv(1)
+            connection.sendall(request)
+            assert connection.recv(4096).startswith(b"HTTP/1.1 200")

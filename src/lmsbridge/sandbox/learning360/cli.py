@@ -51,7 +51,9 @@ def run(
     print(f"base_url:      http://{host}:{port}")
     print(f"client_id:     {cred.client_id}")
     print(f"client_secret: {cred.client_secret}", flush=True)
-    uvicorn.run(build_app(tenant), host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        build_app(tenant), host=host, port=port, log_level="warning", access_log=False, timeout_keep_alive=75
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -169,7 +169,14 @@ def serve_app(app: Any, startup_timeout: float = 10.0) -> Iterator[str]:
     sock = free_socket()
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        app, log_level="warning", access_log=False, timeout_graceful_shutdown=1, lifespan="on"
+        app,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=1,
+        lifespan="on",
+        # like a cloud API behind a load balancer, and unlike uvicorn's 5 s (the very time httpx reuses
+        # an idle connection for): a close racing a client's next request would fail that request
+        timeout_keep_alive=75,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="sandbox")
