@@ -4,6 +4,7 @@ directory, so any worker's ``/metrics`` counts what every process did; each proc
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -145,15 +146,18 @@ def test_serve_keeps_an_idle_connection_open_longer_than_clients_reuse_one(
     env = {**env, "LMSBRIDGE_API_REQUESTS_PER_CONNECTION": "0"}  # no closing on purpose either
     client_reuse_seconds = httpx.Limits().keepalive_expiry
     assert client_reuse_seconds is not None
-    request = b"GET /healthz HTTP/1.1\r\nHost: lmsbridge\r\n\r\n"
     with serving(env, tmp_path / "serve.log") as base:
-        host, port = base.removeprefix("http://").split(":")
-        with socket.create_connection((host, int(port))) as connection:
-            connection.sendall(request)
-            assert connection.recv(4096).startswith(b"HTTP/1.1 200")
-            connection.settimeout(client_reuse_seconds + 2)
-            # the server must not close the connection (recv returning b"") while a client would reuse it
+        connection = http.client.HTTPConnection(base.removeprefix("http://"), timeout=30)
+        try:
+            connection.request("GET", "/healthz")
+            first = connection.getresponse()
+            assert first.status == 200 and first.read()  # the whole response: the connection is idle
+            idle = connection.sock
+            idle.settimeout(client_reuse_seconds + 2)
+            # the server must not close it (recv returning b"") while a client would still reuse it
             with pytest.raises(TimeoutError):
-                connection.recv(1)
-            connection.sendall(request)
-            assert connection.recv(4096).startswith(b"HTTP/1.1 200")
+                idle.recv(1)
+            connection.request("GET", "/healthz")
+            assert connection.sock is idle and connection.getresponse().status == 200
+        finally:
+            connection.close()
