@@ -18,6 +18,11 @@ from lmsbridge.sandbox.learning360.errors import json_response
 from lmsbridge.sandbox.learning360.tenant import Tenant
 from lmsbridge.sandbox.learning360.traffic import Traffic, TrafficMiddleware
 
+# How long the server keeps an idle connection: like a cloud API behind a load balancer, and unlike
+# uvicorn's 5 s (the very time httpx reuses an idle connection for), where a close racing a client's next
+# request would fail that request.
+KEEP_ALIVE_SECONDS = 75
+
 # Background work (bulk operations, webhook deliveries) registers tick functions here.
 Ticker = Callable[[], Any]
 TICK_SECONDS = 0.05

@@ -9,7 +9,7 @@ import time
 
 import uvicorn
 
-from lmsbridge.sandbox.learning360.app import build_app
+from lmsbridge.sandbox.learning360.app import KEEP_ALIVE_SECONDS, build_app
 from lmsbridge.sandbox.learning360.config import SandboxConfig
 from lmsbridge.sandbox.learning360.generator import generate_tenant
 
@@ -52,7 +52,12 @@ def run(
     print(f"client_id:     {cred.client_id}")
     print(f"client_secret: {cred.client_secret}", flush=True)
     uvicorn.run(
-        build_app(tenant), host=host, port=port, log_level="warning", access_log=False, timeout_keep_alive=75
+        build_app(tenant),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from lmsbridge.sandbox.learning360.app import build_app
+from lmsbridge.sandbox.learning360.app import KEEP_ALIVE_SECONDS, build_app
 from lmsbridge.sandbox.learning360.config import SandboxConfig
 from lmsbridge.sandbox.learning360.generator import generate_tenant
 from lmsbridge.sandbox.learning360.tenant import Tenant
@@ -174,9 +174,7 @@ def serve_app(app: Any, startup_timeout: float = 10.0) -> Iterator[str]:
         access_log=False,
         timeout_graceful_shutdown=1,
         lifespan="on",
-        # like a cloud API behind a load balancer, and unlike uvicorn's 5 s (the very time httpx reuses
-        # an idle connection for): a close racing a client's next request would fail that request
-        timeout_keep_alive=75,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="sandbox")
